@@ -1,0 +1,124 @@
+"""Communities, grids and grid workers: the registry every report is checked against."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class NotInRegistry(KeyError):
+    """An id that names no community, grid or worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    community_id: str
+    name: str
+    street: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    grid_id: str
+    community_id: str
+    name: str
+    households: int
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    worker_id: str
+    name: str
+    phone: str
+    grid_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Registry:
+    communities: tuple[Community, ...]
+    grids: tuple[Grid, ...]
+    workers: tuple[Worker, ...]
+    _communities: dict[str, Community] = field(init=False, repr=False, compare=False)
+    _grids: dict[str, Grid] = field(init=False, repr=False, compare=False)
+    _workers: dict[str, Worker] = field(init=False, repr=False, compare=False)
+    _workers_by_grid: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Frozen, so the lookup indexes are set once here.
+        object.__setattr__(self, "_communities", {c.community_id: c for c in self.communities})
+        object.__setattr__(self, "_grids", {g.grid_id: g for g in self.grids})
+        object.__setattr__(self, "_workers", {w.worker_id: w for w in self.workers})
+        by_grid: dict[str, list[str]] = {}
+        for w in self.workers:
+            for grid_id in w.grid_ids:
+                by_grid.setdefault(grid_id, []).append(w.worker_id)
+        object.__setattr__(self, "_workers_by_grid", {g: tuple(ws) for g, ws in by_grid.items()})
+
+    def community(self, community_id: str) -> Community:
+        return _lookup(self._communities, community_id, "community")
+
+    def grid(self, grid_id: str) -> Grid:
+        return _lookup(self._grids, grid_id, "grid")
+
+    def worker(self, worker_id: str) -> Worker:
+        return _lookup(self._workers, worker_id, "worker")
+
+    def is_assigned(self, worker_id: str, grid_id: str) -> bool:
+        """True when the worker walks this grid; unknown ids are simply not assigned."""
+        worker = self._workers.get(worker_id)
+        return worker is not None and grid_id in worker.grid_ids
+
+    def grids_of(self, worker_id: str) -> tuple[Grid, ...]:
+        return tuple(self.grid(g) for g in self.worker(worker_id).grid_ids)
+
+    def workers_of(self, grid_id: str) -> tuple[Worker, ...]:
+        self.grid(grid_id)
+        return tuple(self._workers[w] for w in self._workers_by_grid.get(grid_id, ()))
+
+    def grids_in(self, community_id: str) -> tuple[Grid, ...]:
+        self.community(community_id)
+        return tuple(g for g in self.grids if g.community_id == community_id)
+
+    @property
+    def streets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.street for c in self.communities))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "streets": len(self.streets),
+            "communities": len(self.communities),
+            "grids": len(self.grids),
+            "workers": len(self.workers),
+            "households": sum(g.households for g in self.grids),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "communities": [asdict(c) for c in self.communities],
+            "grids": [asdict(g) for g in self.grids],
+            "workers": [{**asdict(w), "grid_ids": list(w.grid_ids)} for w in self.workers],
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Registry:
+        return cls(
+            communities=tuple(Community(**c) for c in data["communities"]),
+            grids=tuple(Grid(**g) for g in data["grids"]),
+            workers=tuple(Worker(**{**w, "grid_ids": tuple(w["grid_ids"])}) for w in data["workers"]),
+        )
+
+
+def _lookup(index: dict[str, T], key: str, kind: str) -> T:
+    try:
+        return index[key]
+    except KeyError:
+        raise NotInRegistry(f"no {kind} {key!r} in the registry") from None
