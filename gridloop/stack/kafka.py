@@ -1,0 +1,188 @@
+"""A single-node KRaft Kafka broker run from the official jars, which Maven resolves into .gridloop/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from string import Template
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from gridloop.stack import paths
+from gridloop.stack.procs import (
+    Managed,
+    StackError,
+    is_up,
+    pid_of,
+    port_open,
+    run_coroutine,
+    spawn,
+    step,
+    stop,
+    tail,
+    wait_until,
+)
+
+KAFKA = Managed(name="kafka", port=19092, marker="kafka.Kafka")
+BOOTSTRAP = KAFKA.address
+CONTROLLER_PORT = 19093
+# Fixed KRaft cluster id (base64url of "GridLoopLocal001"): re-formatting never produces a mismatch.
+CLUSTER_ID = "R3JpZExvb3BMb2NhbDAwMQ"
+START_TIMEOUT = 90.0
+
+
+def kafka_version() -> str:
+    """The version pinned in deploy/kafka/pom.xml."""
+    pom = (paths.deploy_dir() / "kafka" / "pom.xml").read_text()
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    if not match:
+        raise StackError("deploy/kafka/pom.xml has no <kafka.version> property")
+    return match.group(1).strip()
+
+
+def libs_dir() -> Path:
+    return paths.home() / "kafka" / kafka_version() / "libs"
+
+
+def resolve_jars() -> Path:
+    """Copy the broker, tools and logging jars from Maven Central into libs_dir() once."""
+    libs = libs_dir()
+    if (libs / f"kafka_2.13-{kafka_version()}.jar").is_file():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) is not installed; run deploy/local/install-deps.sh")
+    partial = libs.with_name("libs.partial")  # renamed into place only when complete
+    shutil.rmtree(partial, ignore_errors=True)
+    log = paths.logs_dir() / "maven.log"
+    argv = [
+        mvn,
+        "-B",
+        "-f",
+        str(paths.deploy_dir() / "kafka" / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-Dlibs.dir={partial}",
+    ]
+    with step(f"resolving Kafka {kafka_version()} jars with Maven (log: {log})"), log.open("wb") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        raise StackError(f"Maven could not resolve the Kafka jars (exit {result.returncode}):\n{tail(log)}")
+    shutil.rmtree(libs, ignore_errors=True)
+    partial.rename(libs)
+    return libs
+
+
+def start_kafka() -> str:
+    """Start the broker unless it already runs; return its bootstrap address once it answers."""
+    if is_up(KAFKA):
+        return BOOTSTRAP
+    if port_open(KAFKA.port):
+        if broker_answers():
+            print(
+                f"   a Kafka broker not started from {paths.home()} already answers on {BOOTSTRAP}; using it"
+            )
+            return BOOTSTRAP
+        raise StackError(f"port {KAFKA.port} is taken by something that is not a Kafka broker")
+    libs = resolve_jars()
+    config = _write_config()
+    _format_storage(libs, config)
+    with step(f"starting Kafka {kafka_version()} on {BOOTSTRAP}"):
+        spawn(KAFKA, _java(libs, "kafka.Kafka", str(config)))
+        wait_until(
+            _started,
+            timeout=START_TIMEOUT,
+            what=f"Kafka to answer on {BOOTSTRAP}",
+            interval=0.5,
+            log_file=KAFKA.log_file,
+        )
+    return BOOTSTRAP
+
+
+def stop_kafka(sig: int = signal.SIGTERM, timeout: float = 60.0) -> bool:
+    """Stop the broker (a clean SIGTERM shutdown takes a few seconds). False if it was not running."""
+    return stop(KAFKA, sig=sig, timeout=timeout)
+
+
+def restart_kafka(sig: int = signal.SIGTERM) -> str:
+    """Stop (with sig, e.g. SIGKILL for a crash) and start again on the same data."""
+    stop_kafka(sig=sig)
+    return start_kafka()
+
+
+def broker_answers(bootstrap: str = BOOTSTRAP, timeout_ms: int = 5000) -> bool:
+    """True if the broker returns cluster metadata. Safe to call from inside a running event loop."""
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return True
+        except Exception:
+            return False
+        finally:
+            await admin.close()
+
+    return run_coroutine(probe())
+
+
+def _started() -> bool:
+    if pid_of(KAFKA) is None:
+        raise StackError(f"Kafka exited during startup:\n{tail(KAFKA.log_file)}")
+    return port_open(KAFKA.port) and broker_answers()
+
+
+def _write_config() -> Path:
+    conf_dir = paths.home() / "kafka" / "config"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    template = Template((paths.deploy_dir() / "kafka" / "server.properties").read_text())
+    config = conf_dir / "server.properties"
+    config.write_text(template.substitute(data_dir=paths.home() / "kafka" / "data"))
+    return config
+
+
+def _format_storage(libs: Path, config: Path) -> None:
+    if (paths.home() / "kafka" / "data" / "meta.properties").is_file():
+        return
+    argv = _java(
+        libs,
+        "kafka.tools.StorageTool",
+        "format",
+        "--cluster-id",
+        CLUSTER_ID,
+        "--config",
+        str(config),
+        "--ignore-formatted",
+    )
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+
+def java_command(main_class: str, *args: str) -> list[str]:
+    """argv to run a class from the Kafka jars, e.g. org.apache.kafka.tools.ProducerPerformance."""
+    return _java(resolve_jars(), main_class, *args)
+
+
+def _java(libs: Path, main_class: str, *args: str) -> list[str]:
+    java = shutil.which("java") or str(Path(os.environ.get("JAVA_HOME", "/nonexistent")) / "bin" / "java")
+    if not Path(java).is_file():
+        raise StackError("Java 17+ is not installed; run deploy/local/install-deps.sh")
+    heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx1g").split()
+    return [
+        java,
+        *heap,
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={paths.deploy_dir() / 'kafka' / 'log4j2.xml'}",
+        "-cp",
+        f"{libs}/*",
+        main_class,
+        *args,
+    ]
