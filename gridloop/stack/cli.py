@@ -1,0 +1,89 @@
+"""`gridloop stack up | down | status`: the local stack from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from collections.abc import Callable
+
+from gridloop.stack import paths
+from gridloop.stack.infra import ensure_infra
+from gridloop.stack.kafka import KAFKA, kafka_version, stop_kafka
+from gridloop.stack.postgres import ADMIN_DSN, PORT, postgres_pid, postgres_up, stop_postgres
+from gridloop.stack.procs import Managed, StackError, is_up, pid_of, step
+from gridloop.stack.prometheus import PROMETHEUS, start_prometheus, stop_prometheus
+from gridloop.stack.services import PORTS, run_migrations, service, start_service, stop_service
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="gridloop stack", description="Run the local GridLoop stack.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start whatever is not running (idempotent)")
+    up.add_argument("--infra-only", action="store_true", help="only Kafka, PostgreSQL and topics")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    down = commands.add_parser("down", help="stop services, Prometheus and Kafka")
+    down.add_argument("--all", action="store_true", help="stop the PostgreSQL cluster too")
+    commands.add_parser("status", help="show what runs where")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    try:
+        if args.command == "up":
+            stack_up(infra_only=args.infra_only, prometheus=not args.no_prometheus)
+        elif args.command == "down":
+            stack_down(postgres=args.all)
+        print_status()
+    except StackError as error:
+        print(f"\ngridloop stack {args.command} failed: {error}")
+        return 1
+    if args.command != "status":
+        print(f"\ngridloop stack {args.command}: done in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def stack_up(*, infra_only: bool = False, prometheus: bool = True) -> None:
+    print(f"GridLoop local stack, files under {paths.home()}")
+    ensure_infra()
+    if infra_only:
+        return
+    if prometheus:
+        start_prometheus()
+    with step("running database migrations (gridloop migrate)"):
+        run_migrations()
+    for name in PORTS:
+        with step(f"starting {name} on 127.0.0.1:{PORTS[name]}"):
+            start_service(name)
+
+
+def stack_down(*, postgres: bool = False) -> None:
+    for name in reversed(PORTS):
+        _stop(name, lambda name=name: stop_service(name, signal.SIGTERM))
+    _stop("prometheus", stop_prometheus)
+    _stop("kafka", stop_kafka)
+    if postgres:
+        with step("stopping PostgreSQL"):
+            stop_postgres()
+
+
+def print_status() -> None:
+    rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", postgres_up(), ADMIN_DSN)]
+    rows.append(_row(KAFKA, f"Kafka {kafka_version()}, bootstrap {KAFKA.address}"))
+    rows.append(_row(PROMETHEUS, f"http://{PROMETHEUS.address}"))
+    rows += [_row(service(name), f"http://{service(name).address}/readyz") for name in PORTS]
+    print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<5}  details")
+    for component, pid, address, up, details in rows:
+        print(f"{component:<12} {pid or '-':>8}  {address:<16} {'up' if up else 'down':<5}  {details}")
+    print(f"\nlogs: {paths.logs_dir()}")
+
+
+def _row(proc: Managed, details: str) -> tuple[str, int | None, str, bool, str]:
+    return (proc.name, pid_of(proc), proc.address, is_up(proc), details)
+
+
+def _stop(name: str, stopper: Callable[[], bool]) -> None:
+    started = time.monotonic()
+    if stopper():
+        print(f"   stopped {name} in {time.monotonic() - started:.1f}s")
+    else:
+        print(f"   {name}: not running")
