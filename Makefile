@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 up: install
 	$(BIN)/gridloop stack up
 
+.PHONY: infra
+infra: install
+	$(BIN)/gridloop stack up --infra-only
+
 down:
 	$(BIN)/gridloop stack down
 
