@@ -20,3 +20,11 @@ def dead_letter_topic(topic: str) -> str:
 
 def topic_for_department(department: str) -> str:
     return DEPARTMENT_TOPICS[department]
+
+
+# What residents and workers read: the departments' Chinese names.
+DEPARTMENT_NAMES_ZH: dict[str, str] = {
+    "police": "辖区派出所",
+    "finance": "街道财政所",
+    "street_office": "街道办事处",
+}

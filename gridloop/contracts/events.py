@@ -1,0 +1,143 @@
+"""Event contracts that cross service boundaries. Each event is a small past-tense record with a version.
+
+On Kafka every event travels as a CloudEvent in binary mode: the `ce_*` headers carry id, type, source and
+time, the value is the JSON payload below, and the record key is the case id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridloop.contracts.topics import Department
+
+Channel = Literal["sms", "email", "webhook", "none"]
+
+# Steps of a case's timeline, in the order a case usually passes them.
+CaseStatus = Literal[
+    "received",  # intake stored the report
+    "forwarded",  # router dispatched it to a department
+    "not_admitted",  # not on the admission list; not forwarded
+    "triage",  # router not confident; waits for an operator
+    "signed",  # department signed for it (签收)
+    "in_progress",  # department working on it
+    "returned",  # department returned it (退单)
+    "resolved",  # department resolved it (办结)
+    "reopened",  # resident not satisfied
+    "closed",  # feedback received or timed out
+    "sla_warning",  # 75 % of a deadline passed
+    "sla_breached",  # deadline passed
+    "escalated",  # moved one rung up the supervision ladder (督办)
+    "extension_requested",
+    "extension_decided",
+    "duplicate_linked",
+    "feedback_received",
+]
+
+# Steps the resident sees and is told about.
+RESIDENT_VISIBLE: frozenset[str] = frozenset(
+    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed"}
+)
+
+
+class Event(BaseModel):
+    """Base for all events: frozen, strict about unknown fields, with a CloudEvents type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+    case_id: uuid.UUID
+
+    @property
+    def key(self) -> str:
+        return str(self.case_id)
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=300)
+
+
+class ResidentContact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=50)
+    phone: str = Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")
+    notify_consent: bool = True
+    channel: Channel = "sms"
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    webhook_url: str | None = Field(default=None, max_length=500)
+
+
+class CaseReported(Event):
+    """A grid worker's report became a case (published by intake)."""
+
+    event_type: ClassVar[str] = "cn.gridloop.case.reported.v1"
+    client_report_id: uuid.UUID
+    worker_id: str
+    grid_id: str
+    community_id: str
+    description: str
+    item_hint: str | None = None
+    location: Location | None = None
+    occurred_at: datetime
+    reported_at: datetime
+    photo_urls: list[str] = Field(default_factory=list)
+    resident: ResidentContact
+    tracking_token: str
+    excluded_departments: list[Department] = Field(default_factory=list)
+    returns: int = 0
+
+
+class CaseDispatched(Event):
+    """The router forwarded a case to a department (published on the department's topic)."""
+
+    event_type: ClassVar[str] = "cn.gridloop.case.dispatched.v1"
+    department: Department
+    item_code: str
+    item_name_zh: str
+    resolve_hours: int
+    confidence: float
+    list_version: str
+    description: str
+    grid_id: str
+    community_id: str
+    location: Location | None = None
+    occurred_at: datetime
+    reported_at: datetime
+    dispatched_at: datetime
+    resident_name_masked: str
+    resident_phone_masked: str
+    dispatch_no: int = 1
+
+
+class CaseStatusChanged(Event):
+    """One step in a case's timeline (published on the status topic by whichever service made the step)."""
+
+    event_type: ClassVar[str] = "cn.gridloop.case.status_changed.v1"
+    status: CaseStatus
+    at: datetime
+    actor: str
+    department: Department | None = None
+    item_code: str | None = None
+    note: str = ""
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.event_type: cls for cls in (CaseReported, CaseDispatched, CaseStatusChanged)}
+
+
+def derived_event_id(source_event_id: uuid.UUID | str, step: str) -> uuid.UUID:
+    """Deterministic id for an event derived from another, so a replay produces the same id."""
+    return uuid.uuid5(uuid.UUID(str(source_event_id)), step)
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_name(name: str) -> str:
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""

@@ -1,0 +1,185 @@
+"""The consumer loop: decode, dedupe by event id, apply the handler and its outbox writes in one transaction,
+commit the Kafka offset only after the database commit. Poison messages go to `<topic>.dlt`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from gridloop.contracts.events import Event
+from gridloop.contracts.topics import dead_letter_topic
+from gridloop.delivery import metrics
+from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
+from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler may know about the message it handles, besides the event."""
+
+    event_id: uuid.UUID
+    topic: str  # logical topic name
+    time: datetime
+
+
+Handler = Callable[[Event, UnitOfWork, Delivery], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consumes logical topics for one consumer group and dispatches events by type to handlers."""
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        topics: list[str],
+        handlers: dict[type[Event], Handler],
+        db: Database,
+        inbox: sa.Table,
+        kafka: KafkaSettings,
+        dlt_producer: asyncio.Future[AIOKafkaProducer],
+    ) -> None:
+        self.group = group
+        self.topics = topics
+        self._handlers = handlers
+        self._db = db
+        self._inbox = inbox
+        self._kafka = kafka
+        self._dlt_producer = dlt_producer
+        self._consumer: AIOKafkaConsumer | None = None
+        self.connected = False
+
+    async def run(self) -> None:
+        self._consumer = await self._start_consumer()
+        try:
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._kafka.poll_max_records)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+                await self._record_lag()
+        finally:
+            self.connected = False
+            await self._consumer.stop()
+
+    async def _start_consumer(self) -> AIOKafkaConsumer:
+        delay = 0.5
+        while True:
+            consumer = AIOKafkaConsumer(
+                *[self._kafka.topic(t) for t in self.topics],
+                bootstrap_servers=self._kafka.bootstrap_servers,
+                group_id=self._kafka.topic(self.group),
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+            )
+            try:
+                await consumer.start()
+                self.connected = True
+                log.info("consumer %s subscribed to %s", self.group, self.topics)
+                return consumer
+            except Exception as exc:
+                await consumer.stop()
+                log.warning("consumer %s cannot reach Kafka (%s); retrying in %.1fs", self.group, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        topic = self._kafka.logical(record.topic)
+        started = time.perf_counter()
+        try:
+            event_id, event = decode(record.headers, record.key, record.value)
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                raise PoisonMessage(f"no handler for {type(event).__name__} on {topic}")
+        except PoisonMessage as exc:
+            await self._dead_letter(record, exc)
+            return
+        delivery = Delivery(event_id=event_id, topic=topic, time=datetime.fromtimestamp(record.timestamp / 1000, UTC))
+        metrics.EVENT_AGE_AT_CONSUME.labels(group=self.group, topic=topic).observe(
+            max(time.time() - record.timestamp / 1000, 0)
+        )
+        outcome = await self._apply_with_retries(record, event, handler, delivery)
+        metrics.CONSUMED.labels(group=self.group, topic=topic, outcome=outcome).inc()
+        metrics.HANDLER_SECONDS.labels(group=self.group).observe(time.perf_counter() - started)
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord, event: Event, handler: Handler, delivery: Delivery
+    ) -> str:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._apply(event, handler, delivery)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_unavailable(exc):  # the database is down: wait for it, never dead-letter for that
+                    log.warning("database unavailable while handling %s: %s; retrying", delivery.event_id, exc)
+                    await asyncio.sleep(min(0.5 * attempt, 5))
+                    attempt = 0
+                    continue
+                if attempt >= self._kafka.max_retries:
+                    log.exception(
+                        "handler failed %d times for event %s on %s", attempt, delivery.event_id, delivery.topic
+                    )
+                    await self._dead_letter(record, exc)
+                    return "dead_lettered"
+                await asyncio.sleep(self._kafka.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+
+    async def _apply(self, event: Event, handler: Handler, delivery: Delivery) -> str:
+        async with self._db.unit_of_work() as uow:
+            claimed = await claim_inbox(
+                uow, self._inbox, group=self.group, event_id=delivery.event_id, topic=delivery.topic
+            )
+            if not claimed:
+                metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
+                return "duplicate"
+            await handler(event, uow, delivery)
+        return "processed"
+
+    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
+        topic = self._kafka.logical(record.topic)
+        reason = type(exc).__name__
+        headers: list[tuple[str, bytes]] = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlt_")],
+            ("dlt_original_topic", topic.encode()),
+            ("dlt_original_partition", str(record.partition).encode()),
+            ("dlt_original_offset", str(record.offset).encode()),
+            ("dlt_consumer_group", self.group.encode()),
+            ("dlt_exception_class", reason.encode()),
+            ("dlt_exception_message", str(exc)[:1000].encode()),
+        ]
+        producer = await self._dlt_producer
+        await producer.send_and_wait(
+            self._kafka.topic(dead_letter_topic(topic)), value=record.value, key=record.key, headers=headers
+        )
+        metrics.DEAD_LETTERS.labels(topic=topic, reason=reason).inc()
+        metrics.CONSUMED.labels(group=self.group, topic=topic, outcome="dead_lettered").inc()
+        log.error("dead-lettered %s[%d]@%d: %s: %s", topic, record.partition, record.offset, reason, exc)
+
+    async def _record_lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await consumer.position(tp)
+            topic = self._kafka.logical(tp.topic)
+            lag[topic] = lag.get(topic, 0) + max(highwater - position, 0)
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(group=self.group, topic=topic).set(value)

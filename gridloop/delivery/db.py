@@ -1,0 +1,141 @@
+"""Database engine, unit of work, and the outbox/inbox tables every service carries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gridloop.contracts.events import Event
+from gridloop.delivery.kafka import Envelope
+
+# Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def add_delivery_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Add the transactional outbox and the consumer inbox to a service's metadata."""
+    outbox = sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("payload", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+        sa.Index("ix_outbox_published_at", "published_at"),
+    )
+    inbox = sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer_group", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    return outbox, inbox
+
+
+class UnitOfWork:
+    """One database transaction: effects plus the events they publish. Rolls back if the block raises."""
+
+    def __init__(self, conn: AsyncConnection, outbox: sa.Table, source: str) -> None:
+        self.conn = conn
+        self._outbox = outbox
+        self._source = source
+        self.published: list[Envelope] = []
+
+    async def publish(self, event: Event, topic: str, *, event_id: uuid.UUID, time: datetime | None = None) -> bool:
+        """Write an event to the outbox; returns False if an event with this id was already written."""
+        envelope = Envelope.wrap(event, event_id=event_id, source=self._source, time=time)
+        stmt = (
+            insert(self._outbox)
+            .values(
+                event_id=envelope.event_id,
+                topic=topic,
+                key=envelope.key,
+                event_type=envelope.event_type,
+                source=envelope.source,
+                event_time=envelope.time,
+                payload=envelope.data,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        result = await self.conn.execute(stmt)
+        if result.rowcount:
+            self.published.append(envelope)
+        return bool(result.rowcount)
+
+
+class Database:
+    """Engine plus unit-of-work factory for one service. Created in the lifespan, never at import."""
+
+    def __init__(self, url: str, *, outbox: sa.Table, source: str, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=5,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+        self.outbox = outbox
+        self.source = source
+        self._on_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Register a callback run after a unit of work that published events commits (wakes the relay)."""
+        self._on_commit.append(callback)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Yields a unit of work inside a transaction that commits when the block exits cleanly."""
+        async with self.engine.begin() as conn:
+            uow = UnitOfWork(conn, self.outbox, self.source)
+            yield uow
+        if uow.published:
+            for callback in self._on_commit:
+                callback()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def claim_inbox(uow: UnitOfWork, inbox: sa.Table, *, group: str, event_id: uuid.UUID, topic: str) -> bool:
+    """Record an event as processed by this consumer group; False if it was processed before."""
+    stmt = (
+        insert(inbox)
+        .values(consumer_group=group, event_id=event_id, topic=topic)
+        .on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
+    )
+    result = await uow.conn.execute(stmt)
+    return bool(result.rowcount)

@@ -1,0 +1,148 @@
+"""The FastAPI application every service is built from: lifespan, probes, metrics, body limit, error mapping."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gridloop.delivery.db import UNAVAILABLE_ERRORS, is_unavailable
+from gridloop.servicekit.logs import configure_logging
+from gridloop.servicekit.runtime import Runtime
+from gridloop.servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+HTTP_SECONDS = Histogram(
+    "gridloop_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+HTTP_ERRORS = Counter("gridloop_http_errors_total", "HTTP responses with status >= 500 or 503", ["route", "status"])
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+class BodyLimitAndMetrics:
+    """Pure ASGI middleware: refuses bodies over the limit with 413 and records request latency."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _too_large(self.max_body_bytes)(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+        received = [0]
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            received[0] += len(message.get("body", b""))
+            if received[0] > self.max_body_bytes:
+                raise _BodyTooLarge
+            return message
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, recording_send)
+        except _BodyTooLarge:
+            status[0] = 413
+            await _too_large(self.max_body_bytes)(scope, receive, send)
+        route = getattr(scope.get("route"), "path", "unmatched")
+        HTTP_SECONDS.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - started)
+        if status[0] >= 500:
+            HTTP_ERRORS.labels(route, str(status[0])).inc()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"request body exceeds {limit} bytes"}, status_code=413)
+
+
+def create_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    build: Callable[[ServiceSettings], Awaitable[Runtime]],
+    routers: list[APIRouter],
+    title: str,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(name, settings.log_level)
+        runtime = await build(settings)
+        await runtime.start()
+        app.state.runtime = runtime
+        log.info("%s started on %s:%d", name, settings.host, settings.port)
+        yield
+        log.info("%s stopping", name)
+        await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan, version="1.0")
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
+    for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
+        app.add_exception_handler(exc_class, _dependency_error)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(_probes())
+    return app
+
+
+async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is unreachable: say so with 503, never a 500 with a traceback."""
+    if is_unavailable(exc):
+        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "service temporarily unavailable (database unreachable); retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _probes() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
+    async def readyz(runtime: RuntimeDep) -> Any:
+        checks = await runtime.readiness()
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,103 @@
+"""What a running service owns: database, Kafka producer, outbox relay and consumers; started in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from gridloop.delivery.consumer import EventConsumer
+from gridloop.delivery.db import Database
+from gridloop.delivery.kafka import make_producer
+from gridloop.delivery.outbox import OutboxRelay
+from gridloop.servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, name: str, settings: ServiceSettings, db: Database) -> None:
+        self.name = name
+        self.settings = settings
+        self.db = db
+        self.producer_ready: asyncio.Future[AIOKafkaProducer] = asyncio.get_running_loop().create_future()
+        self.relay = OutboxRelay(db, self.producer_ready, settings.kafka)
+        self.consumers: list[EventConsumer] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def add_consumer(self, consumer: EventConsumer) -> None:
+        self.consumers.append(consumer)
+
+    def add_task(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(factory, name), name=name))
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._start_producer(), name="producer"))
+        self.add_task(self.relay.run, "outbox-relay")
+        for consumer in self.consumers:
+            self.add_task(consumer.run, f"consumer-{consumer.group}")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+        await self.db.dispose()
+
+    async def _start_producer(self) -> None:
+        delay = 0.5
+        while True:
+            producer = make_producer(self.settings.kafka, client_id=f"gridloop-{self.name}")
+            try:
+                await producer.start()
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("%s cannot reach Kafka (%s); retrying in %.1fs", self.name, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            self._producer = producer
+            self.producer_ready.set_result(producer)
+            log.info("%s connected to Kafka at %s", self.name, self.settings.kafka.bootstrap_servers)
+            return
+
+    async def _supervise(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
+        """Run a background loop; if it crashes, log once and restart it after a pause."""
+        while True:
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s task %s crashed; restarting in 2s", self.name, name)
+                await asyncio.sleep(2)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "kafka": False, "consumers": all(c.connected for c in self.consumers)}
+        try:
+            await asyncio.wait_for(self.db.ping(), 2)
+            checks["database"] = True
+        except Exception:
+            pass
+        checks["kafka"] = await self._kafka_reachable()
+        return checks
+
+    async def _kafka_reachable(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
+            return True
+        except Exception:
+            return False

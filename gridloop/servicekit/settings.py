@@ -1,0 +1,33 @@
+"""The settings every service shares; each service subclasses it with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridloop.delivery.kafka import KafkaSettings
+
+DEV_ENVS = frozenset({"development", "test"})
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    env: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias=AliasChoices("GRIDLOOP_ENV")
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop"
+    db_pool_size: int = 10
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @model_validator(mode="after")
+    def _refuse_default_password_outside_development(self) -> ServiceSettings:
+        if self.env not in DEV_ENVS and ":gridloop@" in self.database_url:
+            raise ValueError("database_url uses the development password; set a real one outside development")
+        return self

@@ -1,0 +1,16 @@
+"""Departments' business metrics."""
+
+from prometheus_client import Counter, Histogram
+
+HOURS = (0.05, 0.25, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168)
+
+WORK_ITEMS_RECEIVED = Counter(
+    "gridloop_work_items_received_total", "Cases dispatched to a department", ["department", "item_code"]
+)
+TRANSITIONS = Counter("gridloop_work_item_transitions_total", "Work item steps taken", ["department", "action"])
+TIME_TO_SIGN = Histogram(
+    "gridloop_time_to_sign_seconds", "Dispatch to sign-for", ["department"], buckets=[h * 3600 for h in HOURS]
+)
+TIME_TO_RESOLVE = Histogram(
+    "gridloop_time_to_resolve_seconds", "Dispatch to resolution", ["department"], buckets=[h * 3600 for h in HOURS]
+)

@@ -1,0 +1,19 @@
+"""Departments settings (env prefix GRIDLOOP_DEPARTMENTS_)."""
+
+from functools import lru_cache
+
+from pydantic_settings import SettingsConfigDict
+
+from gridloop.servicekit.settings import ServiceSettings
+
+
+class DepartmentsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDLOOP_DEPARTMENTS_", env_nested_delimiter="__", extra="ignore")
+
+    port: int = 8003
+    database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_departments"
+
+
+@lru_cache
+def get_settings() -> DepartmentsSettings:
+    return DepartmentsSettings()

@@ -1,0 +1,92 @@
+"""Intake's HTTP API: worker apps post reports; anyone with the case id reads its timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Response, status
+
+from gridloop.admission.catalogue import default_admission_list
+from gridloop.registry import NotInRegistry, default_registry
+from gridloop.servicekit.app import RuntimeDep
+from services.intake import metrics
+from services.intake.handlers import accept_report
+from services.intake.schemas import CaseView, ReportAccepted, ReportIn, TimelineEntry
+from services.intake.tables import cases, timeline
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+
+def _unprocessable(field: str, message: str, value: object) -> HTTPException:
+    metrics.REPORTS_REJECTED.labels(reason=field).inc()
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": ["body", field], "msg": message, "type": "value_error", "input": value}],
+    )
+
+
+def check_against_registry(report: ReportIn) -> None:
+    registry = default_registry()
+    try:
+        registry.grid(report.grid_id)
+    except NotInRegistry:
+        raise _unprocessable("grid_id", f"unknown grid {report.grid_id}", report.grid_id) from None
+    try:
+        registry.worker(report.worker_id)
+    except NotInRegistry:
+        raise _unprocessable("worker_id", f"unknown worker {report.worker_id}", report.worker_id) from None
+    if report.item_hint is not None and report.item_hint not in default_admission_list().items:
+        raise _unprocessable("item_hint", f"{report.item_hint} is not on the admission list", report.item_hint)
+    if not registry.is_assigned(report.worker_id, report.grid_id):
+        metrics.REPORTS_REJECTED.labels(reason="not_assigned").inc()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"worker {report.worker_id} is not assigned to {report.grid_id}")
+
+
+@router.post(
+    "/reports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReportAccepted,
+    responses={
+        200: {"model": ReportAccepted, "description": "already accepted (same client_report_id)"},
+        403: {"description": "worker not assigned to the grid"},
+        413: {"description": "body too large"},
+        503: {"description": "database unreachable"},
+    },
+)
+async def post_report(report: ReportIn, runtime: RuntimeDep, response: Response) -> ReportAccepted:
+    check_against_registry(report)
+    async with runtime.db.unit_of_work() as uow:
+        accepted = await accept_report(report, uow=uow, registry=default_registry(), now=datetime.now(UTC))
+    if accepted.created:
+        metrics.REPORTS_RECEIVED.labels(community=default_registry().grid(report.grid_id).community_id).inc()
+    else:
+        metrics.REPORTS_DUPLICATE.inc()
+        response.status_code = status.HTTP_200_OK
+    return ReportAccepted(case_id=accepted.case_id, tracking_token=accepted.tracking_token, status=accepted.status)
+
+
+@router.get("/cases/{case_id}", response_model=CaseView, responses={404: {"description": "no such case"}})
+async def get_case(case_id: uuid.UUID, runtime: RuntimeDep) -> CaseView:
+    async with runtime.db.engine.connect() as conn:
+        case = (await conn.execute(sa.select(cases).where(cases.c.case_id == case_id))).one_or_none()
+        if case is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        steps = (
+            await conn.execute(sa.select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.at))
+        ).all()
+    return CaseView(
+        case_id=case.case_id,
+        status=case.status,
+        grid_id=case.grid_id,
+        community_id=case.community_id,
+        reported_at=case.reported_at,
+        description=case.description,
+        timeline=[
+            TimelineEntry(
+                status=s.status, at=s.at, actor=s.actor, department=s.department, item_code=s.item_code, note=s.note
+            )
+            for s in steps
+        ],
+    )

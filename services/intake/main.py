@@ -1,0 +1,31 @@
+"""Composition root of the intake service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gridloop.delivery.db import Database
+from gridloop.servicekit.app import create_app
+from gridloop.servicekit.runtime import Runtime
+from gridloop.servicekit.serve import serve
+from services.intake.api import router
+from services.intake.consumer import timeline_consumer
+from services.intake.settings import IntakeSettings, get_settings
+from services.intake.tables import outbox
+
+
+async def build(settings: IntakeSettings) -> Runtime:
+    db = Database(settings.database_url, outbox=outbox, source="/gridloop/intake", pool_size=settings.db_pool_size)
+    runtime = Runtime("intake", settings, db)
+    runtime.add_consumer(timeline_consumer(runtime))
+    return runtime
+
+
+def make_app(settings: IntakeSettings | None = None) -> FastAPI:
+    return create_app(
+        name="intake", settings=settings or get_settings(), build=build, routers=[router], title="GridLoop intake"
+    )
+
+
+def run(argv: list[str]) -> int:
+    return serve(make_app, get_settings())

@@ -1,0 +1,14 @@
+"""Notify's metrics."""
+
+from prometheus_client import Counter, Histogram
+
+DELIVERIES = Counter(
+    "gridloop_notifications_total", "Notification delivery attempts by channel and outcome", ["channel", "outcome"]
+)
+MESSAGES_CREATED = Counter("gridloop_notifications_created_total", "Messages created, by step", ["step"])
+REPORT_TO_NOTIFICATION = Histogram(
+    "gridloop_report_to_notification_seconds",
+    "From the status step to the resident's message being sent",
+    ["step"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)

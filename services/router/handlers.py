@@ -1,0 +1,145 @@
+"""Router's handlers: decide each reported case against the admission list and forward what is on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.dialects.postgresql import insert
+
+from gridloop.contracts.events import (
+    CaseDispatched,
+    CaseReported,
+    CaseStatusChanged,
+    derived_event_id,
+    mask_name,
+    mask_phone,
+)
+from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH, topic_for_department
+from gridloop.delivery.consumer import Delivery
+from gridloop.delivery.db import UnitOfWork
+from services.router import metrics
+from services.router.tables import cases, decisions
+
+
+class Decision(Protocol):
+    outcome: str
+    item_code: str | None
+    department: str | None
+    confidence: float
+    reason: str
+    runner_up: str | None
+    features: Any
+    list_version: str
+
+
+class Classifier(Protocol):
+    def classify(self, description: str, item_hint: str | None = None) -> Decision: ...
+
+
+class Catalogue(Protocol):
+    def get(self, code: str) -> Any: ...
+
+
+async def route_case(
+    event: CaseReported, uow: UnitOfWork, delivery: Delivery, *, classifier: Classifier, catalogue: Catalogue
+) -> None:
+    """Classify a reported case; forward it to its department, or record why it is not forwarded."""
+    now = datetime.now(UTC)
+    await uow.conn.execute(
+        insert(cases)
+        .values(case_id=event.case_id, reported=event.model_dump(mode="json"), received_at=now)
+        .on_conflict_do_update(index_elements=["case_id"], set_={"reported": event.model_dump(mode="json")})
+    )
+    decision = classifier.classify(event.description, event.item_hint)
+    await record_decision(uow, event, decision, decided_by="classifier", now=now)
+    await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+
+
+async def record_decision(
+    uow: UnitOfWork, event: CaseReported, decision: Decision, *, decided_by: str, now: datetime
+) -> None:
+    await uow.conn.execute(
+        insert(decisions)
+        .values(
+            case_id=event.case_id,
+            round=event.returns + 1,
+            outcome=decision.outcome,
+            item_code=decision.item_code,
+            department=decision.department,
+            confidence=decision.confidence,
+            reason=decision.reason,
+            reason_code=getattr(decision, "reason_code", None),
+            runner_up=decision.runner_up,
+            features=list(decision.features or []),
+            list_version=decision.list_version,
+            decided_by=decided_by,
+            decided_at=now,
+        )
+        .on_conflict_do_nothing(constraint="uq_decisions_case_round")
+    )
+    metrics.DECISIONS.labels(decision.outcome, decision.department or "none", decision.item_code or "none").inc()
+    metrics.CONFIDENCE.labels(decision.outcome).observe(decision.confidence)
+
+
+async def publish_outcome(
+    uow: UnitOfWork,
+    event: CaseReported,
+    decision: Decision,
+    *,
+    catalogue: Catalogue,
+    source_event_id: Any,
+    now: datetime,
+) -> None:
+    """Dispatch to the department topic plus a `forwarded` step, or a `not_admitted` / `triage` step."""
+    status_id = derived_event_id(source_event_id, "routing-status")
+    if decision.outcome != "admitted":
+        note = decision.reason if decision.outcome == "not_admitted" else "待人工分拨（分类置信度不足）"
+        await uow.publish(
+            CaseStatusChanged(
+                case_id=event.case_id,
+                status=decision.outcome,
+                at=now,
+                actor="router",
+                note=note,
+                detail={"confidence": round(decision.confidence, 3)},
+            ),
+            CASES_STATUS,
+            event_id=status_id,
+        )
+        return
+    item = catalogue.get(decision.item_code)
+    department = item.department
+    dispatched = CaseDispatched(
+        case_id=event.case_id,
+        department=department,
+        item_code=item.code,
+        item_name_zh=item.name_zh,
+        resolve_hours=item.resolve_hours,
+        confidence=decision.confidence,
+        list_version=decision.list_version,
+        description=event.description,
+        grid_id=event.grid_id,
+        community_id=event.community_id,
+        location=event.location,
+        occurred_at=event.occurred_at,
+        reported_at=event.reported_at,
+        dispatched_at=now,
+        resident_name_masked=mask_name(event.resident.name),
+        resident_phone_masked=mask_phone(event.resident.phone),
+        dispatch_no=event.returns + 1,
+    )
+    await uow.publish(
+        dispatched, topic_for_department(department), event_id=derived_event_id(source_event_id, "dispatched")
+    )
+    forwarded = CaseStatusChanged(
+        case_id=event.case_id,
+        status="forwarded",
+        at=now,
+        actor="router",
+        department=department,
+        item_code=item.code,
+        note=f"已转派至{DEPARTMENT_NAMES_ZH[department]}（{item.name_zh}）",
+        detail={"item_name_zh": item.name_zh, "resolve_hours": item.resolve_hours},
+    )
+    await uow.publish(forwarded, CASES_STATUS, event_id=status_id)

@@ -1,0 +1,33 @@
+"""Composition root of the router service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from gridloop.admission.classifier import default_classifier
+
+from gridloop.admission.catalogue import default_admission_list
+from gridloop.delivery.db import Database
+from gridloop.servicekit.app import create_app
+from gridloop.servicekit.runtime import Runtime
+from gridloop.servicekit.serve import serve
+from services.router.api import router
+from services.router.consumer import routing_consumer
+from services.router.settings import RouterSettings, get_settings
+from services.router.tables import outbox
+
+
+async def build(settings: RouterSettings) -> Runtime:
+    db = Database(settings.database_url, outbox=outbox, source="/gridloop/router", pool_size=settings.db_pool_size)
+    runtime = Runtime("router", settings, db)
+    runtime.add_consumer(routing_consumer(runtime, classifier=default_classifier(), catalogue=default_admission_list()))
+    return runtime
+
+
+def make_app(settings: RouterSettings | None = None) -> FastAPI:
+    return create_app(
+        name="router", settings=settings or get_settings(), build=build, routers=[router], title="GridLoop router"
+    )
+
+
+def run(argv: list[str]) -> int:
+    return serve(make_app, get_settings())

@@ -1,0 +1,15 @@
+"""Router's business metrics."""
+
+from prometheus_client import Counter, Histogram
+
+DECISIONS = Counter(
+    "gridloop_routing_decisions_total",
+    "Routing decisions by outcome, department and item",
+    ["outcome", "department", "item_code"],
+)
+CONFIDENCE = Histogram(
+    "gridloop_routing_confidence_ratio",
+    "Classifier confidence of routing decisions",
+    ["outcome"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+)

@@ -1,0 +1,19 @@
+"""Router settings (env prefix GRIDLOOP_ROUTER_)."""
+
+from functools import lru_cache
+
+from pydantic_settings import SettingsConfigDict
+
+from gridloop.servicekit.settings import ServiceSettings
+
+
+class RouterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDLOOP_ROUTER_", env_nested_delimiter="__", extra="ignore")
+
+    port: int = 8002
+    database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_router"
+
+
+@lru_cache
+def get_settings() -> RouterSettings:
+    return RouterSettings()
