@@ -62,6 +62,7 @@ def resolve_jars() -> Path:
     argv = [
         mvn,
         "-B",
+        "-Dstyle.color=never",
         "-f",
         str(paths.deploy_dir() / "kafka" / "pom.xml"),
         "dependency:copy-dependencies",
