@@ -1,0 +1,128 @@
+"""Bad input gets a precise 4xx; an unreachable database or broker never loses an accepted report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+
+from services.intake.main import make_app
+from services.intake.settings import IntakeSettings
+from services.intake.tables import outbox
+from tests.support.polling import wait_for
+from tests.support.reports import report_body
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def intake(ns):
+    app = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(), max_body_bytes=16_384))
+    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://intake") as client:
+        yield client
+
+
+async def test_malformed_json_is_422(intake: AsyncClient) -> None:
+    response = await intake.post("/v1/reports", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_missing_fields_are_named(intake: AsyncClient) -> None:
+    body = report_body("路灯坏了")
+    del body["grid_id"], body["resident"]
+    response = await intake.post("/v1/reports", json=body)
+    assert response.status_code == 422
+    missing = {tuple(e["loc"]) for e in response.json()["detail"]}
+    assert {("body", "grid_id"), ("body", "resident")} <= missing
+
+
+async def test_unknown_field_is_rejected(intake: AsyncClient) -> None:
+    response = await intake.post("/v1/reports", json={**report_body("路灯坏了"), "priority": "high"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "priority"]
+
+
+async def test_unknown_grid_is_422(intake: AsyncClient) -> None:
+    response = await intake.post("/v1/reports", json=report_body("路灯坏了", grid_id="JN-G9999"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "grid_id"]
+
+
+async def test_item_code_not_on_the_list_is_422(intake: AsyncClient) -> None:
+    response = await intake.post("/v1/reports", json=report_body("路灯坏了", item_hint="S99"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "item_hint"]
+
+
+async def test_worker_reporting_outside_their_grid_is_403(intake: AsyncClient) -> None:
+    from gridloop.registry import default_registry
+
+    registry = default_registry()
+    worker = registry.workers[0]
+    foreign = next(g for g in registry.grids if g.grid_id not in worker.grid_ids)
+    response = await intake.post("/v1/reports", json=report_body("路灯坏了", grid_id=foreign.grid_id))
+    assert response.status_code == 403
+
+
+async def test_bad_phone_and_naive_time_are_422(intake: AsyncClient) -> None:
+    body = report_body("路灯坏了", occurred_at="2026-11-25T09:12:00")
+    body["resident"]["phone"] = "12345"
+    response = await intake.post("/v1/reports", json=body)
+    locs = {tuple(e["loc"]) for e in response.json()["detail"]}
+    assert response.status_code == 422
+    assert {("body", "occurred_at"), ("body", "resident", "phone")} <= locs
+
+
+async def test_body_over_the_limit_is_413(intake: AsyncClient) -> None:
+    body = json.dumps(report_body("很长" * 10_000), ensure_ascii=False).encode()
+    response = await intake.post("/v1/reports", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_description_over_4000_chars_is_422(intake: AsyncClient) -> None:
+    response = await intake.post("/v1/reports", json=report_body("长" * 4001))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "description"]
+
+
+async def test_database_down_is_503_not_500(ns) -> None:
+    settings = IntakeSettings(database_url="postgresql+asyncpg://gridloop:gridloop@127.0.0.1:1/none", kafka=ns.kafka())
+    app = make_app(settings)
+    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://i") as client:
+        response = await client.post("/v1/reports", json=report_body("路灯坏了"))
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
+
+
+async def test_kafka_down_still_accepts_and_the_outbox_drains_when_it_returns(ns) -> None:
+    down = make_app(
+        IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(bootstrap_servers="127.0.0.1:1"))
+    )
+    async with LifespanManager(down), AsyncClient(transport=ASGITransport(app=down), base_url="http://i") as client:
+        response = await client.post("/v1/reports", json=report_body("井盖不见了，路中间一个大洞"))
+        assert response.status_code == 202
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["kafka"] is False
+        case_id = response.json()["case_id"]
+        db = down.state.runtime.db
+
+    async def unpublished() -> int:
+        async with db.engine.connect() as conn:
+            return await conn.scalar(
+                sa.select(sa.func.count()).where(outbox.c.key == case_id, outbox.c.published_at.is_(None))
+            )
+
+    up = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka()))
+    async with LifespanManager(up):
+        db = up.state.runtime.db
+        await wait_for(lambda: _is_zero(unpublished), what="outbox to drain once Kafka is reachable")
+
+
+async def _is_zero(probe) -> bool:
+    return await probe() == 0

@@ -1,0 +1,63 @@
+"""The four services running in-process against the real Kafka and PostgreSQL of a test namespace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from tests.support.namespace import Namespace
+
+
+@dataclass
+class Services:
+    intake: httpx.AsyncClient
+    router: httpx.AsyncClient
+    departments: httpx.AsyncClient
+    notify: httpx.AsyncClient
+    apps: dict[str, FastAPI]
+
+
+def build_apps(
+    ns: Namespace, *, notify_log: Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, FastAPI]:
+    from services.departments.main import make_app as departments_app
+    from services.departments.settings import DepartmentsSettings
+    from services.intake.main import make_app as intake_app
+    from services.intake.settings import IntakeSettings
+    from services.notify.main import make_app as notify_app
+    from services.notify.settings import NotifySettings
+    from services.router.main import make_app as router_app
+    from services.router.settings import RouterSettings
+
+    overrides = overrides or {}
+
+    def settings(cls: type, name: str, **extra: Any) -> Any:
+        return cls(database_url=ns.database_urls[name], kafka=ns.kafka(), **extra, **overrides.get(name, {}))
+
+    return {
+        "intake": intake_app(settings(IntakeSettings, "intake")),
+        "router": router_app(settings(RouterSettings, "router")),
+        "departments": departments_app(settings(DepartmentsSettings, "departments")),
+        "notify": notify_app(
+            settings(NotifySettings, "notify", log_channel_path=notify_log, delivery_poll_seconds=0.05)
+        ),
+    }
+
+
+@asynccontextmanager
+async def running(apps: dict[str, FastAPI]) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name, app in apps.items():
+            await stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=30))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+        yield Services(**clients, apps=apps)

@@ -1,0 +1,61 @@
+"""A test session's own corner of the real Kafka and PostgreSQL: prefixed topics and its own databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from gridloop.delivery.kafka import KafkaSettings
+from gridloop.delivery.migrations import SERVICES, upgrade
+from gridloop.stack import delete_topics, ensure_topics, gridloop_topics
+
+PG_BASE = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432"
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    bootstrap: str
+    database_urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"{self.name}."
+
+    def kafka(self, **overrides: object) -> KafkaSettings:
+        values = {"bootstrap_servers": self.bootstrap, "topic_prefix": self.topic_prefix, **overrides}
+        return KafkaSettings(**values)
+
+    def env(self) -> dict[str, str]:
+        """Environment for services started as processes in this namespace."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "GRIDLOOP_ENV": "test",
+        }
+        for service, url in self.database_urls.items():
+            env[f"GRIDLOOP_{service.upper()}_DATABASE_URL"] = url
+        return env
+
+
+async def create_namespace(bootstrap: str, partitions: int = 3) -> Namespace:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    urls = {service: f"{PG_BASE}/gl_{name}_{service}" for service in SERVICES}
+    await ensure_topics(bootstrap, gridloop_topics(prefix=f"{name}.", partitions=partitions))
+    for service, url in urls.items():
+        await asyncio.to_thread(upgrade, service, url)
+    return Namespace(name=name, bootstrap=bootstrap, database_urls=urls)
+
+
+async def drop_namespace(ns: Namespace) -> None:
+    await delete_topics(ns.bootstrap, prefix=ns.topic_prefix)
+    conn = await asyncpg.connect("postgresql://gridloop:gridloop@127.0.0.1:5432/postgres")
+    try:
+        for url in ns.database_urls.values():
+            await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
