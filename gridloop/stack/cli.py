@@ -11,7 +11,7 @@ from gridloop.stack import paths
 from gridloop.stack.infra import ensure_infra
 from gridloop.stack.kafka import KAFKA, kafka_version, stop_kafka
 from gridloop.stack.postgres import ADMIN_DSN, PORT, postgres_pid, postgres_up, stop_postgres
-from gridloop.stack.procs import Managed, StackError, is_up, pid_of, step
+from gridloop.stack.procs import Managed, StackError, is_up, pid_of, port_open, step
 from gridloop.stack.prometheus import PROMETHEUS, start_prometheus, stop_prometheus
 from gridloop.stack.services import PORTS, run_migrations, service, start_service, stop_service
 
@@ -67,18 +67,26 @@ def stack_down(*, postgres: bool = False) -> None:
 
 
 def print_status() -> None:
-    rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", postgres_up(), ADMIN_DSN)]
+    rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", _state(postgres_up(), PORT), ADMIN_DSN)]
     rows.append(_row(KAFKA, f"Kafka {kafka_version()}, bootstrap {KAFKA.address}"))
     rows.append(_row(PROMETHEUS, f"http://{PROMETHEUS.address}"))
     rows += [_row(service(name), f"http://{service(name).address}/readyz") for name in PORTS]
-    print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<5}  details")
-    for component, pid, address, up, details in rows:
-        print(f"{component:<12} {pid or '-':>8}  {address:<16} {'up' if up else 'down':<5}  {details}")
+    print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<7}  details")
+    for component, pid, address, state, details in rows:
+        print(f"{component:<12} {pid or '-':>8}  {address:<16} {state:<7}  {details}")
     print(f"\nlogs: {paths.logs_dir()}")
+    if any(row[3] == "other" for row in rows):
+        print("state 'other': something answers on that port, but it was not started from here")
 
 
-def _row(proc: Managed, details: str) -> tuple[str, int | None, str, bool, str]:
-    return (proc.name, pid_of(proc), proc.address, is_up(proc), details)
+def _row(proc: Managed, details: str) -> tuple[str, int | None, str, str, str]:
+    return (proc.name, pid_of(proc), proc.address, _state(is_up(proc), proc.port), details)
+
+
+def _state(up: bool, port: int) -> str:
+    if up:
+        return "up"
+    return "other" if port_open(port) else "down"
 
 
 def _stop(name: str, stopper: Callable[[], bool]) -> None:

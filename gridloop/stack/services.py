@@ -21,7 +21,10 @@ READY_TIMEOUT = 60.0
 def service(name: str, port: int | None = None) -> Managed:
     if name not in PORTS:
         raise StackError(f"unknown service {name!r}; expected one of {', '.join(PORTS)}")
-    return Managed(name=name, port=port or PORTS[name], marker=f"gridloop {name}")
+    port = port or PORTS[name]
+    # A second instance on another port (an e2e test's own) gets its own pid and log file.
+    label = name if port == PORTS[name] else f"{name}-{port}"
+    return Managed(name=label, port=port, marker=f"gridloop {name}")
 
 
 def gridloop_command() -> str:
@@ -66,9 +69,11 @@ def start_service(name: str, env_overrides: Mapping[str, str] | None = None, por
     return url
 
 
-def stop_service(name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> bool:
+def stop_service(
+    name: str, sig: int = signal.SIGTERM, port: int | None = None, timeout: float = 20.0
+) -> bool:
     """Stop a service with sig (SIGKILL to simulate a crash). False if it was not running."""
-    return stop(service(name), sig=sig, timeout=timeout)
+    return stop(service(name, port), sig=sig, timeout=timeout)
 
 
 def service_ready(name: str, port: int | None = None) -> bool:
