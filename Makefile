@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up down status demo test unit bench lint clean
+.PHONY: install up down status demo test unit bench lint clean infra
 
 install: $(STAMP)
 
@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml
 up: install
 	$(BIN)/gridloop stack up
 
-.PHONY: infra
 infra: install
 	$(BIN)/gridloop stack up --infra-only
 
@@ -29,3 +28,18 @@ status:
 
 lint: install
 	$(BIN)/ruff check gridloop services tests
+
+# The whole test suite: unit tests, then integration and end-to-end tests on the real Kafka and PostgreSQL
+# (the suite starts them itself if they are down).
+test: install
+	$(BIN)/pytest -p no:cacheprovider
+
+unit: install
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+# The main job: bring the stack up and replay a realistic day of grid reports through it.
+demo: install
+	$(BIN)/gridloop demo
+
+clean: down
+	rm -rf .gridloop
