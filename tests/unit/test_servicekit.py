@@ -1,0 +1,30 @@
+"""Service plumbing that needs no I/O: settings safety, log masking."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from gridloop.servicekit.logs import JsonFormatter, mask_phones
+from services.intake.settings import IntakeSettings
+
+
+def test_development_password_is_refused_in_production(monkeypatch) -> None:
+    monkeypatch.setenv("GRIDLOOP_ENV", "production")
+    with pytest.raises(ValueError, match="development password"):
+        IntakeSettings()
+
+
+def test_production_starts_with_a_real_password(monkeypatch) -> None:
+    monkeypatch.setenv("GRIDLOOP_ENV", "production")
+    monkeypatch.setenv("GRIDLOOP_INTAKE_DATABASE_URL", "postgresql+asyncpg://intake:s3cret@db:5432/intake")
+    assert IntakeSettings().env == "production"
+
+
+def test_phone_numbers_are_masked_in_log_lines() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "resident %s called", ("13812345678",), None)
+    line = json.loads(JsonFormatter("intake").format(record))
+    assert line["msg"] == "resident 138****5678 called"
+    assert mask_phones("订单号123456789012345") == "订单号123456789012345", "long digit runs are not phones"
