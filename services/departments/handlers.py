@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -71,6 +71,12 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
     )
     await uow.conn.execute(stmt)
     metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
+    if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
+        metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(_seconds_since(event.reported_at))
+
+
+def _seconds_since(moment: datetime) -> float:
+    return max((datetime.now(UTC) - moment).total_seconds(), 0.0)
 
 
 async def _lock(uow: UnitOfWork, case_id: uuid.UUID, action: str, department: str | None) -> sa.Row:

@@ -14,3 +14,9 @@ TIME_TO_SIGN = Histogram(
 TIME_TO_RESOLVE = Histogram(
     "gridloop_time_to_resolve_seconds", "Dispatch to resolution", ["department"], buckets=[h * 3600 for h in HOURS]
 )
+REPORT_TO_DEPARTMENT = Histogram(
+    "gridloop_report_to_department_seconds",
+    "From the report reaching intake to its department receiving the case (first dispatch only)",
+    ["department"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
