@@ -34,6 +34,7 @@ def message_context(event: CaseStatusChanged, *, tracking_token: str | None, pub
         "reason": event.note,
         "result": event.detail.get("result") or event.note,
         "link": f"{public_base_url}/c/{tracking_token}" if tracking_token else "",
+        "step_at": event.at.isoformat(),  # for gridloop_report_to_notification_seconds
     }
 
 

@@ -19,6 +19,12 @@ from services.notify.tables import messages, recipients
 log = logging.getLogger(__name__)
 
 
+def _step_time(row: sa.Row) -> datetime:
+    """When the step happened (for `received`: when the report reached intake); older rows lack it."""
+    step_at = (row.context or {}).get("step_at")
+    return datetime.fromisoformat(step_at) if step_at else row.created_at
+
+
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(base * 2 ** (attempts - 1), cap))
 
@@ -69,7 +75,7 @@ class DeliveryWorker:
             return self._failed(row, attempts, str(exc))
         metrics.DELIVERIES.labels(row.channel, "sent").inc()
         now = datetime.now(UTC)
-        metrics.REPORT_TO_NOTIFICATION.labels(row.step).observe((now - row.created_at).total_seconds())
+        metrics.REPORT_TO_NOTIFICATION.labels(row.step).observe((now - _step_time(row)).total_seconds())
         return {"attempts": attempts, "state": "sent", "sent_at": now, "last_error": None}
 
     def _failed(self, row: sa.Row, attempts: int, error: str) -> dict:
