@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
-from gridloop.admission.classifier import default_classifier
 
 from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.classifier import default_classifier
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.router.api import router
+from services.router.collectors import refresh_gauges
 from services.router.consumer import routing_consumer
 from services.router.settings import RouterSettings, get_settings
 from services.router.tables import outbox
@@ -20,6 +23,7 @@ async def build(settings: RouterSettings) -> Runtime:
     db = Database(settings.database_url, outbox=outbox, source="/gridloop/router", pool_size=settings.db_pool_size)
     runtime = Runtime("router", settings, db)
     runtime.add_consumer(routing_consumer(runtime, classifier=default_classifier(), catalogue=default_admission_list()))
+    runtime.add_task(partial(refresh_gauges, db), "gauges")
     return runtime
 
 
