@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from gridloop.delivery.db import Database
@@ -9,6 +11,7 @@ from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
+from services.departments.collectors import refresh_gauges
 from services.departments.consumer import dispatch_consumer
 from services.departments.settings import DepartmentsSettings, get_settings
 from services.departments.tables import outbox
@@ -18,6 +21,7 @@ async def build(settings: DepartmentsSettings) -> Runtime:
     db = Database(settings.database_url, outbox=outbox, source="/gridloop/departments", pool_size=settings.db_pool_size)
     runtime = Runtime("departments", settings, db)
     runtime.add_consumer(dispatch_consumer(runtime))
+    runtime.add_task(partial(refresh_gauges, db), "gauges")
     return runtime
 
 

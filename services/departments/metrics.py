@@ -1,6 +1,6 @@
 """Departments' business metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HOURS = (0.05, 0.25, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168)
 
@@ -19,4 +19,12 @@ REPORT_TO_DEPARTMENT = Histogram(
     "From the report reaching intake to its department receiving the case (first dispatch only)",
     ["department"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+# The three rates (三率) as counts over RATE_WINDOW, so Prometheus can aggregate them by any label
+# (recording rules in deploy/prometheus/rules/gridloop-rates.yml divide them).
+RATE_CASES = Gauge(
+    "gridloop_rate_cases",
+    "Cases counted in the three rates over the rate window: kind = dispatched | signed_on_time | due | "
+    "resolved_on_time",
+    ["kind", "department", "item_code", "community"],
 )

@@ -1,0 +1,58 @@
+"""Departments gauges read from the work items, refreshed in the background: the counts behind the rates.
+
+Response rate = signed within the sign-for deadline / dispatched (dispatched in the window).
+Resolution rate = resolved within the deadline / due, where due = resolved in the window, or the deadline
+fell in the window and has passed (an open overdue case counts as not resolved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from gridloop.delivery.db import Database
+from services.departments import metrics
+from services.departments.tables import work_items
+
+log = logging.getLogger(__name__)
+RATE_WINDOW = timedelta(days=30)
+REFRESH_SECONDS = 15.0  # a grouped scan of the window: cheap, but not for every scrape
+KINDS = ("dispatched", "signed_on_time", "due", "resolved_on_time")
+
+
+def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Select:
+    w = work_items.c
+    since = now - window
+    dispatched = w.dispatched_at >= since
+    due = sa.or_(w.resolved_at >= since, sa.and_(w.resolve_deadline >= since, w.resolve_deadline <= now))
+    return sa.select(
+        w.department,
+        w.item_code,
+        w.community_id,
+        sa.func.count().filter(dispatched).label("dispatched"),
+        sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
+        sa.func.count().filter(due).label("due"),
+        sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
+    ).group_by(w.department, w.item_code, w.community_id)
+
+
+async def refresh_rate_counts(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(rate_counts_query(datetime.now(UTC)))).all()
+    metrics.RATE_CASES.clear()  # a combination that left the window must disappear, not stay at its last value
+    for row in rows:
+        for kind in KINDS:
+            metrics.RATE_CASES.labels(kind, row.department, row.item_code, row.community_id).set(getattr(row, kind))
+
+
+async def refresh_gauges(db: Database, interval: float = REFRESH_SECONDS) -> None:
+    """Keep the database-derived gauges current; a failed query keeps the last values and is retried."""
+    while True:
+        try:
+            await refresh_rate_counts(db)
+        except Exception as exc:  # the database is down: the relay and consumers report that already
+            log.warning("departments gauges not refreshed: %s", exc)
+        await asyncio.sleep(interval)
