@@ -1,4 +1,5 @@
-"""Departments gauges read from the work items, refreshed in the background: the counts behind the rates.
+"""Departments gauges read from the work items, refreshed in the background: the counts behind the rates,
+and the open cases past a deadline.
 
 Response rate = signed within the sign-for deadline / dispatched (dispatched in the window).
 Resolution rate = resolved within the deadline / due, where due = resolved in the window, or the deadline
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 RATE_WINDOW = timedelta(days=30)
 REFRESH_SECONDS = 15.0  # a grouped scan of the window: cheap, but not for every scrape
 KINDS = ("dispatched", "signed_on_time", "due", "resolved_on_time")
+CLOCKS = ("sign", "resolve")
 
 
 def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Select:
@@ -36,6 +38,8 @@ def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Sele
         sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
         sa.func.count().filter(due).label("due"),
         sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
+        sa.func.count().filter(w.signed_at.is_(None), w.resolved_at.is_(None), w.sign_deadline < now).label("sign"),
+        sa.func.count().filter(w.resolved_at.is_(None), w.resolve_deadline < now).label("resolve"),
     ).group_by(w.department, w.item_code, w.community_id)
 
 
@@ -43,9 +47,13 @@ async def refresh_rate_counts(db: Database) -> None:
     async with db.engine.connect() as conn:
         rows = (await conn.execute(rate_counts_query(datetime.now(UTC)))).all()
     metrics.RATE_CASES.clear()  # a combination that left the window must disappear, not stay at its last value
+    metrics.OVERDUE_CASES.clear()
     for row in rows:
+        labels = (row.department, row.item_code, row.community_id)
         for kind in KINDS:
-            metrics.RATE_CASES.labels(kind, row.department, row.item_code, row.community_id).set(getattr(row, kind))
+            metrics.RATE_CASES.labels(kind, *labels).set(getattr(row, kind))
+        for clock in CLOCKS:
+            metrics.OVERDUE_CASES.labels(clock, *labels).set(getattr(row, clock))
 
 
 async def refresh_gauges(db: Database, interval: float = REFRESH_SECONDS) -> None:

@@ -28,3 +28,8 @@ RATE_CASES = Gauge(
     "resolved_on_time",
     ["kind", "department", "item_code", "community"],
 )
+OVERDUE_CASES = Gauge(
+    "gridloop_overdue_cases",
+    "Open work items past a deadline: clock = sign (not signed for in time) | resolve (not resolved in time)",
+    ["clock", "department", "item_code", "community"],
+)
