@@ -11,6 +11,8 @@ command -v mvn >/dev/null || missing+=(maven)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v prometheus >/dev/null || missing+=(prometheus)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The case-page browser test drives Debian's chromium through Playwright (Playwright's own browsers cannot be fetched).
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -19,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # No recommends: they would add exporters and services that we do not run.
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "install-deps: java, maven, postgresql-15, prometheus and python3-venv are present"
+  echo "install-deps: java, maven, postgresql-15, prometheus, python3-venv and chromium are present"
 fi
 
 # Warm the local Maven repository with the Kafka jars, so `gridloop stack up` only copies them.
