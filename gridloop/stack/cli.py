@@ -13,7 +13,7 @@ from gridloop.stack.kafka import KAFKA, kafka_version, stop_kafka
 from gridloop.stack.postgres import ADMIN_DSN, PORT, postgres_pid, postgres_up, stop_postgres
 from gridloop.stack.procs import Managed, StackError, is_up, pid_of, port_open, step
 from gridloop.stack.prometheus import PROMETHEUS, start_prometheus, stop_prometheus
-from gridloop.stack.services import PORTS, run_migrations, service, start_service, stop_service
+from gridloop.stack.services import PORTS, run_migrations, service, service_ready, start_service, stop_service
 
 
 def main(argv: list[str]) -> int:
@@ -70,7 +70,7 @@ def print_status() -> None:
     rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", _state(postgres_up(), PORT), ADMIN_DSN)]
     rows.append(_row(KAFKA, f"Kafka {kafka_version()}, bootstrap {KAFKA.address}"))
     rows.append(_row(PROMETHEUS, f"http://{PROMETHEUS.address}"))
-    rows += [_row(service(name), f"http://{service(name).address}/readyz") for name in PORTS]
+    rows += [_service_row(name) for name in PORTS]
     print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<7}  details")
     for component, pid, address, state, details in rows:
         print(f"{component:<12} {pid or '-':>8}  {address:<16} {state:<7}  {details}")
@@ -81,6 +81,13 @@ def print_status() -> None:
 
 def _row(proc: Managed, details: str) -> tuple[str, int | None, str, str, str]:
     return (proc.name, pid_of(proc), proc.address, _state(is_up(proc), proc.port), details)
+
+
+def _service_row(name: str) -> tuple[str, int | None, str, str, str]:
+    row = _row(service(name), f"http://{service(name).address}/readyz")
+    if row[3] == "up" and not service_ready(name):
+        return (*row[:3], "unready", row[4])  # running and listening, but /readyz is not 200
+    return row
 
 
 def _state(up: bool, port: int) -> str:

@@ -17,14 +17,13 @@ from gridloop.stack.procs import (
     Managed,
     StackError,
     is_up,
-    pid_of,
+    locked,
     port_open,
     run_coroutine,
-    spawn,
+    start_and_wait,
     step,
     stop,
     tail,
-    wait_until,
 )
 
 KAFKA = Managed(name="kafka", port=19092, marker="kafka.Kafka")
@@ -51,67 +50,29 @@ def libs_dir() -> Path:
 def resolve_jars() -> Path:
     """Copy the broker, tools and logging jars from Maven Central into libs_dir() once."""
     libs = libs_dir()
-    if (libs / f"kafka_2.13-{kafka_version()}.jar").is_file():
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError("Maven (mvn) is not installed; run deploy/local/install-deps.sh")
-    partial = libs.with_name("libs.partial")  # renamed into place only when complete
-    shutil.rmtree(partial, ignore_errors=True)
-    log = paths.logs_dir() / "maven.log"
-    argv = [
-        mvn,
-        "-B",
-        "-Dstyle.color=never",
-        "-f",
-        str(paths.deploy_dir() / "kafka" / "pom.xml"),
-        "dependency:copy-dependencies",
-        f"-Dlibs.dir={partial}",
-    ]
-    with step(f"resolving Kafka {kafka_version()} jars with Maven (log: {log})"), log.open("wb") as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        raise StackError(f"Maven could not resolve the Kafka jars (exit {result.returncode}):\n{tail(log)}")
-    shutil.rmtree(libs, ignore_errors=True)
-    partial.rename(libs)
+    with locked("maven"):
+        if not (libs / f"kafka_2.13-{kafka_version()}.jar").is_file():
+            _copy_jars(libs)
     return libs
 
 
 def start_kafka() -> str:
     """Start the broker unless it already runs; return its bootstrap address once it answers."""
-    if is_up(KAFKA):
-        return BOOTSTRAP
-    if port_open(KAFKA.port):
-        if broker_answers():
-            print(
-                f"   a Kafka broker not started from {paths.home()} already answers on {BOOTSTRAP}; using it"
-            )
-            return BOOTSTRAP
-        raise StackError(f"port {KAFKA.port} is taken by something that is not a Kafka broker")
-    libs = resolve_jars()
-    config = _write_config()
-    _format_storage(libs, config)
-    with step(f"starting Kafka {kafka_version()} on {BOOTSTRAP}"):
-        spawn(KAFKA, _java(libs, "kafka.Kafka", str(config)))
-        wait_until(
-            _started,
-            timeout=START_TIMEOUT,
-            what=f"Kafka to answer on {BOOTSTRAP}",
-            interval=0.5,
-            log_file=KAFKA.log_file,
-        )
-    return BOOTSTRAP
+    with locked(KAFKA.name):
+        return _start()
 
 
 def stop_kafka(sig: int = signal.SIGTERM, timeout: float = 60.0) -> bool:
     """Stop the broker (a clean SIGTERM shutdown takes a few seconds). False if it was not running."""
-    return stop(KAFKA, sig=sig, timeout=timeout)
+    with locked(KAFKA.name):
+        return stop(KAFKA, sig=sig, timeout=timeout)
 
 
 def restart_kafka(sig: int = signal.SIGTERM) -> str:
     """Stop (with sig, e.g. SIGKILL for a crash) and start again on the same data."""
-    stop_kafka(sig=sig)
-    return start_kafka()
+    with locked(KAFKA.name):
+        stop(KAFKA, sig=sig, timeout=60.0)
+        return _start()
 
 
 def broker_answers(bootstrap: str = BOOTSTRAP, timeout_ms: int = 5000) -> bool:
@@ -131,10 +92,53 @@ def broker_answers(bootstrap: str = BOOTSTRAP, timeout_ms: int = 5000) -> bool:
     return run_coroutine(probe())
 
 
-def _started() -> bool:
-    if pid_of(KAFKA) is None:
-        raise StackError(f"Kafka exited during startup:\n{tail(KAFKA.log_file)}")
-    return port_open(KAFKA.port) and broker_answers()
+def _start() -> str:
+    if is_up(KAFKA):
+        return BOOTSTRAP
+    if port_open(KAFKA.port):
+        if broker_answers():
+            print(
+                f"   a Kafka broker not started from {paths.home()} already answers on {BOOTSTRAP}; using it"
+            )
+            return BOOTSTRAP
+        raise StackError(f"port {KAFKA.port} is taken by something that is not a Kafka broker")
+    libs = resolve_jars()
+    config = _write_config()
+    _format_storage(libs, config)
+    with step(f"starting Kafka {kafka_version()} on {BOOTSTRAP}"):
+        start_and_wait(
+            KAFKA,
+            _java(libs, "kafka.Kafka", str(config)),
+            ready=lambda: port_open(KAFKA.port) and broker_answers(),
+            timeout=START_TIMEOUT,
+            what=f"Kafka to answer on {BOOTSTRAP}",
+        )
+    return BOOTSTRAP
+
+
+def _copy_jars(libs: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) is not installed; run deploy/local/install-deps.sh")
+    partial = libs.with_name("libs.partial")  # renamed into place only when complete
+    shutil.rmtree(partial, ignore_errors=True)
+    log = paths.logs_dir() / "maven.log"
+    pom = paths.deploy_dir() / "kafka" / "pom.xml"
+    argv = [
+        mvn,
+        "-B",
+        "-Dstyle.color=never",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-Dlibs.dir={partial}",
+    ]
+    with step(f"resolving Kafka {kafka_version()} jars with Maven (log: {log})"), log.open("wb") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        raise StackError(f"Maven could not resolve the Kafka jars (exit {result.returncode}):\n{tail(log)}")
+    shutil.rmtree(libs, ignore_errors=True)
+    partial.rename(libs)
 
 
 def _write_config() -> Path:

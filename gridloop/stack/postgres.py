@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from gridloop.stack.procs import StackError, port_open, step, wait_until
+from gridloop.stack.procs import StackError, locked, port_open, step, wait_until
 
 VERSION = "15"
 CLUSTER = "main"
@@ -31,6 +31,24 @@ END $$;
 
 def ensure_postgres() -> str:
     """Install, create and start the cluster as needed, ensure the role; return the admin DSN."""
+    with locked("postgresql"):
+        return _ensure()
+
+
+def restart_postgres(mode: str = "fast") -> str:
+    """Restart the cluster (mode: smart | fast | immediate, as pg_ctl) and wait until it accepts logins."""
+    with locked("postgresql"):
+        _run(["pg_ctlcluster", "--mode", mode, VERSION, CLUSTER, "restart"])
+        return _ensure()
+
+
+def stop_postgres() -> None:
+    with locked("postgresql"):
+        if _cluster_status() == "online":
+            _run(["pg_ctlcluster", "--mode", "fast", VERSION, CLUSTER, "stop"])
+
+
+def _ensure() -> str:
     _install_if_missing()
     status = _cluster_status()
     if status is None:
@@ -44,17 +62,6 @@ def ensure_postgres() -> str:
     _psql_as_postgres(_ENSURE_ROLE)
     _check_password_login()
     return ADMIN_DSN
-
-
-def restart_postgres(mode: str = "fast") -> str:
-    """Restart the cluster (mode: smart | fast | immediate, as pg_ctl) and wait until it accepts logins."""
-    _run(["pg_ctlcluster", "--mode", mode, VERSION, CLUSTER, "restart"])
-    return ensure_postgres()
-
-
-def stop_postgres() -> None:
-    if _cluster_status() == "online":
-        _run(["pg_ctlcluster", "--mode", "fast", VERSION, CLUSTER, "stop"])
 
 
 def postgres_up() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -64,6 +65,41 @@ def spawn(proc: Managed, argv: Sequence[str], *, env: Mapping[str, str] | None =
     return child.pid
 
 
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on one component, so concurrent `up`s and test sessions take turns."""
+    with (paths.run_dir() / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_and_wait(
+    proc: Managed,
+    argv: Sequence[str],
+    *,
+    ready: Callable[[], bool],
+    timeout: float,
+    what: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Spawn, then poll ready() until true; if it never gets there (or exits), stop it and raise."""
+    spawn(proc, argv, env=env)
+
+    def check() -> bool:
+        if pid_of(proc) is None:
+            raise StackError(f"{proc.name} exited during startup:\n{tail(proc.log_file)}")
+        return ready()
+
+    try:
+        wait_until(check, timeout=timeout, what=what, interval=0.5, log_file=proc.log_file)
+    except StackError:
+        stop(proc, timeout=10)  # a half-started process would only confuse the next `up`
+        raise
+
+
 def pid_of(proc: Managed) -> int | None:
     """The live pid from the pid file, or None (a stale pid file is removed)."""
     try:
@@ -97,6 +133,8 @@ def stop(proc: Managed, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> 
         )
         _signal_group(pid, signal.SIGKILL)
         wait_until(lambda: not _alive(pid), timeout=10, what=f"{proc.name} to die after SIGKILL")
+    # A killed JVM's leader thread turns zombie before its other threads have closed the sockets.
+    wait_until(lambda: not port_open(proc.port), timeout=15, what=f"{proc.name} to release port {proc.port}")
     proc.pid_file.unlink(missing_ok=True)
     return True
 

@@ -13,13 +13,11 @@ from gridloop.stack.procs import (
     Managed,
     StackError,
     is_up,
-    pid_of,
+    locked,
     port_open,
-    spawn,
+    start_and_wait,
     step,
     stop,
-    tail,
-    wait_until,
 )
 
 PROMETHEUS = Managed(name="prometheus", port=19090, marker="prometheus")
@@ -28,6 +26,16 @@ URL = f"http://{PROMETHEUS.address}"
 
 def start_prometheus() -> str:
     """Start Prometheus with deploy/prometheus/prometheus.yml unless it runs; return its URL."""
+    with locked(PROMETHEUS.name):
+        return _start()
+
+
+def stop_prometheus(sig: int = signal.SIGTERM) -> bool:
+    with locked(PROMETHEUS.name):
+        return stop(PROMETHEUS, sig=sig, timeout=20)
+
+
+def _start() -> str:
     if is_up(PROMETHEUS):
         return URL
     if port_open(PROMETHEUS.port):
@@ -44,18 +52,11 @@ def start_prometheus() -> str:
         "--web.enable-lifecycle",  # POST /-/reload picks up edited rules without a restart
     ]
     with step(f"starting Prometheus on {URL}"):
-        spawn(PROMETHEUS, argv)
-        wait_until(_ready, timeout=30, what=f"Prometheus at {URL}/-/ready", log_file=PROMETHEUS.log_file)
+        start_and_wait(PROMETHEUS, argv, ready=_ready, timeout=30, what=f"Prometheus at {URL}/-/ready")
     return URL
 
 
-def stop_prometheus(sig: int = signal.SIGTERM) -> bool:
-    return stop(PROMETHEUS, sig=sig, timeout=20)
-
-
 def _ready() -> bool:
-    if pid_of(PROMETHEUS) is None:
-        raise StackError(f"Prometheus exited during startup:\n{tail(PROMETHEUS.log_file)}")
     try:
         with urllib.request.urlopen(f"{URL}/-/ready", timeout=2) as response:
             return response.status == 200

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gridloop.stack.kafka import BOOTSTRAP
-from gridloop.stack.procs import Managed, StackError, is_up, pid_of, port_open, spawn, stop, tail, wait_until
+from gridloop.stack.procs import Managed, StackError, is_up, locked, port_open, start_and_wait, stop
 
 PORTS: dict[str, int] = {"intake": 8001, "router": 8002, "departments": 8003, "notify": 8004}
 READY_TIMEOUT = 60.0
@@ -54,18 +54,19 @@ def start_service(name: str, env_overrides: Mapping[str, str] | None = None, por
     """Start one service unless it runs, wait for /readyz 200; return its base URL."""
     proc = service(name, port)
     url = f"http://{proc.address}"
-    if is_up(proc):
-        return url
-    if port_open(proc.port):
-        raise StackError(f"port {proc.port} for {name} is taken by another process")
-    spawn(proc, [gridloop_command(), name], env=service_env(name, proc.port, env_overrides))
-    wait_until(
-        lambda: _ready(proc),
-        timeout=READY_TIMEOUT,
-        what=f"{name} at {url}/readyz",
-        interval=0.5,
-        log_file=proc.log_file,
-    )
+    with locked(proc.name):
+        if is_up(proc):
+            return url
+        if port_open(proc.port):
+            raise StackError(f"port {proc.port} for {name} is taken by another process")
+        start_and_wait(
+            proc,
+            [gridloop_command(), name],
+            env=service_env(name, proc.port, env_overrides),
+            ready=lambda: _get_status(f"{url}/readyz") == 200,
+            timeout=READY_TIMEOUT,
+            what=f"{name} at {url}/readyz",
+        )
     return url
 
 
@@ -73,7 +74,9 @@ def stop_service(
     name: str, sig: int = signal.SIGTERM, port: int | None = None, timeout: float = 20.0
 ) -> bool:
     """Stop a service with sig (SIGKILL to simulate a crash). False if it was not running."""
-    return stop(service(name, port), sig=sig, timeout=timeout)
+    proc = service(name, port)
+    with locked(proc.name):
+        return stop(proc, sig=sig, timeout=timeout)
 
 
 def service_ready(name: str, port: int | None = None) -> bool:
@@ -86,12 +89,6 @@ def run_migrations() -> None:
     result = subprocess.run(argv, env={**os.environ, "GRIDLOOP_ENV": "development"}, check=False)
     if result.returncode != 0:
         raise StackError(f"`{' '.join(argv)}` failed with exit code {result.returncode} (output above)")
-
-
-def _ready(proc: Managed) -> bool:
-    if pid_of(proc) is None:
-        raise StackError(f"{proc.name} exited during startup:\n{tail(proc.log_file)}")
-    return _get_status(f"http://{proc.address}/readyz") == 200
 
 
 def _get_status(url: str) -> int | None:
