@@ -33,7 +33,8 @@ CaseStatus = Literal[
     "escalated",  # moved one rung up the supervision ladder (督办)
     "extension_requested",
     "extension_decided",
-    "duplicate_linked",
+    "duplicate_linked",  # linked to an open case of the same item nearby (one work item, several reporters)
+    "duplicate_unlinked",  # an operator undid a wrong duplicate link
     "feedback_received",
 ]
 
