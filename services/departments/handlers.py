@@ -1,48 +1,46 @@
-"""Departments' handlers: receive dispatched cases; sign for, work and resolve them."""
+"""Departments' handlers: receive dispatched cases; sign for, work, resolve or return them; record feedback."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
-from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
-from services.departments.tables import activity, work_items
+from services.departments.duplicates import link_if_duplicate
+from services.departments.sla import sign_for_window, start_clocks
+from services.departments.steps import (
+    InvalidTransition,
+    WorkItemNotFound,
+    linked_rows,
+    lock_work_item,
+    record_step,
+    step_event_id,
+)
+from services.departments.tables import feedback, returns, work_items
 
+__all__ = ["InvalidTransition", "WorkItemNotFound"]
+log = logging.getLogger(__name__)
 
-class WorkItemNotFound(LookupError):
-    pass
-
-
-class InvalidTransition(ValueError):
-    pass
-
-
-# action -> statuses it may start from
-ALLOWED_FROM: dict[str, frozenset[str]] = {
-    "sign": frozenset({"dispatched"}),
-    "progress": frozenset({"signed", "in_progress"}),
-    "resolve": frozenset({"signed", "in_progress"}),
+RETURN_REASONS: dict[str, str] = {
+    "not_our_remit": "不属于本部门职责",
+    "wrong_area": "不属于本辖区",
+    "insufficient_information": "信息不足，无法办理",
 }
-
-
-def sign_for_window(resolve_hours: int) -> timedelta:
-    """Urgent items (resolution within 12 h) must be signed for within 2 h, others within 24 h."""
-    return timedelta(hours=2 if resolve_hours <= 12 else 24)
-
-
-def step_event_id(case_id: uuid.UUID, dispatch_no: int, step: str) -> uuid.UUID:
-    return uuid.uuid5(case_id, f"departments:{dispatch_no}:{step}")
+# 满意 and 基本满意 both count as satisfied in the satisfaction rate.
+RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
 async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Delivery) -> None:
-    """Create (or, for a later dispatch of the same case, replace) the department's work item."""
+    """Create (or, for a later dispatch of the same case, replace) the department's work item, start its clocks
+    and link it to an open case it duplicates."""
+    windows = {"sign": sign_for_window(event.resolve_hours), "resolve": timedelta(hours=event.resolve_hours)}
     values = dict(
         case_id=event.case_id,
         department=event.department,
@@ -57,82 +55,32 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
         resident_phone_masked=event.resident_phone_masked,
         dispatch_no=event.dispatch_no,
         dispatched_at=event.dispatched_at,
-        sign_deadline=event.dispatched_at + sign_for_window(event.resolve_hours),
-        resolve_deadline=event.dispatched_at + timedelta(hours=event.resolve_hours),
+        resolve_hours=event.resolve_hours,
+        sign_deadline=event.dispatched_at + windows["sign"],
+        resolve_deadline=event.dispatched_at + windows["resolve"],
         signed_at=None,
         signed_by=None,
         resolved_at=None,
         result=None,
+        primary_case_id=None,
         updated_at=event.dispatched_at,
     )
     stmt = insert(work_items).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["case_id"], set_=values, where=work_items.c.dispatch_no < stmt.excluded.dispatch_no
-    )
-    await uow.conn.execute(stmt)
+    ).returning(work_items.c.case_id)
+    if (await uow.conn.execute(stmt)).one_or_none() is None:
+        return  # an older dispatch of a case already re-dispatched
+    await start_clocks(uow, event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
     metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
-    if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
-        metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(_seconds_since(event.reported_at))
-
-
-def _seconds_since(moment: datetime) -> float:
-    return max((datetime.now(UTC) - moment).total_seconds(), 0.0)
-
-
-async def _lock(uow: UnitOfWork, case_id: uuid.UUID, action: str, department: str | None) -> sa.Row:
-    """Lock the work item for this transition, so concurrent steps on one case are serialised."""
-    query = sa.select(work_items).where(work_items.c.case_id == case_id).with_for_update()
-    row = (await uow.conn.execute(query)).one_or_none()
-    if row is None or (department is not None and row.department != department):
-        raise WorkItemNotFound(f"work item {case_id} not found")
-    if row.status not in ALLOWED_FROM[action]:
-        raise InvalidTransition(f"cannot {action} a case that is {row.status}")
-    return row
-
-
-async def _step(
-    uow: UnitOfWork,
-    row: sa.Row,
-    *,
-    status: str,
-    actor: str,
-    note: str,
-    now: datetime,
-    event_id: uuid.UUID,
-    values: dict,
-    photo_urls: list[str],
-    detail: dict | None = None,
-) -> None:
-    await uow.conn.execute(
-        sa.update(work_items).where(work_items.c.case_id == row.case_id).values(status=status, updated_at=now, **values)
-    )
-    await uow.conn.execute(
-        sa.insert(activity).values(
-            case_id=row.case_id, action=status, actor=actor, note=note, photo_urls=photo_urls, at=now
-        )
-    )
-    await uow.publish(
-        CaseStatusChanged(
-            case_id=row.case_id,
-            status=status,
-            at=now,
-            actor=actor,
-            department=row.department,
-            item_code=row.item_code,
-            note=note,
-            detail=detail or {},
-        ),
-        CASES_STATUS,
-        event_id=event_id,
-    )
-    metrics.TRANSITIONS.labels(row.department, status).inc()
+    await link_if_duplicate(uow, event.case_id, now=event.dispatched_at)
 
 
 async def sign_for(
     uow: UnitOfWork, case_id: uuid.UUID, *, handler: str, now: datetime, department: str | None = None
 ) -> None:
-    row = await _lock(uow, case_id, "sign", department)
-    await _step(
+    row = await lock_work_item(uow, case_id, "sign", department)
+    await record_step(
         uow,
         row,
         status="signed",
@@ -140,8 +88,9 @@ async def sign_for(
         note=f"{row.item_name_zh}：已签收，承办人{handler}",
         now=now,
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
+        becomes="signed",
         values={"signed_at": now, "signed_by": handler},
-        photo_urls=[],
+        detail={"within_deadline": now <= row.sign_deadline},
     )
     metrics.TIME_TO_SIGN.labels(row.department).observe((now - row.dispatched_at).total_seconds())
 
@@ -156,16 +105,16 @@ async def record_progress(
     now: datetime,
     department: str | None = None,
 ) -> None:
-    row = await _lock(uow, case_id, "progress", department)
-    await _step(
+    row = await lock_work_item(uow, case_id, "progress", department)
+    await record_step(
         uow,
         row,
         status="in_progress",
         actor=handler,
         note=note,
         now=now,
-        event_id=uuid.uuid4(),
-        values={},
+        event_id=uuid.uuid4(),  # progress notes repeat; each API call is its own step
+        becomes="in_progress",
         photo_urls=photo_urls,
     )
 
@@ -180,18 +129,83 @@ async def resolve(
     now: datetime,
     department: str | None = None,
 ) -> None:
-    row = await _lock(uow, case_id, "resolve", department)
+    """Resolve a case (办结) and every duplicate linked to it: each reporter's resident hears of it."""
+    row = await lock_work_item(uow, case_id, "resolve", department)
     actor = handler or row.signed_by or row.department
-    await _step(
+    within = now <= row.resolve_deadline
+    for target in [row, *await linked_rows(uow, case_id)]:
+        detail = {"result": result, "within_deadline": within}
+        if target is not row:
+            detail["primary_case_id"] = str(case_id)
+        await record_step(
+            uow,
+            target,
+            status="resolved",
+            actor=actor,
+            note=result,
+            now=now,
+            event_id=step_event_id(target.case_id, target.dispatch_no, "resolved"),
+            becomes="resolved",
+            values={"resolved_at": now, "result": result},
+            photo_urls=photo_urls,
+            detail=detail,
+        )
+    metrics.TIME_TO_RESOLVE.labels(row.department).observe((now - row.dispatched_at).total_seconds())
+
+
+async def return_case(
+    uow: UnitOfWork,
+    case_id: uuid.UUID,
+    *,
+    reason_code: str,
+    note: str,
+    handler: str,
+    now: datetime,
+    department: str | None = None,
+) -> None:
+    """Return a case (退单) to the router with a reason; its linked duplicates go back with it."""
+    if reason_code not in RETURN_REASONS:
+        raise InvalidTransition(f"unknown return reason {reason_code!r}")
+    row = await lock_work_item(uow, case_id, "return", department)
+    for target in [row, *await linked_rows(uow, case_id)]:
+        await _return_one(uow, target, reason_code=reason_code, note=note, handler=handler, now=now)
+
+
+async def _return_one(uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, handler: str, now: datetime) -> None:
+    await uow.conn.execute(
+        insert(returns)
+        .values(
+            case_id=row.case_id, dispatch_no=row.dispatch_no, department=row.department, reason_code=reason_code,
+            note=note, actor=handler, returned_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    await record_step(
         uow,
         row,
-        status="resolved",
-        actor=actor,
-        note=result,
+        status="returned",
+        actor=handler,
+        note=f"退单：{RETURN_REASONS[reason_code]}。{note}".rstrip("。") if note else f"退单：{RETURN_REASONS[reason_code]}",
         now=now,
-        event_id=step_event_id(case_id, row.dispatch_no, "resolved"),
-        values={"resolved_at": now, "result": result},
-        photo_urls=photo_urls,
-        detail={"result": result, "within_deadline": now <= row.resolve_deadline},
+        event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),
+        becomes="returned",
+        values={"returns": row.returns + 1, "primary_case_id": None},
+        detail={"reason_code": reason_code, "department": row.department, "dispatch_no": row.dispatch_no},
     )
-    metrics.TIME_TO_RESOLVE.labels(row.department).observe((now - row.dispatched_at).total_seconds())
+    metrics.RETURNS.labels(row.department, reason_code).inc()
+
+
+async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+    """Keep the resident's latest rating of a case, for the satisfaction rate."""
+    rating = event.detail.get("rating")
+    if rating not in RATINGS:
+        log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
+        return
+    stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={"rating": stmt.excluded.rating, "rated_at": stmt.excluded.rated_at},
+        where=feedback.c.rated_at <= stmt.excluded.rated_at,
+    )
+    await uow.conn.execute(stmt)
+    metrics.FEEDBACK.labels(rating).inc()
