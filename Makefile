@@ -4,11 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up down status demo test unit bench lint clean infra
+.PHONY: install deps up down status demo test unit bench lint clean infra
+
+DEPS_STAMP := .gridloop/.deps-installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# System packages (Java, Maven, PostgreSQL 15, Prometheus, ...) and the Kafka jars; re-run when the script changes.
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): deploy/local/install-deps.sh deploy/kafka/pom.xml
+	bash deploy/local/install-deps.sh
+	@mkdir -p $(dir $@) && touch $@
+
+$(STAMP): pyproject.toml $(DEPS_STAMP)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
