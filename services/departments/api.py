@@ -1,49 +1,74 @@
-"""Departments' HTTP API: list, read, sign for, record progress on and resolve work items."""
+"""Departments' HTTP API: work items (sign for, progress, resolve, return, extensions, duplicates) and rates.
+
+Department callers see and change only their own department's cases: another department's case is a 404
+(its existence is not revealed); operator-only steps are a 403. See services/departments/deps.py.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
-from services.departments import handlers
+from services.departments import duplicates, extensions, handlers
+from services.departments.deps import CallerDep, NowDep, OperatorDep
+from services.departments.rates import GroupBy, compute_rates
 from services.departments.schemas import (
+    ActivityView,
     DepartmentStats,
+    ExtensionDecisionIn,
+    ExtensionIn,
+    ExtensionView,
     ProgressIn,
+    RatesView,
+    RateView,
+    Reporter,
     ResolveIn,
+    ReturnIn,
     SignIn,
+    UnlinkIn,
     WorkItemPage,
     WorkItemView,
 )
-from services.departments.tables import work_items
+from services.departments.sla import LADDER
+from services.departments.tables import activity, returns, sla_clocks, work_items
+from services.departments.tables import extensions as extension_requests
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
 DepartmentName = Literal["police", "finance", "street_office"]
-WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved"]
-ERRORS = {404: {"description": "no such work item"}, 409: {"description": "step not allowed in this status"}}
+WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved", "returned", "linked"]
+ERRORS = {404: {"description": "no such work item (or not yours)"}, 409: {"description": "step not allowed now"}}
+OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
 
 
 @router.get("/work-items", response_model=WorkItemPage)
 async def list_work_items(
     runtime: RuntimeDep,
+    caller: CallerDep,
     department: DepartmentName | None = None,
     status_: Annotated[WorkStatus | None, Query(alias="status")] = None,
+    include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> WorkItemPage:
+    if caller.scope and department not in (None, caller.scope):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {caller.scope} caller cannot list {department} cases")
     conditions = []
-    if department:
-        conditions.append(work_items.c.department == department)
+    if department or caller.scope:
+        conditions.append(work_items.c.department == (department or caller.scope))
     if status_:
         conditions.append(work_items.c.status == status_)
+    if not include_linked and status_ != "linked":
+        conditions.append(work_items.c.primary_case_id.is_(None))
     async with runtime.db.engine.connect() as conn:
         total = await conn.scalar(sa.select(sa.func.count()).select_from(work_items).where(*conditions))
         rows = (
@@ -55,69 +80,282 @@ async def list_work_items(
                 .offset(offset)
             )
         ).all()
-    return WorkItemPage(items=[WorkItemView.model_validate(r._asdict()) for r in rows], total=total or 0)
+        items = await _views(conn, rows)
+    return WorkItemPage(items=items, total=total or 0)
+
+
+async def _views(conn: AsyncConnection, rows: list[sa.Row]) -> list[WorkItemView]:
+    """Work item views with their linked duplicates, reporters and escalation rungs."""
+    ids = [r.case_id for r in rows]
+    linked: dict[uuid.UUID, list[sa.Row]] = {}
+    for r in (
+        await conn.execute(
+            sa.select(work_items)
+            .where(work_items.c.primary_case_id.in_(ids), work_items.c.status == "linked")
+            .order_by(work_items.c.dispatched_at)
+        )
+    ).all():
+        linked.setdefault(r.primary_case_id, []).append(r)
+    rungs: dict[uuid.UUID, dict[str, str]] = {}
+    for case_id, clock, rung in (
+        await conn.execute(
+            sa.select(sla_clocks.c.case_id, sla_clocks.c.clock, sla_clocks.c.rung).where(sla_clocks.c.case_id.in_(ids))
+        )
+    ).all():
+        rungs.setdefault(case_id, {})[clock] = LADDER[rung]
+    views = []
+    for r in rows:
+        duplicates_of = linked.get(r.case_id, [])
+        views.append(
+            WorkItemView.model_validate(
+                {
+                    **r._asdict(),
+                    "linked_case_ids": [d.case_id for d in duplicates_of],
+                    "reporters": [Reporter.model_validate(x._asdict()) for x in [r, *duplicates_of]],
+                    "escalation": rungs.get(r.case_id, {}),
+                }
+            )
+        )
+    return views
+
+
+async def _one(runtime: RuntimeDep, case_id: uuid.UUID, caller: CallerDep) -> WorkItemView:
+    async with runtime.db.engine.connect() as conn:
+        row = (await conn.execute(sa.select(work_items).where(work_items.c.case_id == case_id))).one_or_none()
+        if row is None or (caller.scope and row.department != caller.scope):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"work item {case_id} not found")
+        return (await _views(conn, [row]))[0]
 
 
 @router.get("/work-items/{case_id}", response_model=WorkItemView, responses=ERRORS)
-async def get_work_item(case_id: uuid.UUID, runtime: RuntimeDep) -> WorkItemView:
+async def get_work_item(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> WorkItemView:
+    return await _one(runtime, case_id, caller)
+
+
+@router.get("/work-items/{case_id}/activity", response_model=list[ActivityView], responses=ERRORS)
+async def get_activity(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> list[ActivityView]:
+    """The department's log of a case: every step, SLA warning, escalation and extension."""
+    await _one(runtime, case_id, caller)
     async with runtime.db.engine.connect() as conn:
-        row = (await conn.execute(sa.select(work_items).where(work_items.c.case_id == case_id))).one_or_none()
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"work item {case_id} not found")
-    return WorkItemView.model_validate(row._asdict())
+        rows = (
+            await conn.execute(sa.select(activity).where(activity.c.case_id == case_id).order_by(activity.c.id))
+        ).all()
+    return [ActivityView.model_validate(r._asdict()) for r in rows]
 
 
 async def _transition(
-    runtime: RuntimeDep, case_id: uuid.UUID, step: Callable[[UnitOfWork, datetime], Awaitable[None]]
+    runtime: RuntimeDep,
+    case_id: uuid.UUID,
+    caller: CallerDep,
+    step: Callable[[UnitOfWork], Awaitable[object]],
 ) -> WorkItemView:
     try:
         async with runtime.db.unit_of_work() as uow:
-            await step(uow, datetime.now(UTC))
+            await step(uow)
     except handlers.WorkItemNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except handlers.InvalidTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return await get_work_item(case_id, runtime)
+    return await _one(runtime, case_id, caller)
 
 
 @router.post("/work-items/{case_id}/sign", response_model=WorkItemView, responses=ERRORS)
-async def sign(case_id: uuid.UUID, body: SignIn, runtime: RuntimeDep) -> WorkItemView:
+async def sign(case_id: uuid.UUID, body: SignIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep) -> WorkItemView:
     """Sign for a case (签收): the handler named takes it on."""
     return await _transition(
-        runtime, case_id, lambda uow, now: handlers.sign_for(uow, case_id, handler=body.handler, now=now)
+        runtime,
+        case_id,
+        caller,
+        lambda uow: handlers.sign_for(uow, case_id, handler=body.handler, now=now, department=caller.scope),
     )
 
 
 @router.post("/work-items/{case_id}/progress", response_model=WorkItemView, responses=ERRORS)
-async def progress(case_id: uuid.UUID, body: ProgressIn, runtime: RuntimeDep) -> WorkItemView:
+async def progress(
+    case_id: uuid.UUID, body: ProgressIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
+) -> WorkItemView:
     return await _transition(
         runtime,
         case_id,
-        lambda uow, now: handlers.record_progress(
-            uow, case_id, handler=body.handler, note=body.note, photo_urls=[str(u) for u in body.photo_urls], now=now
+        caller,
+        lambda uow: handlers.record_progress(
+            uow,
+            case_id,
+            handler=body.handler,
+            note=body.note,
+            photo_urls=[str(u) for u in body.photo_urls],
+            now=now,
+            department=caller.scope,
         ),
     )
 
 
 @router.post("/work-items/{case_id}/resolve", response_model=WorkItemView, responses=ERRORS)
-async def resolve(case_id: uuid.UUID, body: ResolveIn, runtime: RuntimeDep) -> WorkItemView:
-    """Resolve a case (办结) with the result the resident will be told."""
+async def resolve(
+    case_id: uuid.UUID, body: ResolveIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
+) -> WorkItemView:
+    """Resolve a case (办结) with the result the resident will be told; its linked duplicates are resolved too."""
     return await _transition(
         runtime,
         case_id,
-        lambda uow, now: handlers.resolve(
+        caller,
+        lambda uow: handlers.resolve(
             uow,
             case_id,
             result=body.result,
             handler=body.handler,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
+            department=caller.scope,
         ),
     )
 
 
+@router.post("/work-items/{case_id}/return", response_model=WorkItemView, responses=ERRORS)
+async def return_case(
+    case_id: uuid.UUID, body: ReturnIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
+) -> WorkItemView:
+    """Return a case (退单) with a reason: the router re-decides without this department."""
+    return await _transition(
+        runtime,
+        case_id,
+        caller,
+        lambda uow: handlers.return_case(
+            uow,
+            case_id,
+            reason_code=body.reason_code,
+            note=body.note,
+            handler=body.handler,
+            now=now,
+            department=caller.scope,
+        ),
+    )
+
+
+@router.post("/work-items/{case_id}/extensions", response_model=ExtensionView, status_code=201, responses=ERRORS)
+async def request_extension(
+    case_id: uuid.UUID, body: ExtensionIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
+) -> ExtensionView:
+    """Ask for more time (延期); the deadline moves only if an operator approves."""
+    created: list[uuid.UUID] = []
+
+    async def step(uow: UnitOfWork) -> None:
+        created.append(
+            await extensions.request_extension(
+                uow,
+                case_id,
+                handler=body.handler,
+                reason=body.reason,
+                hours=body.hours,
+                now=now,
+                department=caller.scope,
+            )
+        )
+
+    await _transition(runtime, case_id, caller, step)
+    return await _extension(runtime, case_id, created[0])
+
+
+@router.get("/work-items/{case_id}/extensions", response_model=list[ExtensionView], responses=ERRORS)
+async def list_extensions(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> list[ExtensionView]:
+    await _one(runtime, case_id, caller)
+    async with runtime.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(extension_requests)
+                .where(extension_requests.c.case_id == case_id)
+                .order_by(extension_requests.c.requested_at)
+            )
+        ).all()
+    return [ExtensionView.model_validate(r._asdict()) for r in rows]
+
+
+async def _extension(runtime: RuntimeDep, case_id: uuid.UUID, extension_id: uuid.UUID) -> ExtensionView:
+    async with runtime.db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(extension_requests).where(
+                    extension_requests.c.id == extension_id, extension_requests.c.case_id == case_id
+                )
+            )
+        ).one()
+    return ExtensionView.model_validate(row._asdict())
+
+
+@router.post(
+    "/work-items/{case_id}/extensions/{extension_id}/decision",
+    response_model=ExtensionView,
+    responses=OPERATOR_ERRORS,
+)
+async def decide_extension(
+    case_id: uuid.UUID,
+    extension_id: uuid.UUID,
+    body: ExtensionDecisionIn,
+    runtime: RuntimeDep,
+    caller: OperatorDep,
+    now: NowDep,
+) -> ExtensionView:
+    """An operator approves (the resolution deadline moves) or refuses (it stays) an extension request."""
+    await _transition(
+        runtime,
+        case_id,
+        caller,
+        lambda uow: extensions.decide_extension(
+            uow, case_id, extension_id, approve=body.approve, operator=body.operator, note=body.note, now=now
+        ),
+    )
+    return await _extension(runtime, case_id, extension_id)
+
+
+@router.post("/work-items/{case_id}/unlink", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+async def unlink(
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+) -> WorkItemView:
+    """Undo a wrong duplicate link: the case becomes its own work item, with fresh deadlines."""
+    return await _transition(
+        runtime, case_id, caller, lambda uow: duplicates.unlink(uow, case_id, operator=body.operator, now=now)
+    )
+
+
+@router.get("/rates", response_model=RatesView)
+async def get_rates(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    now: NowDep,
+    group_by: GroupBy = "department",
+    start: Annotated[datetime | None, Query(alias="from", description="window start (default: 30 days ago)")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="window end, exclusive (default: now)")] = None,
+) -> RatesView:
+    """The three rates (三率) — response, resolution, satisfaction — per group over [from, to)."""
+    end = end or now
+    start = start or end - timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from and to need a time zone offset")
+    if start >= end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from must be before to")
+    async with runtime.db.engine.connect() as conn:
+        rows = await compute_rates(conn, group_by, start, end, now, department=caller.scope)
+    views = [
+        RateView(
+            group=r.group,
+            dispatched=r.dispatched,
+            signed_on_time=r.signed_on_time,
+            due=r.due,
+            resolved_on_time=r.resolved_on_time,
+            rated=r.rated,
+            satisfied=r.satisfied,
+            response_rate=r.response_rate,
+            resolution_rate=r.resolution_rate,
+            satisfaction_rate=r.satisfaction_rate,
+        )
+        for r in rows
+    ]
+    return RatesView(group_by=group_by, start=start, end=end, rows=views)
+
+
 @router.get("/stats", response_model=DepartmentStats)
 async def get_stats(runtime: RuntimeDep) -> DepartmentStats:
+    """Work items by department and status, and bounces (退单) per department (counts only, no case data)."""
     async with runtime.db.engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -126,9 +364,15 @@ async def get_stats(runtime: RuntimeDep) -> DepartmentStats:
                 )
             )
         ).all()
+        bounces = (
+            await conn.execute(sa.select(returns.c.department, sa.func.count()).group_by(returns.c.department))
+        ).all()
     by_status: dict[str, int] = {}
     by_department: dict[str, dict[str, int]] = {d: {} for d in DEPARTMENTS}
     for department, state, count in rows:
         by_status[state] = by_status.get(state, 0) + count
         by_department.setdefault(department, {})[state] = count
-    return DepartmentStats(by_status=by_status, by_department=by_department)
+    returns_by_department = dict.fromkeys(DEPARTMENTS, 0) | dict(bounces)
+    return DepartmentStats(
+        by_status=by_status, by_department=by_department, returns_by_department=returns_by_department
+    )

@@ -1,19 +1,50 @@
-"""Departments consume their three topics (one consumer group for all)."""
+"""Departments consume their three topics (one consumer group for all) and the case status topic."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_TOPICS
-from gridloop.delivery.consumer import EventConsumer
+from gridloop.delivery.consumer import Delivery, EventConsumer
+from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
-from services.departments.handlers import receive_dispatch
+from services.departments.handlers import receive_dispatch, record_feedback
 from services.departments.reopen import reopen_work_item
 from services.departments.tables import inbox
+
+StatusHandler = Callable[[CaseStatusChanged, UnitOfWork, Delivery], Awaitable[None]]
+
+# Status steps made elsewhere that the departments act on; every other step is skipped.
+STATUS_HANDLERS: dict[str, StatusHandler] = {
+    "feedback_received": record_feedback,
+    "reopened": reopen_work_item,
+}
 
 
 def dispatch_consumer(runtime: Runtime) -> EventConsumer:
     return EventConsumer(
         group="gridloop.departments",
-        topics=[*DEPARTMENT_TOPICS.values(), CASES_STATUS],
-        handlers={CaseDispatched: receive_dispatch, CaseStatusChanged: reopen_work_item},
+        topics=list(DEPARTMENT_TOPICS.values()),
+        handlers={CaseDispatched: receive_dispatch},
+        db=runtime.db,
+        inbox=inbox,
+        kafka=runtime.settings.kafka,
+        dlt_producer=runtime.producer_ready,
+    )
+
+
+async def on_status_changed(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+    handler = STATUS_HANDLERS.get(event.status)
+    if handler is not None:
+        await handler(event, uow, delivery)
+
+
+def status_consumer(runtime: Runtime) -> EventConsumer:
+    return EventConsumer(
+        group="gridloop.departments.status",
+        topics=[CASES_STATUS],
+        handlers={CaseStatusChanged: on_status_changed},
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

@@ -14,6 +14,7 @@ from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.duplicates import link_if_duplicate
+from services.departments.reopen import resolution_step
 from services.departments.sla import sign_for_window, start_clocks
 from services.departments.steps import (
     InvalidTransition,
@@ -144,7 +145,7 @@ async def resolve(
             actor=actor,
             note=result,
             now=now,
-            event_id=step_event_id(target.case_id, target.dispatch_no, "resolved"),
+            event_id=step_event_id(target.case_id, target.dispatch_no, await resolution_step(uow, target.case_id)),
             becomes="resolved",
             values={"resolved_at": now, "result": result},
             photo_urls=photo_urls,
@@ -171,12 +172,19 @@ async def return_case(
         await _return_one(uow, target, reason_code=reason_code, note=note, handler=handler, now=now)
 
 
-async def _return_one(uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, handler: str, now: datetime) -> None:
+async def _return_one(
+    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, handler: str, now: datetime
+) -> None:
     await uow.conn.execute(
         insert(returns)
         .values(
-            case_id=row.case_id, dispatch_no=row.dispatch_no, department=row.department, reason_code=reason_code,
-            note=note, actor=handler, returned_at=now,
+            case_id=row.case_id,
+            dispatch_no=row.dispatch_no,
+            department=row.department,
+            reason_code=reason_code,
+            note=note,
+            actor=handler,
+            returned_at=now,
         )
         .on_conflict_do_nothing()
     )
@@ -185,7 +193,7 @@ async def _return_one(uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: s
         row,
         status="returned",
         actor=handler,
-        note=f"退单：{RETURN_REASONS[reason_code]}。{note}".rstrip("。") if note else f"退单：{RETURN_REASONS[reason_code]}",
+        note=f"退单（{RETURN_REASONS[reason_code]}）" + (f"：{note}" if note else ""),
         now=now,
         event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),
         becomes="returned",

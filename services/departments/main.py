@@ -11,28 +11,38 @@ from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
+from services.departments.clock import Clock, SystemClock
 from services.departments.collectors import refresh_gauges
-from services.departments.consumer import dispatch_consumer
+from services.departments.consumer import dispatch_consumer, status_consumer
+from services.departments.rates import refresh_rate_gauges
 from services.departments.settings import DepartmentsSettings, get_settings
+from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox
 
 
-async def build(settings: DepartmentsSettings) -> Runtime:
+async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
     db = Database(settings.database_url, outbox=outbox, source="/gridloop/departments", pool_size=settings.db_pool_size)
     runtime = Runtime("departments", settings, db)
     runtime.add_consumer(dispatch_consumer(runtime))
+    runtime.add_consumer(status_consumer(runtime))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
+    runtime.add_task(SlaScheduler(db, clock, interval=settings.sla_scan_seconds).run, "sla-scheduler")
+    runtime.add_task(partial(refresh_rate_gauges, db, clock, interval=settings.rate_refresh_seconds), "rate-gauges")
     return runtime
 
 
-def make_app(settings: DepartmentsSettings | None = None) -> FastAPI:
-    return create_app(
+def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
+    clock = clock or SystemClock()
+    app = create_app(
         name="departments",
         settings=settings or get_settings(),
-        build=build,
+        build=partial(build, clock=clock),
         routers=[router],
         title="GridLoop departments",
     )
+    app.state.clock = clock
+    return app
 
 
 def run(argv: list[str]) -> int:

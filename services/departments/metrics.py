@@ -33,3 +33,24 @@ OVERDUE_CASES = Gauge(
     "Open work items past a deadline: clock = sign (not signed for in time) | resolve (not resolved in time)",
     ["clock", "department", "item_code", "community"],
 )
+RETURNS = Counter(
+    "gridloop_work_item_returns_total", "Cases returned by a department (退单)", ["department", "reason_code"]
+)
+SLA_EVENTS = Counter(
+    "gridloop_sla_events_total", "SLA warnings (75 %) and breaches (100 %) fired", ["department", "clock", "kind"]
+)
+ESCALATIONS = Counter(
+    "gridloop_escalations_total", "Clocks moved up the supervision ladder (督办)", ["department", "clock", "level"]
+)
+EXTENSIONS = Counter(
+    "gridloop_extensions_total", "Extension requests and decisions (延期)", ["department", "outcome"]
+)
+DUPLICATES = Counter(
+    "gridloop_duplicates_total", "Cases linked to an open case as duplicates, and unlinked", ["department", "action"]
+)
+FEEDBACK = Counter("gridloop_feedback_total", "Residents' ratings recorded", ["rating"])
+DEPARTMENT_RATE = Gauge(
+    "gridloop_department_rate_ratio",
+    "The three rates per department over the trailing rate window: rate = response | resolution | satisfaction",
+    ["department", "rate"],
+)

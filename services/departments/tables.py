@@ -1,4 +1,5 @@
-"""Departments' tables: one work item per dispatched case, and its activity log."""
+"""Departments' tables: one work item per dispatched case, its activity log, returns, extensions, SLA clocks
+and residents' feedback."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -14,7 +15,8 @@ work_items = sa.Table(
     sa.Column("department", sa.Text, nullable=False),
     sa.Column("item_code", sa.Text, nullable=False),
     sa.Column("item_name_zh", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),  # dispatched | signed | in_progress | resolved
+    # dispatched | signed | in_progress | resolved | returned | linked (a duplicate riding on its primary)
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("grid_id", sa.Text, nullable=False),
     sa.Column("community_id", sa.Text, nullable=False),
@@ -23,14 +25,19 @@ work_items = sa.Table(
     sa.Column("resident_phone_masked", sa.Text, nullable=False),
     sa.Column("dispatch_no", sa.Integer, nullable=False),
     sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolve_hours", sa.Integer),
     sa.Column("sign_deadline", sa.DateTime(timezone=True), nullable=False),
     sa.Column("resolve_deadline", sa.DateTime(timezone=True), nullable=False),
     sa.Column("signed_at", sa.DateTime(timezone=True)),
     sa.Column("signed_by", sa.Text),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("result", sa.Text),
+    sa.Column("returns", sa.Integer, nullable=False, server_default="0"),  # bounces of this case so far
+    sa.Column("primary_case_id", UUID(as_uuid=True)),  # set while linked to an open case as its duplicate
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_work_items_department_status", "department", "status"),
+    sa.Index("ix_work_items_primary_case_id", "primary_case_id"),
+    sa.Index("ix_work_items_item_dispatched", "item_code", "dispatched_at"),
 )
 
 activity = sa.Table(
@@ -43,6 +50,77 @@ activity = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("photo_urls", JSONB, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+returns = sa.Table(
+    "work_item_returns",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("dispatch_no", sa.Integer, primary_key=True),
+    sa.Column("department", sa.Text, nullable=False),
+    sa.Column("reason_code", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("returned_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_work_item_returns_department", "department", "returned_at"),
+)
+
+extensions = sa.Table(
+    "extensions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("dispatch_no", sa.Integer, nullable=False),
+    sa.Column("department", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("hours", sa.Integer, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # pending | approved | refused
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decision_note", sa.Text),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    # one open request per case at a time
+    sa.Index("uq_extensions_one_pending", "case_id", unique=True, postgresql_where=sa.text("state = 'pending'")),
+)
+
+# One row per (case, clock): the rung of the supervision ladder it is on and that rung's deadline.
+sla_clocks = sa.Table(
+    "sla_clocks",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("clock", sa.Text, primary_key=True),  # sign | resolve
+    sa.Column("dispatch_no", sa.Integer, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),  # +1 whenever the deadline moves (extension, restart)
+    sa.Column("rung", sa.Integer, nullable=False),  # 0 handler, 1 department head, 2 district supervisor
+    sa.Column("window_seconds", sa.Float, nullable=False),  # the original window; escalation rungs get a share
+    sa.Column("rung_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("warned", sa.Boolean, nullable=False),
+    sa.Column("next_fire_at", sa.DateTime(timezone=True)),  # null once the clock has nothing more to fire
+    sa.Index("ix_sla_clocks_next_fire_at", "next_fire_at", postgresql_where=sa.text("next_fire_at IS NOT NULL")),
+)
+
+# A fired SLA event, so that no replica fires it twice.
+sla_marks = sa.Table(
+    "sla_marks",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("clock", sa.Text, primary_key=True),
+    sa.Column("dispatch_no", sa.Integer, primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("rung", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # sla_warning | sla_breached | escalated
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The latest rating a resident gave a case (from `feedback_received` status events).
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("rating", sa.Text, nullable=False),  # satisfied | basically_satisfied | dissatisfied
+    sa.Column("rated_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 outbox, inbox = add_delivery_tables(metadata)

@@ -1,0 +1,258 @@
+"""Deadlines and escalation (督办): two clocks per work item, a warning at 75 %, a breach at 100 %, and a
+breach moves the clock one rung up the supervision ladder with a further deadline of its own.
+
+The scheduler may run in every replica: it takes due clocks with `FOR UPDATE SKIP LOCKED`, records each
+fired step in `sla_marks` (primary key per case, clock, dispatch, generation, rung and kind) and publishes
+it with a deterministic event id, so a step fires exactly once however many replicas tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.topics import CASES_STATUS
+from gridloop.delivery.db import Database, UnitOfWork
+from services.departments import metrics
+from services.departments.clock import Clock
+from services.departments.tables import activity, sla_clocks, sla_marks, work_items
+
+log = logging.getLogger(__name__)
+
+ClockName = Literal["sign", "resolve"]
+LADDER: tuple[str, ...] = ("handler", "department_head", "district_supervisor")
+LADDER_ZH: tuple[str, ...] = ("承办人", "部门负责人", "区级督办")
+CLOCK_ZH = {"sign": "签收", "resolve": "办结"}
+WARNING_SHARE = 0.75
+ESCALATION_SHARE = 0.5  # each rung above the first gets half the original window
+# A clock runs only while its work item is in one of these statuses.
+ACTIVE_STATUSES: dict[str, frozenset[str]] = {
+    "sign": frozenset({"dispatched"}),
+    "resolve": frozenset({"dispatched", "signed", "in_progress"}),
+}
+
+
+@dataclass(frozen=True)
+class ClockState:
+    rung: int
+    rung_started_at: datetime
+    deadline: datetime
+    window: timedelta  # the original window of rung 0
+    warned: bool = False
+    spent: bool = False  # breached on the top rung: nothing more to fire
+
+
+@dataclass(frozen=True)
+class SlaStep:
+    kind: Literal["sla_warning", "sla_breached", "escalated"]
+    rung: int  # the rung the step happens on (for `escalated`: the rung reached)
+    deadline: datetime  # that rung's deadline
+
+
+def sign_for_window(resolve_hours: int) -> timedelta:
+    """Urgent items (resolution within 12 h) must be signed for within 2 h, others within 24 h."""
+    return timedelta(hours=2 if resolve_hours <= 12 else 24)
+
+
+def warning_time(state: ClockState) -> datetime:
+    return state.rung_started_at + (state.deadline - state.rung_started_at) * WARNING_SHARE
+
+
+def next_fire_at(state: ClockState) -> datetime | None:
+    if state.spent:
+        return None
+    return state.deadline if state.warned else warning_time(state)
+
+
+def due_steps(state: ClockState, now: datetime) -> tuple[list[SlaStep], ClockState]:
+    """Every step due by `now`, in order, and the state after them (a big jump may climb several rungs)."""
+    steps: list[SlaStep] = []
+    while not state.spent:
+        if not state.warned:
+            if now < warning_time(state):
+                break
+            steps.append(SlaStep("sla_warning", state.rung, state.deadline))
+            state = replace(state, warned=True)
+        if now < state.deadline:
+            break
+        steps.append(SlaStep("sla_breached", state.rung, state.deadline))
+        if state.rung + 1 >= len(LADDER):
+            state = replace(state, spent=True)
+            break
+        deadline = state.deadline + state.window * ESCALATION_SHARE
+        state = replace(state, rung=state.rung + 1, rung_started_at=state.deadline, deadline=deadline, warned=False)
+        steps.append(SlaStep("escalated", state.rung, deadline))
+    return steps, state
+
+
+def moved(state: ClockState, delta: timedelta, now: datetime) -> ClockState:
+    """The clock after its current deadline moved by delta (an approved extension)."""
+    state = replace(state, deadline=state.deadline + delta, spent=False)
+    return replace(state, warned=now >= warning_time(state))
+
+
+def step_note(clock: str, step: SlaStep) -> str:
+    what, due = CLOCK_ZH[clock], step.deadline.isoformat(timespec="minutes")
+    if step.kind == "sla_warning":
+        return f"{what}时限已过75%（{LADDER_ZH[step.rung]}，截止{due}）"
+    if step.kind == "sla_breached":
+        return f"{what}已超时（{LADDER_ZH[step.rung]}，时限{due}）"
+    return f"{what}超时，升级至{LADDER_ZH[step.rung]}督办，新时限{due}"
+
+
+def sla_event_id(case_id: uuid.UUID, row: sa.Row, step: SlaStep) -> uuid.UUID:
+    return uuid.uuid5(
+        case_id, f"departments:{row.dispatch_no}:sla:{row.clock}:{row.generation}:{step.rung}:{step.kind}"
+    )
+
+
+def _state(row: sa.Row) -> ClockState:
+    return ClockState(
+        rung=row.rung,
+        rung_started_at=row.rung_started_at,
+        deadline=row.deadline,
+        window=timedelta(seconds=row.window_seconds),
+        warned=row.warned,
+        spent=row.next_fire_at is None,
+    )
+
+
+def _columns(state: ClockState) -> dict:
+    return {
+        "rung": state.rung,
+        "rung_started_at": state.rung_started_at,
+        "deadline": state.deadline,
+        "warned": state.warned,
+        "next_fire_at": next_fire_at(state),
+    }
+
+
+async def start_clocks(
+    uow: UnitOfWork, case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict
+) -> None:
+    """(Re)start the clocks of a work item from `start`; `windows` maps clock name to its window."""
+    for clock, window in windows.items():
+        state = ClockState(rung=0, rung_started_at=start, deadline=start + window, window=window)
+        values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
+        stmt = insert(sla_clocks).values(case_id=case_id, clock=clock, generation=0, **values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["case_id", "clock"], set_={**values, "generation": sla_clocks.c.generation + 1}
+        )
+        await uow.conn.execute(stmt)
+
+
+async def move_deadline(uow: UnitOfWork, case_id: uuid.UUID, clock: str, delta: timedelta, now: datetime) -> None:
+    key = (sla_clocks.c.case_id == case_id) & (sla_clocks.c.clock == clock)
+    row = (await uow.conn.execute(sa.select(sla_clocks).where(key).with_for_update())).one_or_none()
+    if row is None:
+        return
+    state = moved(_state(row), delta, now)
+    await uow.conn.execute(sa.update(sla_clocks).where(key).values(generation=row.generation + 1, **_columns(state)))
+
+
+async def escalation_levels(conn: sa.ext.asyncio.AsyncConnection, case_id: uuid.UUID) -> dict[str, str]:
+    rows = await conn.execute(sa.select(sla_clocks.c.clock, sla_clocks.c.rung).where(sla_clocks.c.case_id == case_id))
+    return {clock: LADDER[rung] for clock, rung in rows}
+
+
+class SlaScheduler:
+    """Fires due SLA steps. Safe to run in several replicas at once."""
+
+    def __init__(self, db: Database, clock: Clock, *, interval: float = 30.0, batch: int = 200) -> None:
+        self._db = db
+        self._clock = clock
+        self._interval = interval
+        self._batch = batch
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> int:
+        """One pass over the due clocks; returns how many steps this replica fired."""
+        now = self._clock.now()
+        query = (
+            sa.select(
+                sla_clocks,
+                work_items.c.status,
+                work_items.c.department,
+                work_items.c.item_code,
+                work_items.c.dispatch_no.label("current_dispatch_no"),
+            )
+            .join(work_items, work_items.c.case_id == sla_clocks.c.case_id)
+            .where(sla_clocks.c.next_fire_at <= now)
+            .order_by(sla_clocks.c.next_fire_at)
+            .limit(self._batch)
+            .with_for_update(of=sla_clocks, skip_locked=True)
+        )
+        fired = 0
+        async with self._db.unit_of_work() as uow:
+            for row in (await uow.conn.execute(query)).all():
+                fired += await self._advance(uow, row, now)
+        return fired
+
+    async def _advance(self, uow: UnitOfWork, row: sa.Row, now: datetime) -> int:
+        key = (sla_clocks.c.case_id == row.case_id) & (sla_clocks.c.clock == row.clock)
+        if row.status not in ACTIVE_STATUSES[row.clock] or row.dispatch_no != row.current_dispatch_no:
+            await uow.conn.execute(sa.update(sla_clocks).where(key).values(next_fire_at=None))  # clock stopped
+            return 0
+        steps, state = due_steps(_state(row), now)
+        fired = 0
+        for step in steps:
+            fired += await self._fire(uow, row, step, now)
+        await uow.conn.execute(sa.update(sla_clocks).where(key).values(**_columns(state)))
+        return fired
+
+    async def _fire(self, uow: UnitOfWork, row: sa.Row, step: SlaStep, now: datetime) -> int:
+        mark = (
+            insert(sla_marks)
+            .values(
+                case_id=row.case_id,
+                clock=row.clock,
+                dispatch_no=row.dispatch_no,
+                generation=row.generation,
+                rung=step.rung,
+                kind=step.kind,
+                fired_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        if not (await uow.conn.execute(mark)).rowcount:
+            return 0
+        note = step_note(row.clock, step)
+        detail = {"clock": row.clock, "level": LADDER[step.rung], "deadline": step.deadline.isoformat()}
+        if step.kind == "escalated":
+            detail["from_level"] = LADDER[step.rung - 1]
+        await uow.conn.execute(
+            sa.insert(activity).values(
+                case_id=row.case_id, action=step.kind, actor="sla", note=note, photo_urls=[], at=now
+            )
+        )
+        await uow.publish(
+            CaseStatusChanged(
+                case_id=row.case_id,
+                status=step.kind,
+                at=now,
+                actor="sla",
+                department=row.department,
+                item_code=row.item_code,
+                note=note,
+                detail=detail,
+            ),
+            CASES_STATUS,
+            event_id=sla_event_id(row.case_id, row, step),
+        )
+        if step.kind == "escalated":
+            metrics.ESCALATIONS.labels(row.department, row.clock, LADDER[step.rung]).inc()
+        else:
+            metrics.SLA_EVENTS.labels(row.department, row.clock, step.kind).inc()
+        return 1
