@@ -1,12 +1,13 @@
-"""Router consumes reported cases."""
+"""Router consumes reported cases, and returned ones from the status topic."""
 
 from functools import partial
 
-from gridloop.contracts.events import CaseReported
-from gridloop.contracts.topics import CASES_REPORTED
+from gridloop.contracts.events import CaseReported, CaseStatusChanged
+from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import EventConsumer
 from gridloop.servicekit.runtime import Runtime
 from services.router.handlers import Catalogue, Classifier, route_case
+from services.router.returns import RankingClassifier, reroute_returned_case
 from services.router.tables import inbox
 
 
@@ -15,6 +16,18 @@ def routing_consumer(runtime: Runtime, *, classifier: Classifier, catalogue: Cat
         group="gridloop.router",
         topics=[CASES_REPORTED],
         handlers={CaseReported: partial(route_case, classifier=classifier, catalogue=catalogue)},
+        db=runtime.db,
+        inbox=inbox,
+        kafka=runtime.settings.kafka,
+        dlt_producer=runtime.producer_ready,
+    )
+
+
+def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, catalogue: Catalogue) -> EventConsumer:
+    return EventConsumer(
+        group="gridloop.router.returns",
+        topics=[CASES_STATUS],
+        handlers={CaseStatusChanged: partial(reroute_returned_case, classifier=classifier, catalogue=catalogue)},
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

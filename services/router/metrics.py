@@ -16,3 +16,8 @@ CONFIDENCE = Histogram(
 TRIAGE_QUEUE = Gauge(
     "gridloop_triage_queue_cases", "Cases whose latest routing decision is triage (waiting for an operator)"
 )
+RETURNS = Counter(
+    "gridloop_routing_returns_total",
+    "Cases returned by a department (退单) and what the router did: outcome = rerouted | triage",
+    ["department", "reason_code", "outcome"],
+)

@@ -35,4 +35,17 @@ decisions = sa.Table(
     sa.UniqueConstraint("case_id", "round", name="uq_decisions_case_round"),
 )
 
+# Every return (退单) of a case: the departments excluded when it is decided again, and the bounce counts.
+case_returns = sa.Table(
+    "case_returns",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("dispatch_no", sa.Integer, primary_key=True),  # the dispatch that was returned
+    sa.Column("department", sa.Text, nullable=False),
+    sa.Column("reason_code", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("returned_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_case_returns_department", "department"),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
