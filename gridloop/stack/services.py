@@ -15,7 +15,8 @@ from gridloop.stack.kafka import BOOTSTRAP
 from gridloop.stack.procs import Managed, StackError, is_up, locked, port_open, start_and_wait, stop
 
 PORTS: dict[str, int] = {"intake": 8001, "router": 8002, "departments": 8003, "notify": 8004}
-READY_TIMEOUT = 60.0
+# The router trains its classifier while starting (about 100 s on a busy 2-core machine).
+READY_TIMEOUT = float(os.environ.get("GRIDLOOP_READY_TIMEOUT", "180"))
 
 
 def service(name: str, port: int | None = None) -> Managed:
@@ -50,7 +51,12 @@ def service_env(name: str, port: int, overrides: Mapping[str, str] | None = None
     return env
 
 
-def start_service(name: str, env_overrides: Mapping[str, str] | None = None, port: int | None = None) -> str:
+def start_service(
+    name: str,
+    env_overrides: Mapping[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> str:
     """Start one service unless it runs, wait for /readyz 200; return its base URL."""
     proc = service(name, port)
     url = f"http://{proc.address}"
@@ -64,7 +70,7 @@ def start_service(name: str, env_overrides: Mapping[str, str] | None = None, por
             [gridloop_command(), name],
             env=service_env(name, proc.port, env_overrides),
             ready=lambda: _get_status(f"{url}/readyz") == 200,
-            timeout=READY_TIMEOUT,
+            timeout=timeout,
             what=f"{name} at {url}/readyz",
         )
     return url
