@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import CommitFailedError
 
 from gridloop.contracts.events import Event
 from gridloop.contracts.topics import dead_letter_topic
@@ -33,6 +34,14 @@ class Delivery:
 
 
 Handler = Callable[[Event, UnitOfWork, Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Work:
+    record: ConsumerRecord
+    event: Event
+    handler: Handler
+    delivery: Delivery
 
 
 class EventConsumer:
@@ -65,9 +74,11 @@ class EventConsumer:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._kafka.poll_max_records)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self._process(record)
-                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    await self._process_batch(records)
+                    try:
+                        await self._consumer.commit({tp: records[-1].offset + 1})
+                    except CommitFailedError as exc:  # partition moved in a rebalance: the new owner redoes it,
+                        log.warning("offset commit for %s lost in a rebalance: %s", tp, exc)  # the inbox dedupes
                 await self._record_lag()
         finally:
             self.connected = False
@@ -95,33 +106,51 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    async def _process(self, record: ConsumerRecord) -> None:
-        topic = self._kafka.logical(record.topic)
+    async def _process_batch(self, records: list[ConsumerRecord]) -> None:
+        """Apply a partition's batch in one transaction; if anything in it fails, redo it record by record."""
+        work: list[_Work] = []
+        for record in records:
+            try:
+                work.append(self._decode(record))
+            except PoisonMessage as exc:
+                await self._dead_letter(record, exc)
+        if not work:
+            return
         started = time.perf_counter()
         try:
-            event_id, event = decode(record.headers, record.key, record.value)
-            handler = self._handlers.get(type(event))
-            if handler is None:
-                raise PoisonMessage(f"no handler for {type(event).__name__} on {topic}")
-        except PoisonMessage as exc:
-            await self._dead_letter(record, exc)
-            return
-        delivery = Delivery(event_id=event_id, topic=topic, time=datetime.fromtimestamp(record.timestamp / 1000, UTC))
+            async with self._db.unit_of_work() as uow:
+                outcomes = [await self._apply_in(uow, item) for item in work]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "batch of %d on %s failed (%s: %s); retrying one by one", len(work), self.group, type(exc).__name__, exc
+            )
+            outcomes = [await self._apply_with_retries(item) for item in work]
+        elapsed = (time.perf_counter() - started) / len(work)
+        for item, outcome in zip(work, outcomes, strict=True):
+            metrics.CONSUMED.labels(group=self.group, topic=item.delivery.topic, outcome=outcome).inc()
+            metrics.HANDLER_SECONDS.labels(group=self.group).observe(elapsed)
+
+    def _decode(self, record: ConsumerRecord) -> _Work:
+        topic = self._kafka.logical(record.topic)
+        event_id, event = decode(record.headers, record.key, record.value)
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise PoisonMessage(f"no handler for {type(event).__name__} on {topic}")
         metrics.EVENT_AGE_AT_CONSUME.labels(group=self.group, topic=topic).observe(
             max(time.time() - record.timestamp / 1000, 0)
         )
-        outcome = await self._apply_with_retries(record, event, handler, delivery)
-        metrics.CONSUMED.labels(group=self.group, topic=topic, outcome=outcome).inc()
-        metrics.HANDLER_SECONDS.labels(group=self.group).observe(time.perf_counter() - started)
+        delivery = Delivery(event_id=event_id, topic=topic, time=datetime.fromtimestamp(record.timestamp / 1000, UTC))
+        return _Work(record, event, handler, delivery)
 
-    async def _apply_with_retries(
-        self, record: ConsumerRecord, event: Event, handler: Handler, delivery: Delivery
-    ) -> str:
-        attempt = 0
+    async def _apply_with_retries(self, item: _Work) -> str:
+        attempt, delivery = 0, item.delivery
         while True:
             attempt += 1
             try:
-                return await self._apply(event, handler, delivery)
+                async with self._db.unit_of_work() as uow:
+                    return await self._apply_in(uow, item)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -134,19 +163,18 @@ class EventConsumer:
                     log.exception(
                         "handler failed %d times for event %s on %s", attempt, delivery.event_id, delivery.topic
                     )
-                    await self._dead_letter(record, exc)
+                    await self._dead_letter(item.record, exc)
                     return "dead_lettered"
                 await asyncio.sleep(self._kafka.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
 
-    async def _apply(self, event: Event, handler: Handler, delivery: Delivery) -> str:
-        async with self._db.unit_of_work() as uow:
-            claimed = await claim_inbox(
-                uow, self._inbox, group=self.group, event_id=delivery.event_id, topic=delivery.topic
-            )
-            if not claimed:
-                metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
-                return "duplicate"
-            await handler(event, uow, delivery)
+    async def _apply_in(self, uow: UnitOfWork, item: _Work) -> str:
+        claimed = await claim_inbox(
+            uow, self._inbox, group=self.group, event_id=item.delivery.event_id, topic=item.delivery.topic
+        )
+        if not claimed:
+            metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
+            return "duplicate"
+        await item.handler(item.event, uow, item.delivery)
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
