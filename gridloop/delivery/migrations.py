@@ -49,9 +49,12 @@ def upgrade(service: str, url: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gridloop migrate", description=__doc__)
-    parser.add_argument("services", nargs="*", default=list(SERVICES), choices=SERVICES)
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help=f"default: all of {', '.join(SERVICES)}")
     args = parser.parse_args(argv)
-    for service in args.services:
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
+    for service in args.services or SERVICES:
         url = settings_for(service).database_url
         upgrade(service, url)
         print(f"migrated {service}: {make_url(url).database}")
