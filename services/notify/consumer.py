@@ -1,24 +1,28 @@
-"""Notify consumes reported cases (who to tell) and status events (what to tell)."""
+"""Notify consumes reported cases (who to tell) and status events (what to tell, and the case page's timeline)."""
 
+from datetime import timedelta
 from functools import partial
 
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import EventConsumer
 from gridloop.servicekit.runtime import Runtime
-from services.notify.handlers import notify_resident, remember_resident
+from services.notify.handlers import on_status, remember_resident
 from services.notify.tables import inbox
 from services.notify.templates import Templates
+from services.notify.worker import Clock
 
 
-def resident_consumer(runtime: Runtime, *, templates: Templates, public_base_url: str) -> EventConsumer:
+def resident_consumer(
+    runtime: Runtime, *, templates: Templates, public_base_url: str, clock: Clock, feedback_timeout: timedelta
+) -> EventConsumer:
     deps = {"templates": templates, "public_base_url": public_base_url}
     return EventConsumer(
         group="gridloop.notify",
         topics=[CASES_REPORTED, CASES_STATUS],
         handlers={
             CaseReported: partial(remember_resident, **deps),
-            CaseStatusChanged: partial(notify_resident, **deps),
+            CaseStatusChanged: partial(on_status, **deps, clock=clock, feedback_timeout=feedback_timeout),
         },
         db=runtime.db,
         inbox=inbox,

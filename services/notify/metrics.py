@@ -12,3 +12,13 @@ REPORT_TO_NOTIFICATION = Histogram(
     ["step"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+HELD = Counter("gridloop_notifications_held_total", "Messages held for the end of quiet hours", ["channel"])
+RECEIPTS = Counter(
+    "gridloop_notification_receipts_total", "Delivery receipts from the SMS gateway, by outcome", ["outcome"]
+)
+FEEDBACK = Counter(
+    "gridloop_feedback_answers_total", "Residents' answers to feedback requests (回访), by rating and channel", ["rating", "via"]
+)
+FEEDBACK_OUTCOMES = Counter(
+    "gridloop_feedback_outcomes_total", "What feedback led to: closed, reopened, escalated, expired", ["outcome"]
+)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MessageView(BaseModel):
@@ -18,8 +19,44 @@ class MessageView(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    provider_message_id: str | None = None
 
 
 class NotifyStats(BaseModel):
     messages: dict[str, dict[str, int]]
     residents_notified: int
+
+
+class SmsReceipt(BaseModel):
+    """A delivery receipt posted by the SMS gateway (状态报告)."""
+
+    model_config = ConfigDict(extra="ignore")
+    message_id: str = Field(min_length=1, max_length=200, description="the gateway's id, returned when it accepted")
+    status: Literal["delivered", "undeliverable"]
+    error_code: str | None = Field(default=None, max_length=100)
+    reported_at: datetime | None = None
+
+
+class ReceiptsAccepted(BaseModel):
+    updated: int
+    unknown: int
+
+
+class InboundSms(BaseModel):
+    """A resident's SMS reply, forwarded by the gateway (上行短信)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    phone: str = Field(pattern=r"^(\+?86)?1[3-9]\d{9}$")
+    text: str = Field(max_length=1000)
+    received_at: datetime | None = None
+
+    @property
+    def mobile(self) -> str:
+        return self.phone[-11:]
+
+
+class InboundResult(BaseModel):
+    matched: bool
+    rating: str | None = None
+    outcome: str | None = None
+    reason: str | None = None

@@ -1,4 +1,5 @@
-"""Notify's tables: residents' contact details per case, and every message with its delivery state."""
+"""Notify's tables: residents' contact details per case, every message with its delivery state, the case
+timeline as notify saw it (for the case page), and feedback requests (回访) with their one-time tokens."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -13,6 +14,7 @@ recipients = sa.Table(
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("tracking_token", sa.Text, nullable=False, unique=True),
     sa.Column("resident", JSONB, nullable=False),
+    sa.Column("summary", JSONB),  # description, address, reported_at: what the case page shows
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -20,20 +22,58 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("idempotency_key", UUID(as_uuid=True), nullable=False, unique=True),  # uuid5(status event id, channel)
+    sa.Column("idempotency_key", UUID(as_uuid=True), nullable=False, unique=True),  # uuid5(status event id)
     sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     sa.Column("step", sa.Text, nullable=False),
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("context", JSONB, nullable=False),  # values the template was rendered with
-    # awaiting_contact | pending | sent | failed | skipped
+    # awaiting_contact | pending | held (quiet hours) | sent | delivered | undeliverable | failed | skipped
     sa.Column("state", sa.Text, nullable=False),
+    sa.Column("urgent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
-    sa.Index("ix_messages_due", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
+    sa.Column("provider_message_id", sa.Text, unique=True),  # the gateway's id, named in its delivery receipts
+    sa.Column("receipt_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_messages_due", "next_attempt_at", postgresql_where=sa.text("state IN ('pending', 'held')")),
+)
+
+case_steps = sa.Table(
+    "case_steps",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("department", sa.Text),
+    sa.Column("item_code", sa.Text),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("detail", JSONB, nullable=False),
+)
+
+feedback_requests = sa.Table(
+    "feedback_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("token", sa.Text, nullable=False, unique=True),  # one-time, in the resolved message's link
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("resolved_event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("department", sa.Text),
+    sa.Column("item_code", sa.Text),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),  # closed as 未评价 after this
+    # awaiting | answered | expired | superseded (a newer resolution asked again)
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("rating", sa.Text),  # satisfied | basically_satisfied | dissatisfied
+    sa.Column("comment", sa.Text),
+    sa.Column("answered_via", sa.Text),  # web | sms
+    sa.Column("answered_at", sa.DateTime(timezone=True)),
+    sa.Column("outcome", sa.Text),  # closed | reopened | escalated
+    sa.Index("ix_feedback_awaiting_due", "due_at", postgresql_where=sa.text("state = 'awaiting'")),
 )
 
 outbox, inbox = add_delivery_tables(metadata)

@@ -1,4 +1,5 @@
-"""The delivery worker: sends pending messages through their channel, with capped exponential backoff.
+"""The delivery worker: sends due messages through their channel, with capped exponential backoff, and holds
+non-urgent SMS through the night (quiet hours).
 
 Rows are claimed with FOR UPDATE SKIP LOCKED, so several notify replicas can deliver side by side."""
 
@@ -6,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -18,67 +21,110 @@ from services.notify.tables import messages, recipients
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
 
-def _step_time(row: sa.Row) -> datetime:
-    """When the step happened (for `received`: when the report reached intake); older rows lack it."""
-    step_at = (row.context or {}).get("step_at")
-    return datetime.fromisoformat(step_at) if step_at else row.created_at
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(base * 2 ** (attempts - 1), cap))
 
 
+def quiet_until(now: datetime, *, start: time, end: time, tz: ZoneInfo) -> datetime | None:
+    """The end of the quiet window `now` falls in (as an aware datetime), or None outside the window."""
+    local = now.astimezone(tz)
+    clock = local.time()
+    overnight = start > end  # 22:00-08:00 spans midnight
+    inside = (clock >= start or clock < end) if overnight else (start <= clock < end)
+    if not inside:
+        return None
+    day = local.date() + timedelta(days=1) if overnight and clock >= start else local.date()
+    return datetime.combine(day, end, tzinfo=tz)
+
+
 class DeliveryWorker:
-    def __init__(self, db: Database, channels: dict[str, Channel], settings: NotifySettings) -> None:
+    def __init__(
+        self, db: Database, channels: dict[str, Channel], settings: NotifySettings, *, clock: Clock = utc_now
+    ) -> None:
         self._db = db
         self._channels = channels
         self._settings = settings
+        self._clock = clock
+        self._quiet_tz = ZoneInfo(settings.quiet_hours_timezone)
 
     async def run(self) -> None:
         while True:
-            sent = await self.deliver_due(datetime.now(UTC))
-            if sent < self._settings.delivery_batch:
+            attempted = await self.deliver_due(self._clock())
+            if attempted < self._settings.delivery_batch:
                 await asyncio.sleep(self._settings.delivery_poll_seconds)
 
     async def deliver_due(self, now: datetime) -> int:
-        """Try every message that is due; returns how many were attempted."""
+        """Try every message that is due; returns how many were looked at."""
         async with self._db.engine.begin() as conn:
             due = (
                 await conn.execute(
-                    sa.select(messages, recipients.c.resident)
+                    sa.select(messages, recipients.c.resident, recipients.c.tracking_token)
                     .join(recipients, recipients.c.case_id == messages.c.case_id)
-                    .where(messages.c.state == "pending", messages.c.next_attempt_at <= now)
+                    .where(messages.c.state.in_(("pending", "held")), messages.c.next_attempt_at <= now)
                     .order_by(messages.c.id)
                     .limit(self._settings.delivery_batch)
                     .with_for_update(of=messages, skip_locked=True)
                 )
             ).all()
             for row in due:
-                await conn.execute(
-                    sa.update(messages).where(messages.c.id == row.id).values(**await self._attempt(row))
-                )
+                changes = self._hold(row, now) or await self._attempt(row, now)
+                await conn.execute(sa.update(messages).where(messages.c.id == row.id).values(**changes))
         return len(due)
 
-    async def _attempt(self, row: sa.Row) -> dict:
+    def _hold(self, row: sa.Row, now: datetime) -> dict | None:
+        """Non-urgent SMS due in quiet hours wait for the morning."""
+        if row.channel != "sms" or row.urgent or row.step in self._settings.urgent_steps:
+            return None
+        until = quiet_until(
+            now, start=self._settings.quiet_hours_start, end=self._settings.quiet_hours_end, tz=self._quiet_tz
+        )
+        if until is None:
+            return None
+        metrics.HELD.labels(row.channel).inc()
+        return {"state": "held", "next_attempt_at": until}
+
+    async def _attempt(self, row: sa.Row, now: datetime) -> dict:
         attempts = row.attempts + 1
-        message = OutgoingMessage(str(row.idempotency_key), row.channel, row.step, row.body, row.resident)
+        message = OutgoingMessage(
+            idempotency_key=str(row.idempotency_key),
+            channel=row.channel,
+            step=row.step,
+            body=row.body,
+            resident=row.resident,
+            case_id=str(row.case_id),
+            link=row.context.get("link", ""),
+        )
+        channel = self._channels.get(row.channel)
         try:
-            await self._channels[row.channel].send(message)
+            if channel is None:
+                raise PermanentError(f"no channel {row.channel!r}")
+            provider_id = await channel.send(message)
         except TransientError as exc:
             if attempts >= self._settings.max_attempts:
                 return self._failed(row, attempts, f"gave up after {attempts} attempts: {exc}")
             metrics.DELIVERIES.labels(row.channel, "retry").inc()
             delay = backoff(attempts, base=self._settings.retry_base_seconds, cap=self._settings.retry_cap_seconds)
-            return {"attempts": attempts, "last_error": str(exc), "next_attempt_at": datetime.now(UTC) + delay}
-        except (PermanentError, KeyError) as exc:
+            return {"attempts": attempts, "state": "pending", "last_error": str(exc), "next_attempt_at": now + delay}
+        except PermanentError as exc:
             return self._failed(row, attempts, str(exc))
         metrics.DELIVERIES.labels(row.channel, "sent").inc()
-        now = datetime.now(UTC)
-        metrics.REPORT_TO_NOTIFICATION.labels(row.step).observe((now - _step_time(row)).total_seconds())
-        return {"attempts": attempts, "state": "sent", "sent_at": now, "last_error": None}
+        metrics.REPORT_TO_NOTIFICATION.labels(row.step).observe(max((now - row.created_at).total_seconds(), 0))
+        return {
+            "attempts": attempts,
+            "state": "sent",
+            "sent_at": now,
+            "last_error": None,
+            "provider_message_id": provider_id,
+        }
 
     def _failed(self, row: sa.Row, attempts: int, error: str) -> dict:
         metrics.DELIVERIES.labels(row.channel, "failed").inc()
-        log.warning("message %s for step %s failed permanently: %s", row.id, row.step, error)
+        log.warning("message %s (%s, %s) failed permanently: %s", row.id, row.step, row.channel, error)
         return {"attempts": attempts, "state": "failed", "last_error": error}

@@ -1,0 +1,178 @@
+"""The case page (/c/{tracking_token}): a server-rendered, mobile-first Chinese page with the case's timeline,
+personal details masked, and the feedback form (回访) while a resolution awaits the resident's rating."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from gridloop.contracts.events import mask_name, mask_phone
+from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
+from gridloop.servicekit.logs import mask_phones
+from services.notify.api import NotifyDep
+from services.notify.feedback import (
+    RATINGS_ZH,
+    FeedbackAlreadyGiven,
+    FeedbackNotFound,
+    Rating,
+    record_feedback,
+)
+from services.notify.handlers import case_number
+from services.notify.tables import case_steps, feedback_requests, recipients
+
+router = APIRouter(tags=["case page"], include_in_schema=False)
+pages = Jinja2Templates(directory=Path(__file__).parent / "templates" / "pages")
+
+# The tracking token is in the URL: keep it out of caches, referrers and search engines.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+STEP_LABELS: dict[str, str] = {
+    "received": "已受理",
+    "forwarded": "已转派",
+    "not_admitted": "不属于准入事项",
+    "signed": "已签收",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "feedback_received": "已评价",
+    "reopened": "重新办理",
+    "escalated": "已提请督办",
+    "closed": "已结案",
+}
+SHOWN = frozenset(STEP_LABELS)
+CURRENT = SHOWN - {"feedback_received"}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    status: str
+    label: str
+    at: str
+    text: str
+
+
+def step_text(status: str, department: str | None, note: str, detail: dict[str, Any]) -> str:
+    """What the resident reads for one step; phone numbers in free text are masked."""
+    department_name = DEPARTMENT_NAMES_ZH.get(department or "", "相关部门")
+    if status == "forwarded":
+        item = detail.get("item_name_zh")
+        return f"已转派至{department_name}" + (f"（{item}）" if item else "")
+    if status == "signed":
+        return f"{department_name}已签收"
+    if status == "feedback_received":
+        rating = RATINGS_ZH.get(detail.get("rating") or "", "")
+        return f"您的评价：{rating}" + (f"。{mask_phones(note)}" if note else "")
+    if status == "reopened":
+        return f"已重新交{department_name}办理。您的意见：{mask_phones(note)}"
+    if status == "escalated":
+        return "已提请区级督办"
+    return mask_phones(note)
+
+
+def local_time(at: datetime) -> str:
+    return at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def _notice(request: Request, status_code: int, title: str, text: str, link: str | None = None) -> HTMLResponse:
+    return pages.TemplateResponse(
+        request,
+        "notice.html",
+        {"title": title, "text": text, "link": link},
+        status_code=status_code,
+        headers=PRIVATE_HEADERS,
+    )
+
+
+@router.get("/c/{tracking_token}", response_class=HTMLResponse)
+async def case_page(tracking_token: str, request: Request, runtime: NotifyDep, done: str | None = None) -> Response:
+    async with runtime.db.engine.connect() as conn:
+        recipient = (
+            await conn.execute(sa.select(recipients).where(recipients.c.tracking_token == tracking_token))
+        ).one_or_none()
+        if recipient is None:
+            return _notice(request, 404, "未找到该事项", "链接有误或已失效，请核对短信中的链接。")
+        steps = (
+            await conn.execute(
+                sa.select(case_steps)
+                .where(case_steps.c.case_id == recipient.case_id, case_steps.c.status.in_(SHOWN))
+                .order_by(case_steps.c.at, case_steps.c.event_id)
+            )
+        ).all()
+        awaiting = (
+            await conn.execute(
+                sa.select(feedback_requests.c.token)
+                .where(feedback_requests.c.case_id == recipient.case_id, feedback_requests.c.state == "awaiting")
+                .order_by(feedback_requests.c.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    timeline = [
+        TimelineEntry(
+            s.status, STEP_LABELS[s.status], local_time(s.at), step_text(s.status, s.department, s.note, s.detail)
+        )
+        for s in steps
+    ]
+    current = next((e for e in reversed(timeline) if e.status in CURRENT), None)
+    item_name = next((s.detail.get("item_name_zh") for s in steps if s.detail.get("item_name_zh")), None)
+    summary = recipient.summary or {}
+    resident = recipient.resident
+    context = {
+        "case_no": case_number(recipient.case_id),
+        "status_label": current.label if current else "处理中",
+        "status": current.status if current else "",
+        "item_name": item_name,
+        "description": mask_phones(summary.get("description") or ""),
+        "address": summary.get("address"),
+        "resident": f"{mask_name(resident.get('name', ''))}（{mask_phone(resident.get('phone', ''))}）",
+        "timeline": list(reversed(timeline)),  # newest first, as on a phone
+        "feedback_token": awaiting,
+        "ratings": RATINGS_ZH,
+        "thanked": done == "1",
+        "action": f"/c/{tracking_token}/feedback",
+    }
+    return pages.TemplateResponse(request, "case.html", context, headers=PRIVATE_HEADERS)
+
+
+@router.post("/c/{tracking_token}/feedback", response_class=HTMLResponse)
+async def submit_feedback(
+    tracking_token: str,
+    request: Request,
+    runtime: NotifyDep,
+    token: Annotated[str, Form(max_length=100)],
+    rating: Annotated[Rating, Form()],
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The one-time token is spent by the first answer; any later use is refused with 410."""
+    page = f"/c/{tracking_token}"
+    try:
+        async with runtime.db.unit_of_work() as uow:
+            owner = await uow.conn.scalar(
+                sa.select(recipients.c.tracking_token)
+                .join(feedback_requests, feedback_requests.c.case_id == recipients.c.case_id)
+                .where(feedback_requests.c.token == token)
+            )
+            if owner != tracking_token:
+                raise FeedbackNotFound(token)
+            await record_feedback(
+                uow,
+                token=token,
+                rating=rating,
+                comment=comment.strip(),
+                via="web",
+                now=runtime.clock(),
+                reopen_limit=runtime.settings.feedback_reopen_limit,
+            )
+    except FeedbackNotFound:
+        return _notice(request, 404, "评价链接无效", "该评价链接不存在，请通过短信中的链接进入。", page)
+    except FeedbackAlreadyGiven:
+        return _notice(
+            request, 410, "评价链接已失效", "该评价链接只能使用一次，您已提交过评价，或该事项已有新的办理结果。", page
+        )
+    return RedirectResponse(f"{page}?done=1", status_code=303, headers=PRIVATE_HEADERS)
