@@ -17,7 +17,7 @@ RECEIPTS = Counter(
     "gridloop_notification_receipts_total", "Delivery receipts from the SMS gateway, by outcome", ["outcome"]
 )
 FEEDBACK = Counter(
-    "gridloop_feedback_answers_total", "Residents' answers to feedback requests (回访), by rating and channel", ["rating", "via"]
+    "gridloop_feedback_answers_total", "Feedback answers (回访), by rating and channel", ["rating", "via"]
 )
 FEEDBACK_OUTCOMES = Counter(
     "gridloop_feedback_outcomes_total", "What feedback led to: closed, reopened, escalated, expired", ["outcome"]
