@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -74,7 +74,14 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
         return  # an older dispatch of a case already re-dispatched
     await start_clocks(uow, event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
     metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
+    if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
+        metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
     await link_if_duplicate(uow, event.case_id, now=event.dispatched_at)
+
+
+def seconds_since(moment: datetime) -> float:
+    """Wall-clock seconds since moment (pipeline latency, so not the injectable business clock)."""
+    return max((datetime.now(UTC) - moment).total_seconds(), 0.0)
 
 
 async def sign_for(
