@@ -1,0 +1,205 @@
+"""A department works its cases on real Kafka and PostgreSQL: sign for, progress, resolve; extensions;
+duplicates; and a department sees only its own cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.departments.clock import FakeClock
+from tests.support.departments import (
+    OPERATOR,
+    StatusTap,
+    as_department,
+    departments_app,
+    dispatched,
+    publish,
+    wait_for_work_item,
+)
+
+pytestmark = pytest.mark.integration
+
+POLICE, FINANCE = as_department("police"), as_department("finance")
+
+
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+async def client(ns, clock):
+    async with departments_app(ns, clock) as app_client:
+        yield app_client
+
+
+@pytest.fixture(scope="module")
+async def tap(ns):
+    async with StatusTap(ns) as status_tap:
+        yield status_tap
+
+
+@pytest.fixture(autouse=True)
+def real_time(clock: FakeClock) -> None:
+    clock.set(datetime.now(UTC))
+
+
+async def test_a_case_is_signed_for_worked_and_resolved_with_a_status_event_for_each_step(ns, client, tap, clock):
+    case = dispatched("P11")
+    await publish(ns, case)
+    item = await wait_for_work_item(client, case.case_id)
+    assert item["department"] == "police" and item["reporters"][0]["case_id"] == str(case.case_id)
+    assert item["escalation"] == {"sign": "handler", "resolve": "handler"}
+
+    clock.advance(timedelta(minutes=30))
+    signed = await client.post(f"/v1/work-items/{case.case_id}/sign", json={"handler": "王警官"}, headers=POLICE)
+    assert signed.status_code == 200 and signed.json()["signed_by"] == "王警官"
+    note = {"handler": "王警官", "note": "已上门劝导，噪声源已关闭", "photo_urls": ["https://img.example/1.jpg"]}
+    assert (await client.post(f"/v1/work-items/{case.case_id}/progress", json=note, headers=POLICE)).status_code == 200
+    done = await client.post(
+        f"/v1/work-items/{case.case_id}/resolve", json={"result": "已调解，双方同意夜间十点后停止施工"}, headers=POLICE
+    )
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+
+    resolved = (await tap.wait(case.case_id, "resolved"))[0]
+    assert resolved.detail["within_deadline"] is True and resolved.department == "police"
+    assert tap.statuses(case.case_id) == ["signed", "in_progress", "resolved"]
+    activity = (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=POLICE)).json()
+    assert [a["action"] for a in activity] == ["signed", "in_progress", "resolved"]
+    assert activity[1]["photo_urls"] == ["https://img.example/1.jpg"]
+
+
+async def test_a_department_cannot_see_or_touch_another_departments_cases(ns, client):
+    case = dispatched("F15")  # finance
+    await publish(ns, case)
+    await wait_for_work_item(client, case.case_id)
+
+    assert (await client.get(f"/v1/work-items/{case.case_id}", headers=POLICE)).status_code == 404
+    assert (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=POLICE)).status_code == 404
+    sign = await client.post(f"/v1/work-items/{case.case_id}/sign", json={"handler": "李四"}, headers=POLICE)
+    assert sign.status_code == 404
+    assert (await client.get("/v1/work-items", params={"department": "finance"}, headers=POLICE)).status_code == 403
+    listed = (await client.get("/v1/work-items", params={"limit": 500}, headers=POLICE)).json()["items"]
+    assert listed and {i["department"] for i in listed} == {"police"}
+    assert (await client.get("/v1/work-items", headers={"X-GridLoop-Department": "army"})).status_code == 401
+
+    assert (await client.get(f"/v1/work-items/{case.case_id}", headers=FINANCE)).status_code == 200
+    assert (await client.get(f"/v1/work-items/{case.case_id}", headers=OPERATOR)).status_code == 200
+    signed = await client.post(f"/v1/work-items/{case.case_id}/sign", json={"handler": "李四"}, headers=FINANCE)
+    assert signed.status_code == 200
+
+
+async def _signed_case(ns, client, item_code: str) -> uuid.UUID:
+    case = dispatched(item_code)
+    await publish(ns, case)
+    await wait_for_work_item(client, case.case_id)
+    headers = as_department(case.department)
+    assert (
+        await client.post(f"/v1/work-items/{case.case_id}/sign", json={"handler": "赵六"}, headers=headers)
+    ).is_success
+    return case.case_id
+
+
+async def test_an_approved_extension_moves_the_deadline_and_a_refused_one_does_not(ns, client, tap):
+    approved_case, refused_case = await _signed_case(ns, client, "S05"), await _signed_case(ns, client, "S07")
+    deadlines = {}
+    for case_id in (approved_case, refused_case):
+        deadlines[case_id] = datetime.fromisoformat(
+            (await wait_for_work_item(client, case_id, "signed"))["resolve_deadline"]
+        )
+
+    body = {"handler": "赵六", "reason": "需协调城管执法大队联合拆除", "hours": 48}
+    asked = await client.post(
+        f"/v1/work-items/{approved_case}/extensions", json=body, headers=as_department("street_office")
+    )
+    assert asked.status_code == 201 and asked.json()["state"] == "pending"
+    again = await client.post(
+        f"/v1/work-items/{approved_case}/extensions", json=body, headers=as_department("street_office")
+    )
+    assert again.status_code == 409, "one open request at a time"
+    extension_id = asked.json()["id"]
+    decision = {"approve": True, "operator": "陈主任"}
+    path = f"/v1/work-items/{approved_case}/extensions/{extension_id}/decision"
+    assert (await client.post(path, json=decision, headers=as_department("street_office"))).status_code == 403
+    decided = await client.post(path, json=decision, headers=OPERATOR)
+    assert decided.status_code == 200 and decided.json()["state"] == "approved"
+    assert (await client.post(path, json=decision, headers=OPERATOR)).status_code == 409, "decided once"
+
+    asked = await client.post(
+        f"/v1/work-items/{refused_case}/extensions", json=body, headers=as_department("street_office")
+    )
+    path = f"/v1/work-items/{refused_case}/extensions/{asked.json()['id']}/decision"
+    refused = await client.post(
+        path, json={"approve": False, "operator": "陈主任", "note": "可先行处置"}, headers=OPERATOR
+    )
+    assert refused.status_code == 200 and refused.json()["state"] == "refused"
+
+    approved_item = await wait_for_work_item(client, approved_case, "signed")
+    refused_item = await wait_for_work_item(client, refused_case, "signed")
+    assert datetime.fromisoformat(approved_item["resolve_deadline"]) == deadlines[approved_case] + timedelta(hours=48)
+    assert datetime.fromisoformat(refused_item["resolve_deadline"]) == deadlines[refused_case]
+    for case_id, approved in ((approved_case, True), (refused_case, False)):
+        (event,) = await tap.wait(case_id, "extension_decided")
+        assert event.detail["approved"] is approved
+        assert len(tap.events(case_id, "extension_requested")) == 1
+
+
+async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can_be_unlinked(ns, client, tap):
+    grid, here = f"G-dup-{uuid.uuid4().hex[:6]}", {"lat": 30.7100, "lon": 104.0500}
+    first = dispatched("S08", grid_id=grid, location=here)
+    await publish(ns, first)
+    await wait_for_work_item(client, first.case_id)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    same_grid = dispatched("S08", grid_id=grid, dispatched_at=later)
+    next_door = dispatched("S08", location={"lat": 30.7104, "lon": 104.0500}, dispatched_at=later)  # ~45 m, other grid
+    far_away = dispatched("S08", location={"lat": 30.7150, "lon": 104.0500}, dispatched_at=later)  # ~550 m
+    other_item = dispatched("S15", grid_id=grid, dispatched_at=later)
+    await publish(ns, same_grid, next_door, far_away, other_item)
+
+    for case in (same_grid, next_door):
+        linked = await wait_for_work_item(client, case.case_id, "linked")
+        assert linked["primary_case_id"] == str(first.case_id)
+        assert (await tap.wait(case.case_id, "duplicate_linked"))[0].detail["primary_case_id"] == str(first.case_id)
+    await wait_for_work_item(client, far_away.case_id, "dispatched")
+    await wait_for_work_item(client, other_item.case_id, "dispatched")
+
+    primary = await wait_for_work_item(client, first.case_id)
+    assert set(primary["linked_case_ids"]) == {str(same_grid.case_id), str(next_door.case_id)}
+    assert len(primary["reporters"]) == 3
+    listed = (await client.get("/v1/work-items", params={"limit": 500}, headers=OPERATOR)).json()["items"]
+    assert str(same_grid.case_id) not in {i["case_id"] for i in listed}, "one work item for the department"
+    sign = await client.post(f"/v1/work-items/{same_grid.case_id}/sign", json={"handler": "钱七"}, headers=OPERATOR)
+    assert sign.status_code == 409 and str(first.case_id) in sign.json()["detail"]
+
+    unlink_path = f"/v1/work-items/{same_grid.case_id}/unlink"
+    street = as_department("street_office")
+    assert (await client.post(unlink_path, json={"operator": "陈主任"}, headers=street)).status_code == 403
+    unlinked = await client.post(unlink_path, json={"operator": "陈主任"}, headers=OPERATOR)
+    assert unlinked.status_code == 200 and unlinked.json()["status"] == "dispatched"
+    assert unlinked.json()["primary_case_id"] is None
+    await tap.wait(same_grid.case_id, "duplicate_unlinked")
+
+    assert (
+        await client.post(f"/v1/work-items/{first.case_id}/sign", json={"handler": "钱七"}, headers=street)
+    ).is_success
+    result = {"result": "已疏通排水管道"}
+    assert (await client.post(f"/v1/work-items/{first.case_id}/resolve", json=result, headers=street)).is_success
+    for case in (first, next_door):
+        (resolved,) = await tap.wait(case.case_id, "resolved")
+        assert resolved.note == "已疏通排水管道"
+    assert (await wait_for_work_item(client, next_door.case_id, "resolved"))["result"] == "已疏通排水管道"
+    assert (await wait_for_work_item(client, same_grid.case_id, "dispatched"))["resolved_at"] is None
+    assert tap.events(same_grid.case_id, "resolved") == []
+
+
+async def test_the_services_own_scheduler_warns_when_a_case_waits_too_long_to_be_signed_for(ns, client, tap, clock):
+    case = dispatched("P04", dispatched_at=clock.now())  # sign for within 2 h, resolve within 12 h
+    await publish(ns, case)
+    await wait_for_work_item(client, case.case_id)
+    clock.advance(timedelta(hours=1, minutes=40))
+    (warning,) = await tap.wait(case.case_id, "sla_warning")
+    assert warning.detail["clock"] == "sign"
+    timeline = (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=OPERATOR)).json()
+    assert [a["action"] for a in timeline] == ["sla_warning"]
