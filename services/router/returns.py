@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 ARBITRATION_REASON = "二次退单，待仲裁"
 MAX_REROUTES = 1  # the first return is re-routed automatically; the next one needs an operator
+# The model's own probability for the new item must reach this much, or the renormalised share of a near-zero
+# tail (everything but the returning department) could look confident.
+MIN_EVIDENCE = 0.02
 
 
 class RankingClassifier(Protocol):
@@ -57,9 +60,9 @@ def redecide(
         return _triage("排除退单部门后没有可分派的事项，转人工研判", 0.0, None, list_version)
     p_best, best = items[0][0] / total, items[0][1]
     runner_up = items[1][1] if len(items) > 1 else None
-    if p_best < threshold or p_best <= 0:
+    if p_best < threshold or items[0][0] < MIN_EVIDENCE:
         return _triage(
-            f"排除退单部门后最接近 {best}，置信度 {p_best:.2f} 低于阈值 {threshold:.2f}，转人工研判",
+            f"排除退单部门后最接近 {best}，依据不足（置信度 {p_best:.2f}，阈值 {threshold:.2f}），转人工研判",
             p_best,
             best,
             list_version,
