@@ -17,6 +17,8 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "gridloop-prometheus"}
 SERVICES = 'job=~"intake|router|departments|notify"'
+# "Nothing happened yet" as a 0 per department that has work, instead of an empty panel.
+ZERO_PER_DEPARTMENT = 'sum by (department) (gridloop_rate_cases{kind="dispatched"}) * 0'
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,53 @@ GOVERNANCE = [
         "Response rate by community (lowest 15)",
         [("bottomk(15, community:gridloop_response_rate:ratio)", "{{community}}")],
         unit="percentunit",
+        kind="bargauge",
+    ),
+    Panel(
+        "Satisfaction rate by department (satisfied ÷ rated, 30 days)",
+        [('gridloop_department_rate_ratio{rate="satisfaction"}', "{{department}}")],
+        unit="percentunit",
+        kind="stat",
+    ),
+    Panel(
+        "SLA warnings and breaches by department (last hour)",
+        [
+            (
+                f"sum by (department, clock, kind) (increase(gridloop_sla_events_total[1h])) or {ZERO_PER_DEPARTMENT}",
+                "{{department}} {{clock}} {{kind}}",
+            )
+        ],
+        kind="bargauge",
+    ),
+    Panel(
+        "Escalations (督办) by department and rung (last hour)",
+        [
+            (
+                f"sum by (department, level) (increase(gridloop_escalations_total[1h])) or {ZERO_PER_DEPARTMENT}",
+                "{{department}} {{level}}",
+            )
+        ],
+        kind="bargauge",
+    ),
+    Panel(
+        "Returns (退单) by department and reason (last hour)",
+        [
+            (
+                "sum by (department, reason_code) (increase(gridloop_work_item_returns_total[1h]))"
+                f" or {ZERO_PER_DEPARTMENT}",
+                "{{department}} {{reason_code}}",
+            )
+        ],
+        kind="bargauge",
+    ),
+    Panel(
+        "Open cases past a deadline by item and community (escalation candidates, top 15)",
+        [
+            (
+                "topk(15, sum by (department, item_code, community) (gridloop_overdue_cases))",
+                "{{department}} {{item_code}} {{community}}",
+            )
+        ],
         kind="bargauge",
     ),
     Panel(
