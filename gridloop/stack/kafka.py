@@ -26,9 +26,11 @@ from gridloop.stack.procs import (
     tail,
 )
 
-KAFKA = Managed(name="kafka", port=19092, marker="kafka.Kafka")
+# Ports may be moved (GRIDLOOP_KAFKA_PORT, GRIDLOOP_KAFKA_CONTROLLER_PORT) so a second broker, e.g. the chaos
+# test's, runs beside the shared one; give it its own GRIDLOOP_HOME too (data, pid and lock files).
+KAFKA = Managed(name="kafka", port=int(os.environ.get("GRIDLOOP_KAFKA_PORT", "19092")), marker="kafka.Kafka")
 BOOTSTRAP = KAFKA.address
-CONTROLLER_PORT = 19093
+CONTROLLER_PORT = int(os.environ.get("GRIDLOOP_KAFKA_CONTROLLER_PORT", "19093"))
 # Fixed KRaft cluster id (base64url of "GridLoopLocal001"): re-formatting never produces a mismatch.
 CLUSTER_ID = "R3JpZExvb3BMb2NhbDAwMQ"
 START_TIMEOUT = 90.0
@@ -146,7 +148,11 @@ def _write_config() -> Path:
     conf_dir.mkdir(parents=True, exist_ok=True)
     template = Template((paths.deploy_dir() / "kafka" / "server.properties").read_text())
     config = conf_dir / "server.properties"
-    config.write_text(template.substitute(data_dir=paths.home() / "kafka" / "data"))
+    config.write_text(
+        template.substitute(
+            data_dir=paths.home() / "kafka" / "data", port=KAFKA.port, controller_port=CONTROLLER_PORT
+        )
+    )
     return config
 
 

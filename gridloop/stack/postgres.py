@@ -1,4 +1,7 @@
-"""The Debian PostgreSQL 15 cluster `15 main` on 127.0.0.1:5432, with the `gridloop` login role."""
+"""The Debian PostgreSQL 15 cluster `15 main` on 127.0.0.1:5432, with the `gridloop` login role.
+
+GRIDLOOP_PG_CLUSTER and GRIDLOOP_PG_PORT select another cluster of the same installation (created on first use,
+like `pg_createcluster 15 chaos --port 5433`), so the chaos test can restart its own PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +13,11 @@ from pathlib import Path
 from gridloop.stack.procs import StackError, locked, port_open, step, wait_until
 
 VERSION = "15"
-CLUSTER = "main"
-PORT = 5432
+CLUSTER = os.environ.get("GRIDLOOP_PG_CLUSTER", "main")
+PORT = int(os.environ.get("GRIDLOOP_PG_PORT", "5432"))
 ROLE = PASSWORD = "gridloop"
 ADMIN_DSN = f"postgresql://{ROLE}:{PASSWORD}@127.0.0.1:{PORT}/postgres"
+_LOCK = "postgresql" if CLUSTER == "main" else f"postgresql-{CLUSTER}"
 LOG_FILE = Path(f"/var/log/postgresql/postgresql-{VERSION}-{CLUSTER}.log")
 
 # Idempotent: creates the role, or brings an existing one back to the expected password and rights.
@@ -31,19 +35,19 @@ END $$;
 
 def ensure_postgres() -> str:
     """Install, create and start the cluster as needed, ensure the role; return the admin DSN."""
-    with locked("postgresql"):
+    with locked(_LOCK):
         return _ensure()
 
 
 def restart_postgres(mode: str = "fast") -> str:
     """Restart the cluster (mode: smart | fast | immediate, as pg_ctl) and wait until it accepts logins."""
-    with locked("postgresql"):
+    with locked(_LOCK):
         _run(["pg_ctlcluster", "--mode", mode, VERSION, CLUSTER, "restart"])
         return _ensure()
 
 
 def stop_postgres() -> None:
-    with locked("postgresql"):
+    with locked(_LOCK):
         if _cluster_status() == "online":
             _run(["pg_ctlcluster", "--mode", "fast", VERSION, CLUSTER, "stop"])
 
