@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.contracts.events import (
@@ -59,11 +60,17 @@ async def route_case(
 async def record_decision(
     uow: UnitOfWork, event: CaseReported, decision: Decision, *, decided_by: str, now: datetime
 ) -> None:
+    # Rounds count decisions, not dispatches: an operator's triage decision and a later re-route each add one.
+    next_round = (
+        sa.select(sa.func.coalesce(sa.func.max(decisions.c.round), 0) + 1)
+        .where(decisions.c.case_id == event.case_id)
+        .scalar_subquery()
+    )
     await uow.conn.execute(
         insert(decisions)
         .values(
             case_id=event.case_id,
-            round=event.returns + 1,
+            round=next_round,
             outcome=decision.outcome,
             item_code=decision.item_code,
             department=decision.department,
