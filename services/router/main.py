@@ -13,31 +13,41 @@ from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.router.api import router
+from services.router.catalogue_admin import ActiveAdmissionList, ListBoundClassifier, follow_active_list, load_active
+from services.router.catalogue_api import router as admission_list_router
 from services.router.collectors import refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
 from services.router.settings import RouterSettings, get_settings
 from services.router.tables import outbox
+from services.router.triage_api import router as triage_router
 
 
-async def build(settings: RouterSettings, *, classifier: Classifier | None = None) -> Runtime:
+async def build(
+    settings: RouterSettings, *, active: ActiveAdmissionList, classifier: Classifier | None = None
+) -> Runtime:
     db = Database(settings.database_url, outbox=outbox, source="/gridloop/router", pool_size=settings.db_pool_size)
     runtime = Runtime("router", settings, db)
-    classifier = classifier or default_classifier()
-    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, catalogue=default_admission_list()))
-    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, catalogue=default_admission_list()))
+    await load_active(active, db)
+    classifier = ListBoundClassifier(classifier or default_classifier(), active)  # decides with the list in force
+    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, catalogue=active))
+    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, catalogue=active))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
+    runtime.add_task(partial(follow_active_list, active, db, settings.admission_list_check_seconds), "admission-list")
     return runtime
 
 
 def make_app(settings: RouterSettings | None = None, *, classifier: Classifier | None = None) -> FastAPI:
     """The router app; tests may pass their own classifier (default: the trained admission classifier)."""
-    return create_app(
+    active = ActiveAdmissionList(default_admission_list())
+    app = create_app(
         name="router",
         settings=settings or get_settings(),
-        build=partial(build, classifier=classifier),
-        routers=[router],
+        build=partial(build, active=active, classifier=classifier),
+        routers=[router, triage_router, admission_list_router],
         title="GridLoop router",
     )
+    app.state.admission_list = active
+    return app
 
 
 def run(argv: list[str]) -> int:

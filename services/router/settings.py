@@ -12,6 +12,7 @@ class RouterSettings(ServiceSettings):
 
     port: int = 8002
     database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_router"
+    admission_list_check_seconds: float = 10.0  # how often a replica looks for a newly activated list
 
 
 @lru_cache

@@ -20,7 +20,7 @@ decisions = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
-    sa.Column("round", sa.Integer, nullable=False),  # 1 for the first decision, +1 after each return
+    sa.Column("round", sa.Integer, nullable=False),  # 1 for the first decision, +1 for each later one
     sa.Column("outcome", sa.Text, nullable=False),  # admitted | not_admitted | triage
     sa.Column("item_code", sa.Text),
     sa.Column("department", sa.Text),
@@ -49,3 +49,41 @@ case_returns = sa.Table(
 )
 
 outbox, inbox = add_delivery_tables(metadata)
+
+# Operator decisions kept as training data for the classifier (`gridloop retrain`).
+labelled_examples = sa.Table(
+    "labelled_examples",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),  # an item code, or NOT_ADMITTED
+    sa.Column("reason_code", sa.Text),  # for NOT_ADMITTED
+    sa.Column("source", sa.Text, nullable=False),  # operator:<name>
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Every admission list an operator put in force; the shipped list applies while none is active.
+admission_lists = sa.Table(
+    "admission_lists",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("tsv", sa.Text, nullable=False),
+    sa.Column("uploaded_by", sa.Text, nullable=False),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("uq_admission_lists_active", "active", unique=True, postgresql_where=sa.text("active")),
+)
+
+admission_list_audit = sa.Table(
+    "admission_list_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("action", sa.Text, nullable=False),  # activated | unchanged | rejected
+    sa.Column("version", sa.Text),  # null when the upload was rejected
+    sa.Column("previous_version", sa.Text, nullable=False),
+    sa.Column("operator", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)

@@ -1,0 +1,102 @@
+"""The admission list over HTTP: read the list in force and its history; operators replace it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel
+
+from gridloop.admission.catalogue import AdmissionListError
+from gridloop.servicekit.app import RuntimeDep
+from services.router.catalogue_admin import audit_trail, record_rejection, replace_admission_list
+from services.router.deps import AdmissionListDep, OperatorOnly
+
+router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
+TSV_TYPES = frozenset({"text/tab-separated-values", "text/plain"})
+
+
+class ItemView(BaseModel):
+    code: str
+    department: str
+    name_zh: str
+    name_en: str
+    scope_zh: str
+    resolve_hours: int
+
+
+class AdmissionListView(BaseModel):
+    version: str
+    items: list[ItemView]
+
+
+class ListChange(BaseModel):
+    version: str
+    previous_version: str
+    changed: bool
+    items: int
+
+
+class AuditEntry(BaseModel):
+    action: str  # activated | unchanged | rejected
+    version: str | None
+    previous_version: str
+    operator: str
+    at: datetime
+    detail: str
+
+
+@router.get("", response_model=AdmissionListView)
+async def get_admission_list(active: AdmissionListDep) -> AdmissionListView:
+    """The list in force on this replica: its version and the 63 items."""
+    current = active.current
+    return AdmissionListView(
+        version=current.version,
+        items=[ItemView.model_validate(i, from_attributes=True) for i in current.items.values()],
+    )
+
+
+@router.put(
+    "",
+    response_model=ListChange,
+    dependencies=[OperatorOnly],
+    responses={
+        403: {"description": "not an operator"},
+        415: {"description": "not TSV"},
+        422: {"description": "bad list"},
+    },
+    openapi_extra={"requestBody": {"content": {"text/tab-separated-values": {"schema": {"type": "string"}}}}},
+)
+async def put_admission_list(
+    request: Request, runtime: RuntimeDep, active: AdmissionListDep, operator: Annotated[str, Query(min_length=1)]
+) -> ListChange:
+    """Replace the list (TSV body, header line first). A bad file is refused naming the line; the list in
+    force stays in force. Every attempt is audited."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in TSV_TYPES:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the list as text/tab-separated-values")
+    now = datetime.now(UTC)
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+        async with runtime.db.engine.begin() as conn:
+            change = await replace_admission_list(conn, tsv=text, operator=operator, now=now, in_force=active.current)
+    except (AdmissionListError, UnicodeDecodeError) as exc:
+        error = exc if isinstance(exc, AdmissionListError) else AdmissionListError(f"not UTF-8 text: {exc}")
+        async with runtime.db.engine.begin() as conn:
+            await record_rejection(conn, error=error, operator=operator, now=now, in_force=active.version)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    active.use(change.admission_list)
+    return ListChange(
+        version=change.admission_list.version,
+        previous_version=change.previous_version,
+        changed=change.changed,
+        items=len(change.admission_list),
+    )
+
+
+@router.get("/versions", response_model=list[AuditEntry])
+async def get_versions(runtime: RuntimeDep) -> list[AuditEntry]:
+    """Every replacement attempt, newest first: who, when, which version, and what was wrong if refused."""
+    async with runtime.db.engine.connect() as conn:
+        return [AuditEntry.model_validate(row) for row in await audit_trail(conn)]
