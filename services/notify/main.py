@@ -57,7 +57,10 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
             feedback_timeout=timedelta(days=settings.feedback_timeout_days),
         )
     )
-    worker = DeliveryWorker(db, build_channels(settings, runtime.http), settings, clock=clock)
+    channels = build_channels(settings, runtime.http)
+    # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
+    quiet = frozenset({"sms"}) if settings.sms_gateway_url else frozenset()
+    worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet)
     runtime.add_task(worker.run, "delivery-worker")
     timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
     runtime.add_task(timeouts.run, "feedback-timeouts")

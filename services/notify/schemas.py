@@ -10,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class MessageView(BaseModel):
+    idempotency_key: uuid.UUID
     case_id: uuid.UUID
     step: str
     channel: str
     body: str
     state: str
     attempts: int
+    next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None

@@ -46,12 +46,19 @@ def quiet_until(now: datetime, *, start: time, end: time, tz: ZoneInfo) -> datet
 
 class DeliveryWorker:
     def __init__(
-        self, db: Database, channels: dict[str, Channel], settings: NotifySettings, *, clock: Clock = utc_now
+        self,
+        db: Database,
+        channels: dict[str, Channel],
+        settings: NotifySettings,
+        *,
+        clock: Clock = utc_now,
+        quiet_channels: frozenset[str] = frozenset({"sms"}),
     ) -> None:
         self._db = db
         self._channels = channels
         self._settings = settings
         self._clock = clock
+        self._quiet_channels = quiet_channels
         self._quiet_tz = ZoneInfo(settings.quiet_hours_timezone)
 
     async def run(self) -> None:
@@ -80,7 +87,7 @@ class DeliveryWorker:
 
     def _hold(self, row: sa.Row, now: datetime) -> dict | None:
         """Non-urgent SMS due in quiet hours wait for the morning."""
-        if row.channel != "sms" or row.urgent or row.step in self._settings.urgent_steps:
+        if row.channel not in self._quiet_channels or row.urgent or row.step in self._settings.urgent_steps:
             return None
         until = quiet_until(
             now, start=self._settings.quiet_hours_start, end=self._settings.quiet_hours_end, tz=self._quiet_tz
