@@ -1,0 +1,190 @@
+"""Compose the labelled example files from the phrase bank: `python -m gridloop.admission.compose_examples`.
+
+Every situation in `data/phrasebank.txt` is written for one split only, and each split has its own pools of
+addresses, names, openings, closings and typos, so the held-out number measures phrasing the model never saw.
+The output is deterministic (fixed seed) and committed; rerun only after editing the phrase bank.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridloop.admission.examples import EXAMPLES_DIR, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
+
+PHRASEBANK = Path(__file__).parent / "data" / "phrasebank.txt"
+SEED = 20241125
+TRAIN_PER_ITEM = 30
+HELDOUT_PER_ITEM = 5
+TRAIN_PER_REASON = 24
+HELDOUT_PER_REASON = 5
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Everything around the situation itself: where, who, how the worker opens and closes the report."""
+
+    streets: tuple[str, ...]
+    communities: tuple[str, ...]
+    roads: tuple[str, ...]
+    residents: tuple[str, ...]
+    workers: tuple[str, ...]
+    times: tuple[str, ...]
+    openings: tuple[str, ...]
+    closings: tuple[str, ...]
+    asides: tuple[str, ...]
+    typos: dict[str, str]
+    pair_joiners: tuple[str, ...]
+
+
+TRAIN_POOLS = Pools(
+    streets=("西华街道", "茶店子街道", "营门口街道", "金泉街道", "沙河源街道", "天回镇街道", "凤凰山街道"),
+    communities=("花照壁社区", "金科社区", "蜀西社区", "五福桥社区", "马鞍东路社区", "赛云台社区", "木龙湾社区",
+                 "九里堤北路社区", "府河社区", "兴盛社区", "光荣社区", "曹家巷社区"),
+    roads=("蜀汉路", "一品天下大街", "羊西线", "金府路", "交大路", "沙湾路", "马鞍北路", "人民北路二段"),
+    residents=("王孃孃", "李大爷", "张姐", "刘婆婆", "陈师傅", "赵老师", "黄哥", "周阿姨", "杨XX", "居民徐某"),
+    workers=("张XX", "李勇", "王芳", "刘红梅", "小谢"),
+    times=("今早", "昨晚上", "上午10点左右", "下午三点过", "晚上九点多", "周一", "今天下午", "早上8:30"),
+    openings=("{t}巡查到{addr}，", "网格员{worker}报：{addr}，", "{addr}：", "走访发现，", "居民{res}电话反映：",
+              "", "", "【{street}】", "{t}，{addr}，", "今天巡查，", "接群众反映，", "{street}{community}网格：",
+              "入户走访{addr}，"),
+    closings=("", "", "。", "，请相关部门处理。", "，麻烦尽快来看一哈。", "，居民意见很大。", "，已拍照。",
+              "，请协调。", "，咋个办？", "，住户说再莫得人管就打12345了", "，恼火得很"),
+    asides=("已经反映过两次了", "住户很着急", "现场拍了照片", "周围邻居都晓得这个事", "联系电话138XXXX5621",
+            "我已经现场看过了"),
+    typos={"已经": "以经", "反映": "反应", "登记": "登级", "的": "滴", "在": "再", "现在": "现再"},
+    pair_joiners=("，另外", "；还有就是", "。同时", "，而且"),
+)
+
+HELDOUT_POOLS = Pools(
+    streets=("九里堤街道", "抚琴街道", "西安路街道", "驷马桥街道", "荷花池街道", "五块石街道"),
+    communities=("金琴社区", "新村河社区", "蓉西社区", "培风社区", "抚琴东社区", "金房苑社区", "西月城社区",
+                 "星科社区"),
+    roads=("九里堤南路", "金丰路", "兴科南路", "营门口路", "抚琴西路", "西安中路"),
+    residents=("吴婆婆", "郑大爷", "孙姐", "马孃孃", "何师", "罗爷爷", "住户钟某"),
+    workers=("陈静", "杨X", "赵磊", "网格长老蒋"),
+    times=("今天一早", "昨天半夜", "中午12点", "傍晚", "3月5号", "前天晚上"),
+    openings=("{t}走访{addr}时，", "上报人：{worker}。地点：{addr}。情况：", "{addr}住户说，", "日常巡查中，",
+              "群里有居民发消息说", "", "#{street}# ", "报告：{addr}，"),
+    closings=("", "，请派人处理", "，早点来嘛", "，附照片2张", "，望跟进", "。居民情绪有点大", "，急！"),
+    asides=("这个事拖了好久了", "楼栋长也来说过", "下午再去看一次"),
+    typos={"没有": "没友", "问": "闻", "处理": "处里", "情况": "情况况"},
+    pair_joiners=("，并且",),
+)
+
+
+def parse_phrasebank(text: str) -> dict[str, dict[str, list[str]]]:
+    """Section label -> {"train": [...], "heldout": [...]}."""
+    bank: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = bank.setdefault(line[3:].strip(), {"train": [], "heldout": []})
+        elif line.startswith(("- ", "+ ")) and current is not None:
+            current["train" if line[0] == "-" else "heldout"].append(line[2:].strip())
+    return bank
+
+
+def _address(rng: random.Random, pools: Pools) -> str:
+    n, m, room = rng.randint(1, 18), rng.randint(1, 4), rng.choice((101, 202, 301, 502, 603, 1104))
+    forms = (
+        f"金牛区{rng.choice(pools.streets)}{rng.choice(pools.communities)}{n}栋{m}单元",
+        f"{rng.choice(pools.communities)}{n}栋",
+        f"{rng.choice(pools.roads)}{rng.randint(1, 300)}号院",
+        f"{rng.choice(pools.communities)}{n}-{m}-{room}",
+        f"{rng.choice(pools.streets)}{rng.choice(pools.roads)}{rng.randint(1, 99)}号",
+    )
+    return rng.choice(forms)
+
+
+def _fill(template: str, rng: random.Random, pools: Pools) -> str:
+    values = {
+        "addr": _address(rng, pools),
+        "who": rng.choice(pools.residents),
+        "res": rng.choice(pools.residents),
+        "worker": rng.choice(pools.workers),
+        "t": rng.choice(pools.times),
+        "street": rng.choice(pools.streets),
+        "community": rng.choice(pools.communities),
+    }
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+
+
+def _compose(core: str, rng: random.Random, pools: Pools, partner: str | None) -> str:
+    opening = rng.choice(pools.openings)
+    if "{addr}" in core:
+        opening = opening if "{addr}" not in opening else ""
+    text = _fill(opening, rng, pools) + _fill(core, rng, pools)
+    if partner:
+        text += rng.choice(pools.pair_joiners) + _fill(partner, rng, pools)
+    if rng.random() < 0.2:
+        text += "，" + rng.choice(pools.asides)
+    text = text.rstrip("。，") + rng.choice(pools.closings)
+    if rng.random() < 0.08:
+        right, wrong = rng.choice(list(pools.typos.items()))
+        text = text.replace(right, wrong, 1)
+    return text
+
+
+def _examples_for(
+    cores: list[str], count: int, rng: random.Random, pools: Pools, pair_rate: float
+) -> list[tuple[str, int]]:
+    """`count` distinct reports as (text, index of the situation it was written from)."""
+    texts: dict[str, int] = {}
+    order = list(range(len(cores)))
+    while len(texts) < count:
+        rng.shuffle(order)
+        for i in order:
+            if len(texts) == count:
+                break
+            partner = rng.choice([c for c in cores if c != cores[i]]) if rng.random() < pair_rate else None
+            texts.setdefault(_compose(cores[i], rng, pools, partner), i)
+    return list(texts.items())
+
+
+def _label_fields(section: str) -> dict[str, str]:
+    if section.startswith("NA:"):
+        return {"label": NOT_ADMITTED, "reason": section[3:]}
+    return {"label": section}
+
+
+def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str, list[dict[str, str]]]:
+    # Separate generators: editing the training phrases must never change the held-out split.
+    train_rng, heldout_rng = random.Random(seed), random.Random(seed + 1)
+    out: dict[str, list[dict[str, str]]] = {"train": [], "heldout": []}
+    for section, cores in bank.items():
+        not_admitted = section.startswith("NA:")
+        n_train = TRAIN_PER_REASON if not_admitted else TRAIN_PER_ITEM
+        n_heldout = HELDOUT_PER_REASON if not_admitted else HELDOUT_PER_ITEM
+        # "group" names the situation a training report was written from, so cross-validation can hold
+        # out whole situations and see the model's accuracy on unseen phrasing, as on the held-out split.
+        for text, core in _examples_for(cores["train"], n_train, train_rng, TRAIN_POOLS, pair_rate=0.3):
+            out["train"].append({"text": text, **_label_fields(section), "group": f"{section}#{core}"})
+        for text, _ in _examples_for(cores["heldout"], n_heldout, heldout_rng, HELDOUT_POOLS, pair_rate=0.0):
+            out["heldout"].append({"text": text, **_label_fields(section)})
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main() -> int:
+    bank = parse_phrasebank(PHRASEBANK.read_text(encoding="utf-8"))
+    splits = compose(bank)
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    write_jsonl(TRAIN_FILE, splits["train"])
+    write_jsonl(HELDOUT_FILE, splits["heldout"])
+    print(f"train: {len(splits['train'])} examples -> {TRAIN_FILE}")
+    print(f"held-out: {len(splits['heldout'])} examples -> {HELDOUT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
