@@ -1,0 +1,438 @@
+"""Admission classifier: decides whether a grid report is on the admission list, which item, which department.
+
+Features are TF-IDF weighted character n-grams, jieba words and keyword-lexicon hits; the model is a
+multinomial logistic regression over the 63 items plus one class per not-admitted reason. Training uses
+scikit-learn; classification uses the learned coefficients directly with numpy, which keeps a single
+`classify()` call to a few tens of microseconds. When the model is unsure it abstains (outcome "triage") so
+that an operator decides; the abstention threshold is tuned by cross-validation on the training split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from gridloop.admission.catalogue import AdmissionList, default_admission_list
+from gridloop.admission.examples import NOT_ADMITTED_REASONS, Example, train_examples
+from gridloop.admission.features import Tokenizer
+from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
+
+Outcome = Literal["admitted", "not_admitted", "triage"]
+NA_PREFIX = "NA:"
+MODEL_ENV = "GRIDLOOP_CLASSIFIER_MODEL"
+MODEL_FORMAT = "gridloop-admission-classifier/1"
+
+
+class ClassifierError(RuntimeError):
+    """The classifier cannot be trained or loaded."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    c: float = 30.0  # inverse regularisation strength of the logistic regression
+    min_df: int = 2  # a feature must occur in at least this many training reports
+    keyword_weight: float = 3.0  # lexicon hits count this many times an ordinary feature of the same idf
+    folds: int = 5  # cross-validation folds used to tune the abstention threshold
+    target_misroute: float = 0.015  # tuned on grouped cross-validation, leaving headroom under the 0.02 budget
+    max_triage: float = 0.10
+    hint_top_k: int = 3  # a hint agrees with the text if it is among the k most likely items ...
+    hint_min_probability: float = 0.02  # ... and not vanishingly unlikely
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    item_code: str | None
+    department: str | None
+    confidence: float
+    reason: str
+    reason_code: str | None = None
+    runner_up: str | None = None  # the next most likely item (for triage: the best guess)
+    features: list[str] = field(default_factory=list)  # tokens and keywords that weighed most
+    list_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    probs: np.ndarray
+    idx: np.ndarray
+    vals: np.ndarray
+    keyword_hits: dict[str, list[str]]
+
+
+def class_of(example: Example) -> str:
+    return example.label if example.admitted else NA_PREFIX + (example.reason or "OUT_OF_SCOPE")
+
+
+class Classifier:
+    """A trained model plus the decision rules around it. Build with `train` or `load`."""
+
+    def __init__(
+        self,
+        *,
+        admission_list: AdmissionList,
+        classes: Sequence[str],
+        feature_names: Sequence[str],
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        threshold: float,
+        config: TrainingConfig = TrainingConfig(),
+        meta: dict[str, Any] | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.admission_list = admission_list
+        self.classes = tuple(classes)
+        self.feature_names = tuple(feature_names)
+        self.vocabulary = {name: j for j, name in enumerate(self.feature_names)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float64)  # (n_features, n_classes)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.threshold = float(threshold)
+        self.config = config
+        self.meta = dict(meta or {})
+        self.tokenizer = tokenizer or Tokenizer()
+        self._item_idx = np.array([i for i, c in enumerate(self.classes) if not c.startswith(NA_PREFIX)])
+        self._na_idx = np.array([i for i, c in enumerate(self.classes) if c.startswith(NA_PREFIX)])
+        unknown = [c for c in self.classes if not c.startswith(NA_PREFIX) and c not in admission_list]
+        if unknown:
+            raise ClassifierError(f"model classes not on admission list {admission_list.version}: {unknown}")
+
+    @property
+    def list_version(self) -> str:
+        return self.admission_list.version
+
+    # ---- training -------------------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls,
+        examples: Iterable[Example],
+        admission_list: AdmissionList | None = None,
+        *,
+        extra: Iterable[Example] = (),
+        config: TrainingConfig = TrainingConfig(),
+        tune_threshold: bool = True,
+        threshold: float | None = None,
+    ) -> Classifier:
+        """Fit on `examples` plus `extra` (e.g. operator corrections); tune the abstention threshold by CV."""
+        admission_list = admission_list or default_admission_list()
+        rows = _dedupe([*examples, *extra])
+        if not rows:
+            raise ClassifierError("no training examples")
+        unknown = sorted({e.label for e in rows if e.admitted and e.label not in admission_list})
+        if unknown:
+            raise ClassifierError(f"training labels not on admission list {admission_list.version}: {unknown}")
+        tokenizer = Tokenizer()
+        counts = [tokenizer.features(e.text) for e in rows]
+        labels = [class_of(e) for e in rows]
+        classes = _class_order(labels, admission_list)
+        feature_names, idf = _vocabulary(counts, config.min_df, config.keyword_weight)
+        groups = [e.group or f"#{i}" for i, e in enumerate(rows)]
+        vocabulary = {name: j for j, name in enumerate(feature_names)}
+        x = _matrix(counts, vocabulary, idf)
+        y = np.array([classes.index(label) for label in labels])
+        coef, intercept = _fit(x, y, len(classes), config)
+        if threshold is None:
+            threshold = _tune_threshold(x, y, groups, classes, admission_list, config) if tune_threshold else 0.5
+        meta = {"n_train": len(rows), "n_extra": len(list(extra)) if isinstance(extra, list) else None}
+        return cls(
+            admission_list=admission_list, classes=classes, feature_names=feature_names, idf=idf,
+            coef=coef, intercept=intercept, threshold=threshold, config=config, meta=meta, tokenizer=tokenizer,
+        )
+
+    # ---- classification -------------------------------------------------------------------------------
+
+    def _scores(self, text: str) -> _Scores:
+        norm_counts = self.tokenizer.features(text)
+        pairs = [(self.vocabulary[n], c) for n, c in norm_counts.items() if n in self.vocabulary]
+        if pairs:
+            idx = np.fromiter((j for j, _ in pairs), dtype=np.intp, count=len(pairs))
+            tf = np.fromiter((c for _, c in pairs), dtype=np.float64, count=len(pairs))
+            vals = (1.0 + np.log(tf)) * self.idf[idx]
+            vals /= math.sqrt(float(vals @ vals))
+            logits = vals @ self.coef[idx] + self.intercept
+        else:
+            idx, vals = np.empty(0, dtype=np.intp), np.empty(0)
+            logits = self.intercept.copy()
+        logits -= logits.max()
+        probs = np.exp(logits)
+        probs /= probs.sum()
+        hits = {k: v for k, v in self.tokenizer.keyword_hits(text.lower()).items()} if pairs else {}
+        return _Scores(probs, idx, vals, hits)
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """Class -> probability (item codes and NA:<reason>), for inspection and tests."""
+        probs = self._scores(text).probs
+        return {c: float(p) for c, p in zip(self.classes, probs, strict=True)}
+
+    def classify(self, description: str, item_hint: str | None = None) -> Decision:
+        scores = self._scores(description)
+        probs = scores.probs
+        item_probs = probs[self._item_idx]
+        order = np.argsort(-item_probs)
+        best = self.classes[self._item_idx[order[0]]]
+        second = self.classes[self._item_idx[order[1]]] if len(order) > 1 else None
+        p_best = float(item_probs[order[0]])
+        p_na = float(probs[self._na_idx].sum()) if len(self._na_idx) else 0.0
+        p_na_top = float(probs[self._na_idx].max()) if len(self._na_idx) else 0.0
+        if item_hint is not None and item_hint in self.admission_list:
+            return self._decide_with_hint(item_hint, scores, order, p_na)
+        if p_na_top > p_best:
+            if p_na < self.threshold:
+                return self._triage(scores, best, p_na, second=None)
+            na_class = self.classes[self._na_idx[int(np.argmax(probs[self._na_idx]))]]
+            reason_code = na_class[len(NA_PREFIX) :]
+            return Decision(
+                outcome="not_admitted", item_code=None, department=None, confidence=round(p_na, 4),
+                reason="不属于社区工作准入事项：" + NOT_ADMITTED_REASONS[reason_code], reason_code=reason_code,
+                runner_up=best, features=self._explain(scores, na_class), list_version=self.list_version,
+            )
+        if p_best < self.threshold:
+            return self._triage(scores, best, p_best, second=second)
+        return self._admitted(best, p_best, scores, runner_up=second, hinted=False)
+
+    def classify_many(
+        self, descriptions: Iterable[str], item_hints: Iterable[str | None] | None = None
+    ) -> list[Decision]:
+        texts = list(descriptions)
+        hints = list(item_hints) if item_hints is not None else [None] * len(texts)
+        if len(hints) != len(texts):
+            raise ValueError("item_hints must be as long as descriptions")
+        return [self.classify(t, h) for t, h in zip(texts, hints, strict=True)]
+
+    def _decide_with_hint(self, hint: str, scores: _Scores, order: np.ndarray, p_na: float) -> Decision:
+        cfg = self.config
+        hint_pos = self._item_idx.tolist().index(self.classes.index(hint)) if hint in self.classes else None
+        ranked = [self.classes[self._item_idx[i]] for i in order]
+        p_hint = float(scores.probs[self._item_idx[hint_pos]]) if hint_pos is not None else 0.0
+        agrees = (
+            hint in ranked[: cfg.hint_top_k] and p_hint >= cfg.hint_min_probability and p_na < max(p_hint, 0.5)
+        )
+        if agrees:
+            runner_up = ranked[1] if ranked[0] == hint else ranked[0]
+            return self._admitted(hint, p_hint, scores, runner_up=runner_up, hinted=True)
+        item = self.admission_list.items[hint]
+        if p_na >= float(scores.probs[self._item_idx[order[0]]]):
+            looks_like = "描述更像不属于准入清单的事项"
+        else:
+            top = self.admission_list.items[ranked[0]]
+            looks_like = f"描述更接近 {top.code}「{top.name_zh}」"
+        return Decision(
+            outcome="triage", item_code=None, department=None, confidence=round(p_hint, 4),
+            reason=f"网格员选择的事项 {hint}「{item.name_zh}」与描述不符（{looks_like}），转人工研判",
+            runner_up=ranked[0], features=self._explain(scores, ranked[0]), list_version=self.list_version,
+        )
+
+    def _admitted(self, code: str, p: float, scores: _Scores, *, runner_up: str | None, hinted: bool) -> Decision:
+        item = self.admission_list.items[code]
+        dept = DEPARTMENT_NAMES_ZH.get(item.department, item.department)
+        basis = "按网格员选择的事项受理（描述与之相符）：" if hinted else ""
+        return Decision(
+            outcome="admitted", item_code=code, department=item.department, confidence=round(p, 4),
+            reason=f"{basis}属于社区工作准入事项 {code}「{item.name_zh}」，转{dept}办理",
+            runner_up=runner_up, features=self._explain(scores, code), list_version=self.list_version,
+        )
+
+    def _triage(self, scores: _Scores, best: str, p: float, *, second: str | None) -> Decision:
+        item = self.admission_list.items[best]
+        return Decision(
+            outcome="triage", item_code=None, department=None, confidence=round(p, 4),
+            reason=(
+                f"无法可靠判断是否属于准入事项（置信度 {p:.2f} 低于阈值 {self.threshold:.2f}），"
+                f"最接近 {best}「{item.name_zh}」，转人工研判"
+            ),
+            runner_up=best, features=self._explain(scores, best), list_version=self.list_version,
+        )
+
+    def _explain(self, scores: _Scores, cls: str, top: int = 6) -> list[str]:
+        """The tokens that pushed most towards `cls`, keyword hits first, readable (no feature prefixes)."""
+        out: list[str] = [f"关键词:{w}" for w in scores.keyword_hits.get(cls, [])[:3]]
+        if len(scores.idx):
+            contrib = scores.vals * self.coef[scores.idx, self.classes.index(cls)]
+            for k in np.argsort(-contrib)[: top * 2]:
+                if contrib[k] <= 0:
+                    break
+                name = self.feature_names[scores.idx[k]]
+                if name.startswith("k:"):
+                    continue
+                token = name[2:]
+                if token.strip() and token not in out and len(token) > 1:
+                    out.append(token)
+                if len(out) >= top:
+                    break
+        return out
+
+    # ---- persistence ----------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a NumPy .npz archive (no pickle; loads with allow_pickle=False)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": MODEL_FORMAT, "list_version": self.list_version, "threshold": self.threshold,
+            "config": asdict(self.config), **self.meta,
+        }
+        with path.open("wb") as f:
+            np.savez_compressed(
+                f, coef=self.coef.astype(np.float32), intercept=self.intercept, idf=self.idf,
+                feature_names=np.array(self.feature_names, dtype=str), classes=np.array(self.classes, dtype=str),
+                meta=np.array(json.dumps(meta, ensure_ascii=False)),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, admission_list: AdmissionList | None = None) -> Classifier:
+        admission_list = admission_list or default_admission_list()
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {k: data[k] for k in ("coef", "intercept", "idf", "feature_names", "classes")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise ClassifierError(f"cannot read classifier model {path}: {exc}") from exc
+        if meta.get("format") != MODEL_FORMAT:
+            raise ClassifierError(f"{path}: not a {MODEL_FORMAT} model")
+        if meta.get("list_version") != admission_list.version:
+            raise ClassifierError(
+                f"{path} was trained for admission list {meta.get('list_version')}, "
+                f"but the current list is {admission_list.version}; retrain it"
+            )
+        config = TrainingConfig(**meta.pop("config", {}))
+        threshold = meta.pop("threshold")
+        return cls(
+            admission_list=admission_list, classes=arrays["classes"].tolist(),
+            feature_names=arrays["feature_names"].tolist(), idf=arrays["idf"], coef=arrays["coef"],
+            intercept=arrays["intercept"], threshold=threshold, config=config, meta=meta,
+        )
+
+
+def default_model_path(list_version: str) -> Path:
+    return Path(".gridloop") / "models" / f"classifier-{list_version}.npz"
+
+
+@cache
+def default_classifier() -> Classifier:
+    """The model named by $GRIDLOOP_CLASSIFIER_MODEL if set, else one trained on the shipped split (cached)."""
+    path = os.environ.get(MODEL_ENV)
+    if path:
+        return Classifier.load(path)
+    return Classifier.train(train_examples(), default_admission_list())
+
+
+# ---- training helpers ---------------------------------------------------------------------------------
+
+
+def _dedupe(examples: list[Example]) -> list[Example]:
+    """Later examples win: an operator correction overrides a shipped label for the same text."""
+    by_text: dict[str, Example] = {}
+    for e in examples:
+        by_text.pop(e.text, None)
+        by_text[e.text] = e
+    return list(by_text.values())
+
+
+def _class_order(labels: list[str], admission_list: AdmissionList) -> list[str]:
+    present = set(labels)
+    items = [c for c in admission_list.codes if c in present]
+    reasons = [NA_PREFIX + r for r in NOT_ADMITTED_REASONS if NA_PREFIX + r in present]
+    return items + reasons
+
+
+def _vocabulary(counts: list[Counter[str]], min_df: int, keyword_weight: float) -> tuple[list[str], np.ndarray]:
+    df: Counter[str] = Counter()
+    for c in counts:
+        df.update(c.keys())
+    names = sorted(name for name, n in df.items() if n >= min_df or name.startswith("k:"))
+    n_docs = len(counts)
+    idf = np.array([math.log((1 + n_docs) / (1 + df[name])) + 1.0 for name in names])
+    idf[[j for j, name in enumerate(names) if name.startswith("k:")]] *= keyword_weight
+    return names, idf
+
+
+def _matrix(counts: list[Counter[str]], vocabulary: dict[str, int], idf: np.ndarray) -> Any:
+    from scipy.sparse import csr_matrix
+
+    data: list[float] = []
+    indices: list[int] = []
+    indptr = [0]
+    for c in counts:
+        row = sorted((vocabulary[n], (1.0 + math.log(k)) * idf[vocabulary[n]]) for n, k in c.items() if n in vocabulary)
+        norm = math.sqrt(sum(v * v for _, v in row)) or 1.0
+        indices.extend(j for j, _ in row)
+        data.extend(v / norm for _, v in row)
+        indptr.append(len(indices))
+    return csr_matrix((data, indices, indptr), shape=(len(counts), len(vocabulary)))
+
+
+def _fit(x: Any, y: np.ndarray, n_classes: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=config.c, solver="newton-cg", max_iter=200, random_state=config.seed)
+    model.fit(x, y)
+    coef = np.zeros((x.shape[1], n_classes))
+    intercept = np.full(n_classes, -1e3)  # a class absent from this fit is never predicted
+    coef[:, model.classes_] = model.coef_.T
+    intercept[model.classes_] = model.intercept_
+    return coef, intercept
+
+
+def cross_validated_probabilities(
+    x: Any, y: np.ndarray, groups: list[str], n_classes: int, config: TrainingConfig
+) -> np.ndarray:
+    """Out-of-fold probabilities; whole situations (groups) are held out together, like unseen phrasing."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    probs = np.zeros((x.shape[0], n_classes))
+    folds = StratifiedGroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    for train_idx, test_idx in folds.split(np.zeros(len(y)), y, groups):
+        coef, intercept = _fit(x[train_idx], y[train_idx], n_classes, config)
+        logits = np.asarray(x[test_idx] @ coef) + intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        probs[test_idx] = p / p.sum(axis=1, keepdims=True)
+    return probs
+
+
+def _tune_threshold(
+    x: Any, y: np.ndarray, groups: list[str], classes: list[str], admission_list: AdmissionList,
+    config: TrainingConfig,
+) -> float:
+    """Lowest threshold whose cross-validated misroute rate meets the target (so triage stays small)."""
+    probs = cross_validated_probabilities(x, y, groups, len(classes), config)
+    return choose_threshold(probs, y, classes, admission_list, config)
+
+
+def choose_threshold(
+    probs: np.ndarray, y: np.ndarray, classes: list[str], admission_list: AdmissionList, config: TrainingConfig
+) -> float:
+    dept = np.array(
+        [admission_list.items[c].department if not c.startswith(NA_PREFIX) else "" for c in classes], dtype=object
+    )
+    item_cols = np.array([i for i, c in enumerate(classes) if not c.startswith(NA_PREFIX)])
+    na_cols = np.array([i for i, c in enumerate(classes) if c.startswith(NA_PREFIX)])
+    best_item = item_cols[np.argmax(probs[:, item_cols], axis=1)]
+    p_item = probs[np.arange(len(y)), best_item]
+    p_na = probs[:, na_cols].sum(axis=1) if len(na_cols) else np.zeros(len(y))
+    says_na = probs[:, na_cols].max(axis=1) > p_item if len(na_cols) else np.zeros(len(y), dtype=bool)
+    confidence = np.where(says_na, p_na, p_item)
+    true_dept = dept[y]
+    wrong_dept = ~says_na & (dept[best_item] != true_dept)  # includes NA reports admitted to any department
+    candidates = np.round(np.arange(0.0, 0.96, 0.01), 2)
+    for t in candidates:
+        decided = confidence >= t
+        if (wrong_dept & decided).mean() <= config.target_misroute:
+            return float(t)
+    return float(candidates[-1])

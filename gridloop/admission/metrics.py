@@ -1,0 +1,107 @@
+"""Held-out metrics: item accuracy, misroute rate, triage rate and the per-department confusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gridloop.admission.examples import Example
+from gridloop.contracts.topics import DEPARTMENTS
+
+if TYPE_CHECKING:
+    from gridloop.admission.classifier import Classifier, Decision
+
+NOT_ADMITTED_COLUMN = "not_admitted"
+TRIAGE_COLUMN = "triage"
+CONFUSION_COLUMNS: tuple[str, ...] = (*DEPARTMENTS, NOT_ADMITTED_COLUMN, TRIAGE_COLUMN)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    item_accuracy: float  # right item (or not_admitted for a not-admitted report); triage counts as wrong
+    misroute_rate: float  # forwarded to the wrong department, or a not-admitted report forwarded at all
+    triage_rate: float
+    not_admitted_recall: float  # not-admitted reports recognised as such
+    reason_accuracy: float  # ... and given the right reason code
+    threshold: float
+    list_version: str
+    # true department (or not_admitted) -> predicted department / not_admitted / triage -> count
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _true_column(example: Example, classifier: Classifier) -> str:
+    if not example.admitted:
+        return NOT_ADMITTED_COLUMN
+    return classifier.admission_list.items[example.label].department
+
+
+def _predicted_column(decision: Decision) -> str:
+    if decision.outcome == "admitted":
+        return str(decision.department)
+    return NOT_ADMITTED_COLUMN if decision.outcome == "not_admitted" else TRIAGE_COLUMN
+
+
+def evaluate(classifier: Classifier, examples: Sequence[Example]) -> Metrics:
+    """Classify every example (without hints) and score the decisions."""
+    decisions = classifier.classify_many(e.text for e in examples)
+    rows = (*DEPARTMENTS, NOT_ADMITTED_COLUMN)
+    confusion = {r: dict.fromkeys(CONFUSION_COLUMNS, 0) for r in rows}
+    correct = misrouted = triaged = na_total = na_found = na_reason = 0
+    for example, decision in zip(examples, decisions, strict=True):
+        true, predicted = _true_column(example, classifier), _predicted_column(decision)
+        confusion[true][predicted] += 1
+        triaged += decision.outcome == "triage"
+        if example.admitted:
+            correct += decision.outcome == "admitted" and decision.item_code == example.label
+            misrouted += decision.outcome == "admitted" and predicted != true
+        else:
+            na_total += 1
+            found = decision.outcome == "not_admitted"
+            na_found += found
+            na_reason += found and decision.reason_code == example.reason
+            correct += found
+            misrouted += decision.outcome == "admitted"
+    n = len(examples) or 1
+    return Metrics(
+        n=len(examples),
+        item_accuracy=correct / n,
+        misroute_rate=misrouted / n,
+        triage_rate=triaged / n,
+        not_admitted_recall=na_found / (na_total or 1),
+        reason_accuracy=na_reason / (na_total or 1),
+        threshold=classifier.threshold,
+        list_version=classifier.list_version,
+        confusion=confusion,
+    )
+
+
+def format_table(metrics: Metrics, title: str = "held-out") -> str:
+    lines = [
+        f"{title}: {metrics.n} reports, admission list {metrics.list_version}, threshold {metrics.threshold:.2f}",
+        "",
+        f"{'metric':<22}{'value':>8}  target",
+        f"{'item accuracy':<22}{metrics.item_accuracy:>8.3f}  >= 0.90",
+        f"{'misroute rate':<22}{metrics.misroute_rate:>8.3f}  <= 0.02",
+        f"{'triage rate':<22}{metrics.triage_rate:>8.3f}  <= 0.10",
+        f"{'not-admitted recall':<22}{metrics.not_admitted_recall:>8.3f}",
+        f"{'reason-code accuracy':<22}{metrics.reason_accuracy:>8.3f}",
+        "",
+        "confusion (rows: true, columns: decided)",
+        f"{'':<15}" + "".join(f"{c:>14}" for c in CONFUSION_COLUMNS),
+    ]
+    for row, counts in metrics.confusion.items():
+        lines.append(f"{row:<15}" + "".join(f"{counts[c]:>14}" for c in CONFUSION_COLUMNS))
+    return "\n".join(lines)
+
+
+def format_comparison(before: Metrics, after: Metrics) -> str:
+    lines = [f"{'metric':<22}{'before':>10}{'after':>10}"]
+    for name in ("item_accuracy", "misroute_rate", "triage_rate", "not_admitted_recall", "threshold"):
+        label = name.replace("_", " ")
+        lines.append(f"{label:<22}{getattr(before, name):>10.3f}{getattr(after, name):>10.3f}")
+    return "\n".join(lines)
