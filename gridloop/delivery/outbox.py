@@ -1,26 +1,43 @@
 """The outbox relay: publishes committed outbox rows to Kafka in id order, marks them after the broker's ack.
 
-Status-based polling (`published_at IS NULL`) never skips a row whose transaction committed late, unlike a
-serial cursor. One relay per service is active at a time: each pass holds a transaction-level advisory lock,
-so replicas can run side by side. Rows are marked published in the same transaction that read them, after
-every send was acknowledged; a crash in between republishes them, and consumers drop the repeat by event id.
+- Status-based polling (`published_at IS NULL`) never skips a row whose transaction committed late, unlike a
+  serial cursor: a row with a lower id that becomes visible after higher ids were published is simply found
+  by the next pass.
+- Rows are split into `buckets` by a hash of their key (the case id). Each pass takes a transaction-level
+  advisory lock per bucket it works on, so replicas of a service run side by side, share the buckets, and
+  each bucket (hence each case) has exactly one active relay at any moment.
+- Per key, rows are sent in id order through one idempotent producer (order kept per partition, even across
+  retries). Transitions of one case are serialised by row locks, so their outbox ids follow commit order.
+- Rows are marked published in the same transaction that read them, after every send was acknowledged; a
+  crash in between republishes them, and consumers drop the repeat by event id (the inbox).
+- Published rows are deleted after `retention`, in batches, so the table stays small.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import zlib
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import Envelope, KafkaSettings, encode
 
 log = logging.getLogger(__name__)
+
+DEFAULT_BUCKETS = 8
+_TRY_LOCKS = sa.text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)")
+
+
+def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]:
+    """SQL for a key's bucket: PostgreSQL's stable text hash, made non-negative, modulo the bucket count."""
+    return sa.func.mod(sa.func.hashtext(key).op("&")(0x7FFFFFFF), buckets)
 
 
 class OutboxRelay:
@@ -33,6 +50,9 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.25,
         retention: timedelta = timedelta(hours=1),
+        buckets: int = DEFAULT_BUCKETS,
+        cleanup_every: timedelta = timedelta(seconds=30),
+        cleanup_batch: int = 5000,
     ) -> None:
         self._db = db
         self._producer_ready = producer_ready
@@ -40,7 +60,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
-        self._lock_key = zlib.crc32(f"outbox-relay:{db.source}".encode())
+        self._cleanup_every = cleanup_every
+        self._cleanup_batch = cleanup_batch
+        self.buckets = buckets
+        base = zlib.crc32(f"outbox-relay:{db.source}".encode())
+        # Advisory lock keys are bigint: (service hash << 8) + bucket never collides across buckets.
+        self.lock_keys = [(base << 8) + bucket for bucket in range(buckets)]
         self._wakeup = asyncio.Event()
         self.last_error: str | None = None
         db.on_commit(self._wakeup.set)
@@ -60,7 +85,7 @@ class OutboxRelay:
                 log.warning("outbox relay pass failed, will retry: %s", self.last_error)
                 published = 0
                 await asyncio.sleep(1.0)
-            if datetime.now(UTC) - last_cleanup > timedelta(seconds=30):
+            if datetime.now(UTC) - last_cleanup > self._cleanup_every:
                 await self._cleanup_quietly()
                 last_cleanup = datetime.now(UTC)
             if published < self._batch_size:
@@ -74,16 +99,16 @@ class OutboxRelay:
         self._wakeup.clear()
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
+        """Publish one batch of unpublished rows from the buckets this relay can lock; returns how many."""
         outbox = self._db.outbox
         async with self._db.engine.begin() as conn:
-            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self._lock_key)))
-            if not locked:
+            held = await self._lock_free_buckets(conn)
+            if not held:
                 return 0
             rows = (
                 await conn.execute(
                     sa.select(outbox)
-                    .where(outbox.c.published_at.is_(None))
+                    .where(outbox.c.published_at.is_(None), bucket_of(outbox.c.key, self.buckets).in_(held))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )
@@ -100,6 +125,14 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
         return len(rows)
 
+    async def _lock_free_buckets(self, conn: AsyncConnection) -> list[int]:
+        """Try each bucket's lock (from a random start, so replicas spread out); the buckets now held."""
+        start = random.randrange(self.buckets)
+        order = [(start + i) % self.buckets for i in range(self.buckets)]
+        keys = [self.lock_keys[b] for b in order]
+        locked = (await conn.execute(_TRY_LOCKS, {"keys": keys})).scalars().all()
+        return sorted(self.lock_keys.index(k) for k in locked)
+
     async def _send(self, producer: AIOKafkaProducer, row: sa.Row) -> asyncio.Future:
         envelope = Envelope(
             event_id=row.event_id,
@@ -112,7 +145,7 @@ class OutboxRelay:
         headers, key, value = encode(envelope)
         return await producer.send(self._kafka.topic(row.topic), value=value, key=key, headers=headers)
 
-    async def _record_backlog(self, conn: sa.ext.asyncio.AsyncConnection) -> None:
+    async def _record_backlog(self, conn: AsyncConnection) -> None:
         outbox = self._db.outbox
         count, oldest = (
             await conn.execute(
@@ -122,13 +155,25 @@ class OutboxRelay:
         metrics.OUTBOX_BACKLOG.set(count)
         metrics.OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
 
-    async def _cleanup_quietly(self) -> None:
-        """Delete published rows past retention, in batches."""
+    async def delete_published(self, older_than: datetime) -> int:
+        """Delete rows published before `older_than`, one batch per transaction; returns how many."""
         outbox = self._db.outbox
-        cutoff = datetime.now(UTC) - self._retention
-        try:
+        total = 0
+        while True:
             async with self._db.engine.begin() as conn:
-                doomed = sa.select(outbox.c.id).where(outbox.c.published_at < cutoff).limit(5000).scalar_subquery()
-                await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(doomed)))
+                doomed = (
+                    sa.select(outbox.c.id)
+                    .where(outbox.c.published_at < older_than)
+                    .limit(self._cleanup_batch)
+                    .scalar_subquery()
+                )
+                deleted = (await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(doomed)))).rowcount
+            total += deleted
+            if deleted < self._cleanup_batch:
+                return total
+
+    async def _cleanup_quietly(self) -> None:
+        try:
+            await self.delete_published(datetime.now(UTC) - self._retention)
         except Exception as exc:
             log.warning("outbox cleanup failed: %s", exc)

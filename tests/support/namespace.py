@@ -11,9 +11,10 @@ from sqlalchemy.engine import make_url
 
 from gridloop.delivery.kafka import KafkaSettings
 from gridloop.delivery.migrations import SERVICES, upgrade
-from gridloop.stack import delete_topics, ensure_topics, gridloop_topics
+from gridloop.stack import ADMIN_DSN, delete_topics, ensure_topics, gridloop_topics
 
-PG_BASE = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432"
+# The stack's PostgreSQL (5432, or GRIDLOOP_PG_PORT when a session runs against its own cluster).
+PG_BASE = ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://").removesuffix("/postgres")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ async def create_namespace(bootstrap: str, partitions: int = 3) -> Namespace:
 
 async def drop_namespace(ns: Namespace) -> None:
     await delete_topics(ns.bootstrap, prefix=ns.topic_prefix)
-    conn = await asyncpg.connect("postgresql://gridloop:gridloop@127.0.0.1:5432/postgres")
+    conn = await asyncpg.connect(ADMIN_DSN)
     try:
         for url in ns.database_urls.values():
             await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
