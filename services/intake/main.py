@@ -10,6 +10,7 @@ from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
+from services.intake.open311 import router as open311_router
 from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import outbox
 
@@ -23,7 +24,11 @@ async def build(settings: IntakeSettings) -> Runtime:
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
     return create_app(
-        name="intake", settings=settings or get_settings(), build=build, routers=[router], title="GridLoop intake"
+        name="intake",
+        settings=settings or get_settings(),
+        build=build,
+        routers=[router, open311_router],
+        title="GridLoop intake",
     )
 
 

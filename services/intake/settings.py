@@ -2,9 +2,12 @@
 
 from functools import lru_cache
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from gridloop.servicekit.settings import ServiceSettings
+from gridloop.servicekit.settings import DEV_ENVS, ServiceSettings
+
+DEV_OPEN311_API_KEY = "gridloop-dev-open311"
 
 
 class IntakeSettings(ServiceSettings):
@@ -12,6 +15,18 @@ class IntakeSettings(ServiceSettings):
 
     port: int = 8001
     database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_intake"
+    # Open311 GeoReport v2 (docs/open311.md): keys that may post requests (JSON list in the env variable),
+    # the pseudo-worker an Open311 request is reported by, and how its grid is found.
+    open311_api_keys: frozenset[str] = frozenset({DEV_OPEN311_API_KEY})
+    open311_worker_id: str = "open311"
+    open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
+    open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
+
+    @model_validator(mode="after")
+    def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":
+        if self.env not in DEV_ENVS and DEV_OPEN311_API_KEY in self.open311_api_keys:
+            raise ValueError("open311_api_keys holds the development key; set real keys outside development")
+        return self
 
 
 @lru_cache
