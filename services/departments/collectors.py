@@ -30,7 +30,7 @@ def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Sele
     since = now - window
     dispatched = w.dispatched_at >= since
     due = sa.or_(w.resolved_at >= since, sa.and_(w.resolve_deadline >= since, w.resolve_deadline <= now))
-    return sa.select(
+    query = sa.select(
         w.department,
         w.item_code,
         w.community_id,
@@ -40,7 +40,10 @@ def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Sele
         sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
         sa.func.count().filter(w.signed_at.is_(None), w.resolved_at.is_(None), w.sign_deadline < now).label("sign"),
         sa.func.count().filter(w.resolved_at.is_(None), w.resolve_deadline < now).label("resolve"),
-    ).group_by(w.department, w.item_code, w.community_id)
+    )
+    # as in rates.py: a duplicate rides on its primary and a returned item is a bounce, not this department's case
+    counted = sa.and_(w.primary_case_id.is_(None), w.status.notin_(("returned", "linked")))
+    return query.where(counted).group_by(w.department, w.item_code, w.community_id)
 
 
 async def refresh_rate_counts(db: Database) -> None:
