@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "departments": ("services.departments.main:run", "run the departments service"),
     "notify": ("services.notify.main:run", "run the notify service"),
     "migrate": ("gridloop.delivery.migrations:main", "create databases and run alembic migrations"),
+    "dlt": ("gridloop.delivery.dead_letters:main", "dead letters: list | replay (back to the original topic)"),
     "stack": ("gridloop.stack.cli:main", "local stack: up | down | status (Kafka, PostgreSQL, Prometheus, services)"),
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),

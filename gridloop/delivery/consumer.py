@@ -1,5 +1,11 @@
 """The consumer loop: decode, dedupe by event id, apply the handler and its outbox writes in one transaction,
-commit the Kafka offset only after the database commit. Poison messages go to `<topic>.dlt`."""
+commit the Kafka offset only after the database commit. Poison messages go to `<topic>.dlt`.
+
+Crashes, rebalances and shutdown never lose or double an effect: an offset is committed only after the batch's
+transaction committed, so anything unfinished is redelivered, and the inbox row written in that same
+transaction makes the redelivery a no-op. A graceful stop (`request_stop`, on SIGTERM) lets the batch in hand
+finish and commit its offsets before the consumer leaves the group; a partition that moved in a rebalance while
+its batch ran is redone by its new owner."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from gridloop.contracts.events import Event
 from gridloop.contracts.topics import dead_letter_topic
@@ -66,23 +72,32 @@ class EventConsumer:
         self._kafka = kafka
         self._dlt_producer = dlt_producer
         self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
         self.connected = False
+
+    def request_stop(self) -> None:
+        """Finish the batch in hand, commit its offsets, then leave the group (`run` returns)."""
+        self._stopping.set()
 
     async def run(self) -> None:
         self._consumer = await self._start_consumer()
         try:
-            while True:
+            while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._kafka.poll_max_records)
                 for tp, records in batches.items():
                     await self._process_batch(records)
-                    try:
-                        await self._consumer.commit({tp: records[-1].offset + 1})
-                    except CommitFailedError as exc:  # partition moved in a rebalance: the new owner redoes it,
-                        log.warning("offset commit for %s lost in a rebalance: %s", tp, exc)  # the inbox dedupes
+                    await self._commit(tp, records[-1].offset + 1)
                 await self._record_lag()
         finally:
             self.connected = False
             await self._consumer.stop()
+
+    async def _commit(self, tp: object, offset: int) -> None:
+        """Commit after the database commit; a partition lost in a rebalance is redone by its new owner."""
+        try:
+            await self._consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offset commit for %s lost in a rebalance (the new owner redoes it): %s", tp, exc)
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         delay = 0.5

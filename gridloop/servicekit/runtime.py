@@ -42,7 +42,13 @@ class Runtime:
         for consumer in self.consumers:
             self.add_task(consumer.run, f"consumer-{consumer.group}")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Let consumers finish and commit the batch in hand (bounded), then cancel everything."""
+        for consumer in self.consumers:
+            consumer.request_stop()
+        draining = [t for t in self._tasks if t.get_name().startswith("consumer-")]
+        if draining:
+            await asyncio.wait(draining, timeout=drain_seconds)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -1,0 +1,229 @@
+"""`gridloop dlt list | replay`: read the dead-letter topics and, after a fix, put their records back.
+
+A replayed record is the original record again (same key, value and CloudEvents headers, so the same `ce_id`),
+sent to the topic it was dead-lettered from. Every consumer group on that topic sees it again; groups that had
+processed it already skip it through their inbox, the group that failed on it now applies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from gridloop.contracts.topics import ALL_TOPICS, dead_letter_topic
+from gridloop.delivery.kafka import KafkaSettings, make_producer
+
+REPLAYED_FROM = "gridloop_replayed_from"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    dlt_topic: str  # logical
+    partition: int
+    offset: int
+    at: datetime
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+    def header(self, name: str) -> str:
+        value = dict(self.headers).get(name)
+        return value.decode(errors="replace") if value is not None else ""
+
+    @property
+    def original_topic(self) -> str:
+        return self.header("dlt_original_topic") or self.dlt_topic.removesuffix(".dlt")
+
+    @property
+    def event_id(self) -> str:
+        return self.header("ce_id")
+
+    @property
+    def group(self) -> str:
+        return self.header("dlt_consumer_group")
+
+    @property
+    def reason(self) -> str:
+        return self.header("dlt_exception_class")
+
+    @property
+    def message(self) -> str:
+        return self.header("dlt_exception_message")
+
+    @property
+    def origin(self) -> str:
+        return f"{self.original_topic}[{self.header('dlt_original_partition')}]@{self.header('dlt_original_offset')}"
+
+    def replay_headers(self) -> list[tuple[str, bytes]]:
+        """The original record's headers (CloudEvents ones included), without the dead-letter annotations."""
+        kept = [(k, v) for k, v in self.headers if not k.startswith("dlt_") and k != REPLAYED_FROM]
+        return [*kept, (REPLAYED_FROM, f"{self.dlt_topic}[{self.partition}]@{self.offset}".encode())]
+
+
+async def read_dead_letters(kafka: KafkaSettings, topics: Iterable[str]) -> list[DeadLetter]:
+    """Every record now on the dead-letter topics of `topics` (logical names), oldest first."""
+    partitions = await topic_partitions(kafka.bootstrap_servers, [kafka.topic(dead_letter_topic(t)) for t in topics])
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        while remaining:
+            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                letters += [_letter(kafka, r) for r in records if r.offset < end[tp]]
+                if records and records[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda letter: (letter.at, letter.dlt_topic, letter.partition, letter.offset))
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the named topics that exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["error_code"] == 0
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+def _letter(kafka: KafkaSettings, record) -> DeadLetter:
+    return DeadLetter(
+        dlt_topic=kafka.logical(record.topic),
+        partition=record.partition,
+        offset=record.offset,
+        at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+    )
+
+
+async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter]) -> int:
+    """Send each dead letter back to its original topic, keeping its key and `ce_id`; returns how many."""
+    producer = make_producer(kafka, "gridloop-dlt-replay")
+    await producer.start()
+    count = 0
+    try:
+        for letter in letters:
+            await producer.send_and_wait(
+                kafka.topic(letter.original_topic), value=letter.value, key=letter.key, headers=letter.replay_headers()
+            )
+            count += 1
+    finally:
+        await producer.stop()
+    return count
+
+
+def select(
+    letters: Iterable[DeadLetter],
+    *,
+    since: datetime | None = None,
+    event_ids: Iterable[str] = (),
+    group: str | None = None,
+) -> list[DeadLetter]:
+    wanted = set(event_ids)
+    return [
+        letter
+        for letter in letters
+        if (since is None or letter.at >= since)
+        and (not wanted or letter.event_id in wanted)
+        and (group is None or letter.group == group)
+    ]
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """An ISO-8601 time (UTC if naive) or a look-back such as 30m, 2h, 1d."""
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def format_table(letters: list[DeadLetter]) -> str:
+    header = ("dead-lettered at (UTC)", "dlt record", "original", "group", "event id", "reason")
+    rows = [
+        (
+            letter.at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{letter.dlt_topic}[{letter.partition}]@{letter.offset}",
+            letter.origin,
+            letter.group or "-",
+            letter.event_id or "-",
+            f"{letter.reason}: {letter.message}"[:100],
+        )
+        for letter in letters
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
+    title = "  ".join(f"{c:<{w}}" for c, w in zip(header[:-1], widths, strict=True)) + "  " + header[-1]
+    return "\n".join([title, *lines])
+
+
+def _topic(text: str) -> str:
+    return text.removesuffix(".dlt")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="gridloop dlt", description=__doc__)
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument("--prefix", help="topic namespace prefix (default: $KAFKA_TOPIC_PREFIX)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show dead letters as a table")
+    listing.add_argument("--topic", type=_topic, help="original topic (default: every GridLoop topic)")
+    listing.add_argument("--group", help="only letters dead-lettered by this consumer group")
+    again = commands.add_parser("replay", help="send dead letters back to their original topic")
+    again.add_argument("--topic", type=_topic, required=True, help="original topic, e.g. gridloop.cases.status")
+    again.add_argument("--since", type=parse_since, help="only letters since: ISO time or 30m / 2h / 1d")
+    again.add_argument("--id", dest="ids", action="append", default=[], help="only this event id (repeatable)")
+    again.add_argument("--group", help="only letters dead-lettered by this consumer group")
+    again.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    args = parser.parse_args(argv)
+
+    overrides = {k: v for k, v in {"bootstrap_servers": args.bootstrap, "topic_prefix": args.prefix}.items() if v}
+    kafka = KafkaSettings(**overrides)
+    topics = [args.topic] if args.topic else list(ALL_TOPICS)
+    try:
+        letters = asyncio.run(read_dead_letters(kafka, topics))
+    except KafkaError as exc:
+        print(f"gridloop dlt: cannot read from Kafka at {kafka.bootstrap_servers}: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "list":
+        letters = select(letters, group=args.group)
+        print(format_table(letters) if letters else "no dead letters")
+        print(f"\n{len(letters)} dead letter(s) on {', '.join(dead_letter_topic(t) for t in topics)}")
+        return 0
+    chosen = select(letters, since=args.since, event_ids=args.ids, group=args.group)
+    if chosen:
+        print(format_table(chosen))
+    if args.dry_run or not chosen:
+        print(f"\n{len(chosen)} dead letter(s) would be replayed" if chosen else "nothing to replay")
+        return 0
+    sent = asyncio.run(replay(kafka, chosen))
+    print(f"\nreplayed {sent} dead letter(s) to {kafka.topic(args.topic)}; consumers skip what they had processed")
+    return 0

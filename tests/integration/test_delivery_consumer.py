@@ -1,0 +1,251 @@
+"""The consumer loop on real Kafka and PostgreSQL: inbox dedupe, deterministic derived ids, graceful stop, and
+replaying dead letters after a fix."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from gridloop.admission.catalogue import default_admission_list
+from gridloop.contracts.events import CaseStatusChanged, derived_event_id
+from gridloop.contracts.topics import CASES_STATUS
+from gridloop.delivery.consumer import Delivery, EventConsumer
+from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.delivery.dead_letters import format_table, read_dead_letters, replay, select, topic_partitions
+from gridloop.delivery.kafka import Envelope, encode, make_producer
+from services.intake.tables import inbox, outbox
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def db(ns) -> AsyncIterator[Database]:
+    database = Database(ns.database_urls["intake"], outbox=outbox, source="/test/consumer")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="module")
+async def producer(ns) -> AsyncIterator[AIOKafkaProducer]:
+    kafka_producer = make_producer(ns.kafka(), "test-consumer")
+    await kafka_producer.start()
+    yield kafka_producer
+    await kafka_producer.stop()
+
+
+def status(case_id: uuid.UUID, note: str) -> CaseStatusChanged:
+    return CaseStatusChanged(case_id=case_id, status="in_progress", at=datetime.now(UTC), actor="test", note=note)
+
+
+async def send(producer: AIOKafkaProducer, ns, event: CaseStatusChanged, event_id: uuid.UUID):
+    headers, key, value = encode(Envelope.wrap(event, event_id=event_id, source="/test"))
+    return await producer.send_and_wait(ns.kafka().topic(CASES_STATUS), value=value, key=key, headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def consuming(ns, db: Database, producer: AIOKafkaProducer, handler: Callable, group: str, **kafka):
+    ready: asyncio.Future = asyncio.get_running_loop().create_future()
+    ready.set_result(producer)
+    consumer = EventConsumer(
+        group=group,
+        topics=[CASES_STATUS],
+        handlers={CaseStatusChanged: handler},
+        db=db,
+        inbox=inbox,
+        kafka=ns.kafka(**kafka),
+        dlt_producer=ready,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer, task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def group_name(what: str) -> str:
+    return f"test-{what}-{uuid.uuid4().hex[:6]}"
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(ns, db, producer) -> None:
+    effects: list[str] = []
+
+    async def handle(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        effects.append(event.note)
+
+    case_id, event_id, marker = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().hex
+    await send(producer, ns, status(case_id, f"once-{marker}"), event_id)
+    await send(producer, ns, status(case_id, f"once-{marker}"), event_id)  # redelivered: same ce_id
+    await send(producer, ns, status(case_id, f"after-{marker}"), uuid.uuid4())
+
+    async with consuming(ns, db, producer, handle, group_name("dedupe")):
+        await wait_for(lambda: _has(effects, f"after-{marker}"), what="the message after the duplicate")
+    assert [e for e in effects if e.endswith(marker)] == [f"once-{marker}", f"after-{marker}"]
+
+
+async def test_a_redelivery_to_a_new_owner_after_a_crash_is_skipped(ns, db, producer) -> None:
+    """The effect committed but the offset did not (a crash in between): the next owner skips the event."""
+    effects: list[str] = []
+
+    async def handle(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        effects.append(event.note)
+
+    group, case_id, marker = group_name("crash"), uuid.uuid4(), uuid.uuid4().hex
+    await send(producer, ns, status(case_id, f"first-{marker}"), uuid.uuid4())
+    async with consuming(ns, db, producer, handle, group):
+        await wait_for(lambda: _has(effects, f"first-{marker}"), what="the first effect")
+    async with db.engine.begin() as conn:  # forget nothing in the database, but rewind the group's offsets
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(inbox).where(inbox.c.consumer_group == group))
+    await _rewind(ns, group)
+    await send(producer, ns, status(case_id, f"second-{marker}"), uuid.uuid4())
+    async with consuming(ns, db, producer, handle, group):
+        await wait_for(lambda: _has(effects, f"second-{marker}"), what="the next message")
+    assert [e for e in effects if e.endswith(marker)] == [f"first-{marker}", f"second-{marker}"]
+
+
+async def _rewind(ns, group: str) -> None:
+    partitions = await topic_partitions(ns.bootstrap, [ns.kafka().topic(CASES_STATUS)])
+    consumer = AIOKafkaConsumer(bootstrap_servers=ns.bootstrap, group_id=ns.kafka().topic(group))
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.commit(dict.fromkeys(partitions, 0))
+    finally:
+        await consumer.stop()
+
+
+async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) -> None:
+    """Routing the same reported event twice (a replay into a restored database) writes the same event ids."""
+    from services.router.handlers import publish_outcome
+    from tests.support.departments import dispatched
+
+    catalogue = default_admission_list()
+    item = catalogue.get("S03")
+    source_event_id = uuid.uuid4()
+
+    class Admitted:
+        outcome, item_code, department, confidence = "admitted", "S03", item.department, 0.9
+        reason, runner_up, features, list_version = "test", None, [], catalogue.version
+
+    reported = _reported_like(dispatched("S03"))
+
+    async def route_once() -> list[uuid.UUID]:
+        async with db.engine.connect() as conn:
+            transaction = await conn.begin()
+            uow = UnitOfWork(conn, outbox, "/test")
+            await publish_outcome(
+                uow, reported, Admitted(), catalogue=catalogue, source_event_id=source_event_id, now=datetime.now(UTC)
+            )
+            await transaction.rollback()
+            return [envelope.event_id for envelope in uow.published]
+
+    first, replayed = await route_once(), await route_once()
+    assert first == replayed == [
+        derived_event_id(source_event_id, "dispatched"),
+        derived_event_id(source_event_id, "routing-status"),
+    ]
+
+
+def _reported_like(case):
+    """A CaseReported for the dispatched test case (only the fields routing reads matter)."""
+    from gridloop.contracts.events import CaseReported, ResidentContact
+
+    return CaseReported(
+        case_id=case.case_id,
+        client_report_id=uuid.uuid4(),
+        worker_id="W-TEST",
+        grid_id=case.grid_id,
+        community_id=case.community_id,
+        description=case.description,
+        occurred_at=case.occurred_at,
+        reported_at=case.reported_at,
+        resident=ResidentContact(name="张秀英", phone="13812345678"),
+        tracking_token="t",
+    )
+
+
+async def test_a_graceful_stop_finishes_the_batch_in_hand_and_commits_its_offsets(ns, db, producer) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    effects: list[str] = []
+
+    async def slow(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        started.set()
+        await release.wait()
+        effects.append(event.note)
+
+    group, marker = group_name("stop"), uuid.uuid4().hex
+    sent = await send(producer, ns, status(uuid.uuid4(), f"in-hand-{marker}"), uuid.uuid4())
+    async with consuming(ns, db, producer, slow, group) as (consumer, task):
+        await asyncio.wait_for(started.wait(), 30)
+        consumer.request_stop()  # what SIGTERM does, through the service's lifespan
+        release.set()
+        await asyncio.wait_for(task, 30)
+    assert f"in-hand-{marker}" in effects
+    assert await _committed(ns, group, TopicPartition(sent.topic, sent.partition)) > sent.offset
+
+
+async def _committed(ns, group: str, tp: TopicPartition) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=ns.bootstrap, group_id=ns.kafka().topic(group))
+    await consumer.start()
+    try:
+        return (await consumer.committed(tp)) or 0
+    finally:
+        await consumer.stop()
+
+
+async def test_dead_letters_are_listed_and_replayed_after_a_fix(ns, db, producer) -> None:
+    fixed = False
+    effects: list[str] = []
+
+    async def buggy(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        if event.note.startswith("bug") and not fixed:
+            raise ValueError("a bug in this handler")
+        effects.append(event.note)
+
+    group, marker = group_name("replay"), uuid.uuid4().hex
+    bad_id, good_id = uuid.uuid4(), uuid.uuid4()
+    await send(producer, ns, status(uuid.uuid4(), f"bug-{marker}"), bad_id)
+    await send(producer, ns, status(uuid.uuid4(), f"fine-{marker}"), good_id)
+    async with consuming(ns, db, producer, buggy, group, max_retries=2, retry_backoff_ms=10):
+        await wait_for(lambda: _has(effects, f"fine-{marker}"), what="the good message")
+
+        async def dead_lettered() -> list:
+            letters = select(await read_dead_letters(ns.kafka(), [CASES_STATUS]), group=group)
+            return letters
+
+        letters = await wait_for(dead_lettered, what="the dead letter")
+        assert [(x.event_id, x.reason, x.original_topic) for x in letters] == [
+            (str(bad_id), "ValueError", CASES_STATUS)
+        ]
+        assert "a bug in this handler" in format_table(letters)
+
+        fixed = True  # the fix is deployed; replay the letter, and the good one too, as a careless operator might
+        good_again = [x for x in letters] + [_as_letter(letters[0], good_id)]
+        assert await replay(ns.kafka(), good_again) == 2
+        await wait_for(lambda: _has(effects, f"bug-{marker}"), what="the replayed letter applied")
+        await send(producer, ns, status(uuid.uuid4(), f"last-{marker}"), uuid.uuid4())
+        await wait_for(lambda: _has(effects, f"last-{marker}"), what="the message after the replay")
+    assert [e for e in effects if e.endswith(marker)] == [f"fine-{marker}", f"bug-{marker}", f"last-{marker}"]
+
+
+def _as_letter(template, event_id: uuid.UUID):
+    """The good message, as if it had been dead-lettered too: same ce_id as the one already processed."""
+    from dataclasses import replace
+
+    headers = tuple((k, str(event_id).encode() if k == "ce_id" else v) for k, v in template.headers)
+    event = status(uuid.uuid4(), "fine-again")
+    _, key, value = encode(Envelope.wrap(event, event_id=event_id, source="/test"))
+    return replace(template, headers=headers, key=key, value=value, at=template.at + timedelta(seconds=1))
+
+
+async def _has(items: list[str], wanted: str) -> bool:
+    return wanted in items
