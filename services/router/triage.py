@@ -5,6 +5,8 @@ not admitted. The case then routes as usual, and each operator decision is kept 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -238,3 +240,16 @@ def export_corrections(database_url: str) -> list[dict[str, str]]:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+def main() -> int:
+    """`python -m services.router.triage > corrections.jsonl`, then `gridloop retrain --corrections ...`."""
+    from services.router.settings import get_settings
+
+    for row in export_corrections(get_settings().database_url):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

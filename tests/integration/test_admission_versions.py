@@ -68,9 +68,11 @@ async def _put(router: httpx.AsyncClient, text: str, **headers: str) -> httpx.Re
 
 
 async def _decision(clients: dict[str, httpx.AsyncClient], item_hint: str) -> dict:
-    case_id = (await clients["intake"].post("/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint))).json()[
-        "case_id"
-    ]
+    case_id = (
+        await clients["intake"].post(
+            "/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint, worker_index=901, location=None)
+        )
+    ).json()["case_id"]
 
     async def decided() -> dict | None:
         response = await clients["router"].get(f"/v1/decisions/{case_id}")

@@ -17,6 +17,7 @@ from tests.support.scripted import TRIAGE_MARK, ScriptedClassifier
 
 pytestmark = pytest.mark.integration
 OPERATOR = {"X-GridLoop-Role": "operator"}
+WORKER = 900  # a grid of its own, so these cases are nobody else's duplicates
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,9 @@ async def services(ns, tmp_path_factory):
 
 
 async def _triaged_case(services: Services, text: str) -> str:
-    accepted = await services.intake.post("/v1/reports", json=report_body(TRIAGE_MARK + text))
+    accepted = await services.intake.post(
+        "/v1/reports", json=report_body(TRIAGE_MARK + text, worker_index=WORKER, location=None)
+    )
     case_id = accepted.json()["case_id"]
 
     async def queued() -> dict | None:
