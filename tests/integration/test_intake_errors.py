@@ -64,7 +64,7 @@ async def test_worker_reporting_outside_their_grid_is_403(intake: AsyncClient) -
     registry = default_registry()
     worker = registry.workers[0]
     foreign = next(g for g in registry.grids if g.grid_id not in worker.grid_ids)
-    response = await intake.post("/v1/reports", json=report_body("路灯坏了", grid_id=foreign.grid_id))
+    response = await intake.post("/v1/reports", json=report_body("路灯坏了", worker_index=0, grid_id=foreign.grid_id))
     assert response.status_code == 403
 
 

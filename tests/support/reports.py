@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
 from gridloop.registry import default_registry
 
 
-def report_body(description: str, *, item_hint: str | None = None, worker_index: int = 0, **overrides: Any) -> dict:
+def report_body(
+    description: str, *, item_hint: str | None = None, worker_index: int | None = None, **overrides: Any
+) -> dict:
+    """A valid report; by default from a random worker in their own grid, located at the grid's centre, so that
+    reports of different tests are not linked as duplicates (same item, same grid or within 100 m)."""
     registry = default_registry()
-    worker = registry.workers[worker_index]
+    worker = registry.workers[random.randrange(len(registry.workers)) if worker_index is None else worker_index]
+    grid = registry.grid(worker.grid_ids[0])
     body = {
         "client_report_id": str(uuid.uuid4()),
         "worker_id": worker.worker_id,
-        "grid_id": worker.grid_ids[0],
+        "grid_id": grid.grid_id,
         "description": description,
         "item_hint": item_hint,
-        "location": {"lat": 30.71, "lon": 104.05, "address": "金牛区抚琴街道西南街社区12栋"},
+        "location": {"lat": grid.lat, "lon": grid.lon, "address": f"金牛区{grid.name}12栋"},
         "occurred_at": "2026-11-25T09:12:00+08:00",
         "photo_urls": [],
         "resident": {"name": "张秀英", "phone": "13812345678", "notify_consent": True, "channel": "sms"},
