@@ -50,5 +50,10 @@ unit: install
 demo: install
 	$(BIN)/gridloop demo
 
+# Speed on this machine against its ceilings (starts the stack if it is down). Not a test: never timed in CI.
+# BENCH_ARGS="--quick" for a short try; results and a latency plot land in bench/results/.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean: down
 	rm -rf .gridloop
