@@ -26,10 +26,34 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs of a server that is restarting or refusing connections: class 08 (connection exception), 57P01-03
+# (admin shutdown, crash shutdown, "the database system is starting up / shutting down"), 53300 (too many
+# connections). asyncpg raises these at connect time as plain errors, which SQLAlchemy wraps as DBAPIError.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, UNAVAILABLE_ERRORS)
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return any(code.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES) for code in _sqlstates(exc))
+
+
+def _sqlstates(exc: BaseException) -> list[str]:
+    """SQLSTATE codes anywhere in the chain (SQLAlchemy's .orig, the driver's __cause__)."""
+    codes, seen, todo = [], set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        for attr in ("sqlstate", "pgcode"):
+            code = getattr(current, attr, None)
+            if isinstance(code, str):
+                codes.append(code)
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return codes
 
 
 def add_delivery_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:

@@ -1,0 +1,33 @@
+"""A database that is restarting is an outage to wait out, never a reason to dead-letter a message."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from gridloop.delivery.db import is_unavailable
+
+
+def wrapped(driver_error: Exception) -> sa.exc.DBAPIError:
+    """As SQLAlchemy's asyncpg dialect raises it: a DBAPIError caused by the driver's exception."""
+    error = sa.exc.DBAPIError("connect", None, Exception(str(driver_error)))
+    error.__cause__ = driver_error
+    return error
+
+
+@pytest.mark.parametrize(
+    "driver_error",
+    [
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+    ],
+)
+def test_a_restarting_database_counts_as_unavailable(driver_error: Exception) -> None:
+    assert is_unavailable(wrapped(driver_error))
+
+
+def test_a_constraint_violation_is_a_real_error() -> None:
+    assert not is_unavailable(wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key")))
