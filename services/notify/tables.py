@@ -36,7 +36,9 @@ messages = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
-    sa.Column("provider_message_id", sa.Text, unique=True),  # the gateway's id, named in its delivery receipts
+    # The gateway's id, named in its delivery receipts. Not unique: ids of another provider may repeat, and a
+    # constraint failing after the send would roll back the 'sent' state and send the SMS again.
+    sa.Column("provider_message_id", sa.Text, index=True),
     sa.Column("receipt_at", sa.DateTime(timezone=True)),
     sa.Index("ix_messages_due", "next_attempt_at", postgresql_where=sa.text("state IN ('pending', 'held')")),
 )

@@ -8,6 +8,7 @@ import email
 import email.policy
 import itertools
 import socket
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,7 +77,7 @@ class SmsGatewayStandIn:
             return JSONResponse({"error": "bad key"}, status_code=401)
         body = await request.json()
         status = self._failures.popleft() if self._failures else 200
-        message_id = f"gw-{next(self._ids)}" if status == 200 else None
+        message_id = f"gw-{next(self._ids)}-{uuid.uuid4().hex[:8]}" if status == 200 else None
         self.requests.append(
             GatewayRequest(body["to"], body["content"], request.headers["idempotency-key"], status, message_id)
         )
