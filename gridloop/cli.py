@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "notify": ("services.notify.main:run", "run the notify service"),
     "migrate": ("gridloop.delivery.migrations:main", "create databases and run alembic migrations"),
     "dlt": ("gridloop.delivery.dead_letters:main", "dead letters: list | replay (back to the original topic)"),
+    "chaos": ("gridloop.chaos.run:main", "crash services, broker and database under load; check nothing is lost"),
     "stack": ("gridloop.stack.cli:main", "local stack: up | down | status (Kafka, PostgreSQL, Prometheus, services)"),
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
