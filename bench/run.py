@@ -262,7 +262,7 @@ async def wait_drained(seconds: float) -> None:
     with tqdm(desc="draining", unit="event") as bar:
         while time.monotonic() < deadline:
             pending = sum([await asyncio.to_thread(_pending, port) for port in PORTS.values()])
-            bar.set_postfix(pending=int(pending))
+            bar.set_postfix(pending=pending)
             calm = calm + 1 if pending == 0 else 0
             if calm >= 2:
                 return
@@ -270,8 +270,11 @@ async def wait_drained(seconds: float) -> None:
 
 
 def _pending(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:  # too busy to answer a scrape: certainly not drained
+        return float("inf")
     total = 0.0
     for family in text_string_to_metric_families(text):
         if family.name in ("gridloop_consumer_lag_messages", "gridloop_outbox_backlog_events"):
