@@ -239,7 +239,9 @@ class Classifier:
         )
         if agrees:
             runner_up = ranked[1] if ranked[0] == hint else ranked[0]
-            return self._admitted(hint, p_hint, scores, runner_up=runner_up, hinted=True)
+            department = self.admission_list.items[hint].department
+            p_department = float(scores.probs[self._dept_idx[department]].sum())
+            return self._admitted(hint, p_department, scores, runner_up=runner_up, hinted=True, p_item=p_hint)
         item = self.admission_list.items[hint]
         if p_na >= float(scores.probs[self._item_idx[order[0]]]):
             looks_like = "描述更像不属于准入清单的事项"
