@@ -169,8 +169,9 @@ class Classifier:
     # ---- classification -------------------------------------------------------------------------------
 
     def _scores(self, text: str) -> _Scores:
-        norm_counts = self.tokenizer.features(text)
-        pairs = [(self.vocabulary[n], c) for n, c in norm_counts.items() if n in self.vocabulary]
+        counts, hits = self.tokenizer.analyse(text)
+        vocabulary = self.vocabulary
+        pairs = [(j, c) for n, c in counts.items() if (j := vocabulary.get(n)) is not None]
         if pairs:
             idx = np.fromiter((j for j, _ in pairs), dtype=np.intp, count=len(pairs))
             tf = np.fromiter((c for _, c in pairs), dtype=np.float64, count=len(pairs))
@@ -183,7 +184,6 @@ class Classifier:
         logits -= logits.max()
         probs = np.exp(logits)
         probs /= probs.sum()
-        hits = {k: v for k, v in self.tokenizer.keyword_hits(text.lower()).items()} if pairs else {}
         return _Scores(probs, idx, vals, hits)
 
     def probabilities(self, text: str) -> dict[str, float]:

@@ -35,6 +35,9 @@ class Tokenizer:
     def __init__(self, keywords: Mapping[str, Iterable[str]] = KEYWORDS) -> None:
         self.keywords = {code: tuple(words) for code, words in keywords.items()}
         self._pairs = [(word.lower(), code) for code, words in self.keywords.items() for word in words]
+        self._by_first: dict[str, list[tuple[str, str]]] = {}
+        for word, code in self._pairs:
+            self._by_first.setdefault(word[0], []).append((word, code))
         self._jieba: jieba.Tokenizer | None = None
         self._lock = threading.Lock()
 
@@ -51,21 +54,28 @@ class Tokenizer:
         return self._jieba
 
     def keyword_hits(self, text: str) -> dict[str, list[str]]:
-        """Item code (or NA:<reason>) -> lexicon words found in the normalised text."""
+        """Item code (or NA:<reason>) -> lexicon words found in the (normalised) text."""
         hits: dict[str, list[str]] = {}
-        for word, code in self._pairs:
-            if word in text:
-                hits.setdefault(code, []).append(word)
+        by_first = self._by_first
+        for i, ch in enumerate(text):
+            for word, code in by_first.get(ch, ()):
+                if text.startswith(word, i):
+                    found = hits.setdefault(code, [])
+                    if word not in found:
+                        found.append(word)
         return hits
 
-    def features(self, text: str) -> Counter[str]:
+    def analyse(self, text: str) -> tuple[Counter[str], dict[str, list[str]]]:
+        """Raw feature counts and the keyword hits behind the `k:` features."""
         norm = normalize(text)
         counts: Counter[str] = Counter()
         for chunk in norm.split():
             for n in CHAR_NGRAMS:
                 counts.update("c:" + chunk[i : i + n] for i in range(len(chunk) - n + 1))
-        segmenter = self._segmenter()
-        counts.update("w:" + w for w in segmenter.lcut(norm) if w.strip() and len(w) > 1)
-        counts.update("k:" + code for code in self.keyword_hits(norm))
-        return counts
+        counts.update("w:" + w for w in self._segmenter().lcut(norm) if w.strip() and len(w) > 1)
+        hits = self.keyword_hits(norm)
+        counts.update("k:" + code for code in hits)
+        return counts, hits
 
+    def features(self, text: str) -> Counter[str]:
+        return self.analyse(text)[0]
