@@ -142,6 +142,7 @@ class Classifier:
     ) -> Classifier:
         """Fit on `examples` plus `extra` (e.g. operator corrections); tune the abstention threshold by CV."""
         admission_list = admission_list or default_admission_list()
+        extra = list(extra)
         rows = _dedupe([*examples, *extra])
         if not rows:
             raise ClassifierError("no training examples")
@@ -160,7 +161,7 @@ class Classifier:
         coef, intercept = _fit(x, y, len(classes), config)
         if threshold is None:
             threshold = _tune_threshold(x, y, groups, classes, admission_list, config) if tune_threshold else 0.5
-        meta = {"n_train": len(rows), "n_extra": len(list(extra)) if isinstance(extra, list) else None}
+        meta = {"n_train": len(rows), "n_extra": len(extra)}
         return cls(
             admission_list=admission_list, classes=classes, feature_names=feature_names, idf=idf,
             coef=coef, intercept=intercept, threshold=threshold, config=config, meta=meta, tokenizer=tokenizer,
