@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
+    "token": ("gridloop.auth.cli:main", "credentials: issue (worker, department, operator) | revoke"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The FastAPI application every service is built from: lifespan, probes, metrics, body limit, error mapping."""
+"""The FastAPI application every service is built from: lifespan, probes, metrics, body limit, error mapping,
+credentials (`app.state.auth`), the audit log and its API."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridloop.auth.access import AccessControl
+from gridloop.auth.api import access_router
+from gridloop.auth.audit import AuditMiddleware
 from gridloop.delivery.db import UNAVAILABLE_ERRORS, is_unavailable
 from gridloop.servicekit.logs import configure_logging
 from gridloop.servicekit.runtime import Runtime
@@ -106,11 +110,14 @@ def create_app(
         await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan, version="1.0")
+    app.state.auth = AccessControl.from_settings(settings.auth)
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
     for router in routers:
         app.include_router(router)
+    app.include_router(access_router())
     app.include_router(_probes())
     return app
 

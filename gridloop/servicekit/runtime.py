@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.delivery.consumer import EventConsumer
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import make_producer
@@ -26,11 +27,13 @@ class Runtime:
         self.db = db
         self.producer_ready: asyncio.Future[AIOKafkaProducer] = asyncio.get_running_loop().create_future()
         self.relay = OutboxRelay(db, self.producer_ready, settings.kafka)
+        self.cipher = ResidentCipher.from_settings(settings.auth)  # residents' contact details at rest
         self.consumers: list[EventConsumer] = []
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     def add_consumer(self, consumer: EventConsumer) -> None:
+        consumer.dead_letter_sealer = self.cipher.seal_dead_letter  # no resident contact in clear on a DLT
         self.consumers.append(consumer)
 
     def add_task(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridloop.auth.settings import AuthSettings
 from gridloop.delivery.kafka import KafkaSettings
 
 DEV_ENVS = frozenset({"development", "test"})
@@ -25,9 +26,13 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
-    def _refuse_default_password_outside_development(self) -> ServiceSettings:
+    def _refuse_development_secrets_outside_development(self) -> ServiceSettings:
         if self.env not in DEV_ENVS and ":gridloop@" in self.database_url:
             raise ValueError("database_url uses the development password; set a real one outside development")
+        if self.env not in DEV_ENVS and (published := self.auth.development_secrets()):
+            names = ", ".join(f"GRIDLOOP_AUTH_{n.upper()}" for n in published)
+            raise ValueError(f"{names}: development values are published; set real keys outside development")
         return self

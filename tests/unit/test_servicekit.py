@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from cryptography.fernet import Fernet
 
 from gridloop.servicekit.logs import JsonFormatter, mask_phones
 from services.intake.settings import IntakeSettings
@@ -20,6 +21,10 @@ def test_development_password_is_refused_in_production(monkeypatch) -> None:
 def test_production_starts_with_a_real_password(monkeypatch) -> None:
     monkeypatch.setenv("GRIDLOOP_ENV", "production")
     monkeypatch.setenv("GRIDLOOP_INTAKE_DATABASE_URL", "postgresql+asyncpg://intake:s3cret@db:5432/intake")
+    monkeypatch.setenv("GRIDLOOP_INTAKE_OPEN311_API_KEYS", '["a-real-open311-key"]')
+    monkeypatch.setenv("GRIDLOOP_AUTH_SIGNING_KEY", "x" * 40)
+    monkeypatch.setenv("GRIDLOOP_AUTH_RESIDENT_KEYS", '["' + Fernet.generate_key().decode() + '"]')
+    monkeypatch.setenv("GRIDLOOP_AUTH_DIGEST_KEY", "y" * 32)
     assert IntakeSettings().env == "production"
 
 

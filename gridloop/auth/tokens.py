@@ -1,0 +1,112 @@
+"""Credentials: JWTs (HS256) an operator issues to workers, departments and operators, and who they name.
+
+A token is stateless to verify (signature, issuer, expiry); its `jti` is checked against the service's
+`revoked_tokens` table on every request, so a revocation takes effect at once (gridloop/auth/deps.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
+
+import jwt
+
+from gridloop.contracts.topics import DEPARTMENTS
+
+Role = Literal["operator", "department", "worker"]
+ROLES: tuple[str, ...] = get_args(Role)
+ISSUER = "gridloop"
+ALGORITHM = "HS256"
+
+
+class InvalidCredentials(Exception):
+    """Missing, malformed, expired, wrongly signed or revoked credentials (answered with 401)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. `subject` is the operator's name, the department or the worker id."""
+
+    role: str  # operator | department | worker | open311 (an API key)
+    subject: str
+    token_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.subject}"
+
+    @property
+    def department(self) -> str | None:
+        return self.subject if self.role == "department" else None
+
+    @property
+    def worker_id(self) -> str | None:
+        return self.subject if self.role == "worker" else None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_id: str
+    principal: Principal
+    expires_at: datetime
+
+
+def api_key_principal(api_key: str) -> Principal:
+    """An Open311 client, named by a digest of its key (never the key itself)."""
+    return Principal("open311", hashlib.sha256(api_key.encode()).hexdigest()[:12])
+
+
+class TokenIssuer:
+    """Issues and verifies credentials with one HS256 key."""
+
+    def __init__(self, signing_key: str) -> None:
+        if len(signing_key.encode()) < 32:
+            raise ValueError("the signing key must be at least 32 bytes")
+        self._key = signing_key
+
+    def issue(self, *, role: str, subject: str, ttl: timedelta, now: datetime | None = None) -> IssuedToken:
+        principal = _checked(role, subject)
+        issued_at = now or datetime.now(UTC)
+        token_id = str(uuid.uuid4())
+        expires_at = issued_at + ttl
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "role": role,
+            "jti": token_id,
+            "iat": int(issued_at.timestamp()),
+            "exp": int(expires_at.timestamp()),
+        }
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return IssuedToken(token, token_id, Principal(principal.role, principal.subject, token_id), expires_at)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["iss", "sub", "role", "jti", "iat", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidCredentials(f"invalid token: {exc}") from None
+        role, subject, token_id = claims["role"], claims["sub"], claims["jti"]
+        if not all(isinstance(v, str) for v in (role, subject, token_id)):
+            raise InvalidCredentials("invalid token: malformed claims")
+        principal = _checked(role, subject, error=InvalidCredentials)
+        return Principal(principal.role, principal.subject, token_id)
+
+
+def _checked(role: str, subject: str, error: type[Exception] = ValueError) -> Principal:
+    if role not in ROLES:
+        raise error(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role == "department" and subject not in DEPARTMENTS:
+        raise error(f"unknown department {subject!r}; one of {', '.join(DEPARTMENTS)}")
+    if not subject or len(subject) > 64:
+        raise error("the subject must be 1-64 characters")
+    return Principal(role, subject)
