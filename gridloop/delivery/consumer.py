@@ -26,8 +26,15 @@ from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
 from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode
+from gridloop.servicekit.logs import mask_phones
 
 log = logging.getLogger(__name__)
+
+# Below the broker's and producers' 1 MiB default, so the dead letter of any accepted record still fits.
+MAX_RECORD_BYTES = 1_000_000
+DLT_KEPT_BYTES = 64 * 1024  # what a dead letter keeps of a record over the limit
+# (logical topic, value) -> (value to dead-letter, extra headers): residents' contacts never go out in clear.
+DeadLetterSealer = Callable[[str, bytes | None], tuple[bytes | None, list[tuple[str, bytes]]]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.connected = False
+        self.dead_letter_sealer: DeadLetterSealer | None = None
 
     def request_stop(self) -> None:
         """Finish the batch in hand, commit its offsets, then leave the group (`run` returns)."""
@@ -149,6 +157,8 @@ class EventConsumer:
 
     def _decode(self, record: ConsumerRecord) -> _Work:
         topic = self._kafka.logical(record.topic)
+        if record.value is not None and len(record.value) > MAX_RECORD_BYTES:
+            raise PoisonMessage(f"record of {len(record.value)} bytes exceeds {MAX_RECORD_BYTES}")
         event_id, event = decode(record.headers, record.key, record.value)
         handler = self._handlers.get(type(event))
         if handler is None:
@@ -195,6 +205,12 @@ class EventConsumer:
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
         topic = self._kafka.logical(record.topic)
         reason = type(exc).__name__
+        value, extra = record.value, []
+        if value is not None and len(value) > MAX_RECORD_BYTES:
+            value, extra = value[:DLT_KEPT_BYTES], [("dlt_value_truncated_from", str(len(value)).encode())]
+        if self.dead_letter_sealer is not None:
+            value, sealed = self.dead_letter_sealer(topic, value)
+            extra += sealed
         headers: list[tuple[str, bytes]] = [
             *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlt_")],
             ("dlt_original_topic", topic.encode()),
@@ -202,15 +218,18 @@ class EventConsumer:
             ("dlt_original_offset", str(record.offset).encode()),
             ("dlt_consumer_group", self.group.encode()),
             ("dlt_exception_class", reason.encode()),
-            ("dlt_exception_message", str(exc)[:1000].encode()),
+            ("dlt_exception_message", mask_phones(str(exc))[:1000].encode()),
+            *extra,
         ]
         producer = await self._dlt_producer
         await producer.send_and_wait(
-            self._kafka.topic(dead_letter_topic(topic)), value=record.value, key=record.key, headers=headers
+            self._kafka.topic(dead_letter_topic(topic)), value=value, key=record.key, headers=headers
         )
         metrics.DEAD_LETTERS.labels(topic=topic, reason=reason).inc()
         metrics.CONSUMED.labels(group=self.group, topic=topic, outcome="dead_lettered").inc()
-        log.error("dead-lettered %s[%d]@%d: %s: %s", topic, record.partition, record.offset, reason, exc)
+        log.error(
+            "dead-lettered %s[%d]@%d: %s: %s", topic, record.partition, record.offset, reason, mask_phones(str(exc))
+        )
 
     async def _record_lag(self) -> None:
         consumer = self._consumer

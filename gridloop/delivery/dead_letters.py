@@ -3,6 +3,9 @@
 A replayed record is the original record again (same key, value and CloudEvents headers, so the same `ce_id`),
 sent to the topic it was dead-lettered from. Every consumer group on that topic sees it again; groups that had
 processed it already skip it through their inbox, the group that failed on it now applies it.
+
+Dead letters of topics that carry residents' contacts hold them encrypted (header `gridloop_sealed`, see
+gridloop/auth/privacy.py); replay decrypts them with GRIDLOOP_AUTH_RESIDENT_KEYS, so it needs the services' keys.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from gridloop.auth.privacy import DLT_SEALED_HEADER, ResidentCipher
+from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.topics import ALL_TOPICS, dead_letter_topic
 from gridloop.delivery.kafka import KafkaSettings, make_producer
 
@@ -65,7 +70,8 @@ class DeadLetter:
 
     def replay_headers(self) -> list[tuple[str, bytes]]:
         """The original record's headers (CloudEvents ones included), without the dead-letter annotations."""
-        kept = [(k, v) for k, v in self.headers if not k.startswith("dlt_") and k != REPLAYED_FROM]
+        dropped = {REPLAYED_FROM, DLT_SEALED_HEADER}
+        kept = [(k, v) for k, v in self.headers if not k.startswith("dlt_") and k not in dropped]
         return [*kept, (REPLAYED_FROM, f"{self.dlt_topic}[{self.partition}]@{self.offset}".encode())]
 
 
@@ -123,15 +129,19 @@ def _letter(kafka: KafkaSettings, record) -> DeadLetter:
     )
 
 
-async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter]) -> int:
+async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter], cipher: ResidentCipher | None = None) -> int:
     """Send each dead letter back to its original topic, keeping its key and `ce_id`; returns how many."""
+    cipher = cipher or ResidentCipher.from_settings(AuthSettings())
     producer = make_producer(kafka, "gridloop-dlt-replay")
     await producer.start()
     count = 0
     try:
         for letter in letters:
             await producer.send_and_wait(
-                kafka.topic(letter.original_topic), value=letter.value, key=letter.key, headers=letter.replay_headers()
+                kafka.topic(letter.original_topic),
+                value=cipher.open_dead_letter(letter.value, list(letter.headers)),
+                key=letter.key,
+                headers=letter.replay_headers(),
             )
             count += 1
     finally:
