@@ -6,15 +6,18 @@ time, the value is the JSON payload below, and the record key is the case id.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gridloop.contracts.topics import Department
 
 Channel = Literal["sms", "email", "webhook", "none"]
+# Free text a person typed: NFC-normalised, so lengths count what a person sees and equal names compare equal.
+NfcText = Annotated[str, AfterValidator(lambda text: unicodedata.normalize("NFC", text).strip())]
 
 # Steps of a case's timeline, in the order a case usually passes them.
 CaseStatus = Literal[
@@ -60,17 +63,17 @@ class Location(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    address: str | None = Field(default=None, max_length=300)
+    address: NfcText | None = Field(default=None, max_length=300)
 
 
 class ResidentContact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = Field(min_length=1, max_length=50)
+    name: NfcText = Field(min_length=1, max_length=50)
     phone: str = Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")
     notify_consent: bool = True
     channel: Channel = "sms"
     email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    webhook_url: str | None = Field(default=None, max_length=500)
+    webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
 
 
 class CaseReported(Event):
