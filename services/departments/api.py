@@ -354,7 +354,7 @@ async def get_rates(
 
 
 @router.get("/stats", response_model=DepartmentStats)
-async def get_stats(runtime: RuntimeDep) -> DepartmentStats:
+async def get_stats(runtime: RuntimeDep, caller: CallerDep) -> DepartmentStats:
     """Work items by department and status, and bounces (退单) per department (counts only, no case data)."""
     async with runtime.db.engine.connect() as conn:
         rows = (

@@ -1,8 +1,7 @@
 """Who is calling and what time it is: the one place the departments API learns both.
 
-Interim identity (until issue 7 brings real credentials): `X-GridLoop-Role: operator` for operators,
-`X-GridLoop-Department: police|finance|street_office` for a department's staff or system. Swap `get_caller`
-for credential checks and nothing else changes.
+Callers present operator-issued credentials (gridloop/auth/deps.py): an operator sees and decides everything;
+a department's staff or system (a department credential) sees and changes only its own cases.
 """
 
 from __future__ import annotations
@@ -11,15 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 
-from gridloop.contracts.topics import DEPARTMENTS
+from gridloop.auth.deps import StaffDep
 
 
 @dataclass(frozen=True)
 class Caller:
     role: Literal["operator", "department"]
     department: str | None = None  # set for department callers: they see only their own cases
+    name: str = ""  # who the credential names (the operator, or the department)
 
     @property
     def is_operator(self) -> bool:
@@ -31,22 +31,10 @@ class Caller:
         return None if self.is_operator else self.department
 
 
-def get_caller(
-    request: Request,
-    x_gridloop_role: Annotated[str | None, Header()] = None,
-    x_gridloop_department: Annotated[str | None, Header()] = None,
-) -> Caller:
-    if x_gridloop_role == "operator":
-        return Caller("operator")
-    if x_gridloop_department is not None:
-        if x_gridloop_department not in DEPARTMENTS:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"unknown department {x_gridloop_department!r}")
-        return Caller("department", x_gridloop_department)
-    if x_gridloop_role is None and request.app.state.runtime.settings.anonymous_is_operator:
-        return Caller("operator")
-    raise HTTPException(
-        status.HTTP_401_UNAUTHORIZED, "identify with X-GridLoop-Role: operator or X-GridLoop-Department: <department>"
-    )
+def get_caller(principal: StaffDep) -> Caller:
+    if principal.role == "operator":
+        return Caller("operator", name=principal.subject)
+    return Caller("department", principal.department, name=principal.subject)
 
 
 def require_operator(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:

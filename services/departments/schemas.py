@@ -6,53 +6,48 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl
+
+from gridloop.servicekit.schemas import StrictModel
 
 ReturnReason = Literal["not_our_remit", "wrong_area", "insufficient_information"]
 
 
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class SignIn(StrictModel):
     handler: str = Field(min_length=1, max_length=50, description="name of the handler signing for the case")
 
 
-class ProgressIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ProgressIn(StrictModel):
     handler: str = Field(min_length=1, max_length=50)
     note: str = Field(min_length=1, max_length=2000)
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
 
 
-class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ResolveIn(StrictModel):
     result: str = Field(min_length=2, max_length=2000, description="what was done, told to the resident")
     handler: str | None = Field(default=None, max_length=50)
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
 
 
-class ReturnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ReturnIn(StrictModel):
     reason_code: ReturnReason
     note: str = Field(default="", max_length=2000)
     handler: str = Field(min_length=1, max_length=50)
 
 
-class ExtensionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ExtensionIn(StrictModel):
     handler: str = Field(min_length=1, max_length=50)
     reason: str = Field(min_length=2, max_length=2000)
     hours: int = Field(ge=1, le=24 * 30, description="how many more hours the resolution needs")
 
 
-class ExtensionDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ExtensionDecisionIn(StrictModel):
     approve: bool
     operator: str = Field(min_length=1, max_length=50)
     note: str = Field(default="", max_length=2000)
 
 
-class UnlinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class UnlinkIn(StrictModel):
     operator: str = Field(min_length=1, max_length=50)
 
 

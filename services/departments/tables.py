@@ -4,6 +4,7 @@ and residents' feedback."""
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from gridloop.auth.tables import add_auth_tables
 from gridloop.delivery.db import add_delivery_tables
 
 metadata = sa.MetaData()
@@ -124,3 +125,4 @@ feedback = sa.Table(
 )
 
 outbox, inbox = add_delivery_tables(metadata)
+auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

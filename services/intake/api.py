@@ -1,4 +1,5 @@
-"""Intake's HTTP API: worker apps post reports; anyone with the case id reads its timeline."""
+"""Intake's HTTP API: grid workers post reports with their own credentials; operators and the reporting worker
+read a case's timeline; operators read a resident's contact (audited)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from gridloop.admission.catalogue import default_admission_list
-from gridloop.registry import NotInRegistry, default_registry
+from gridloop.auth.audit import record_audit
+from gridloop.contracts.events import ResidentContact
+from gridloop.registry import NotInRegistry, Registry
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import metrics
+from services.intake.deps import CipherDep, CurrentPrincipal, OperatorDep, RegistryDep, WorkerDep, WorkerLimitDep
 from services.intake.handlers import accept_report
 from services.intake.schemas import CaseView, ReportAccepted, ReportIn, TimelineEntry
 from services.intake.tables import cases, timeline
@@ -27,8 +31,7 @@ def _unprocessable(field: str, message: str, value: object) -> HTTPException:
     )
 
 
-def check_against_registry(report: ReportIn) -> None:
-    registry = default_registry()
+def check_against_registry(report: ReportIn, registry: Registry) -> None:
     try:
         registry.grid(report.grid_id)
     except NotInRegistry:
@@ -50,28 +53,49 @@ def check_against_registry(report: ReportIn) -> None:
     response_model=ReportAccepted,
     responses={
         200: {"model": ReportAccepted, "description": "already accepted (same client_report_id)"},
-        403: {"description": "worker not assigned to the grid"},
+        401: {"description": "no or bad credentials"},
+        403: {"description": "not a worker, another worker's report, or a grid the worker is not assigned to"},
         413: {"description": "body too large"},
+        429: {"description": "too many reports from this worker; see Retry-After"},
         503: {"description": "database unreachable"},
     },
 )
-async def post_report(report: ReportIn, runtime: RuntimeDep, response: Response) -> ReportAccepted:
-    check_against_registry(report)
+async def post_report(
+    report: ReportIn,
+    runtime: RuntimeDep,
+    response: Response,
+    worker: WorkerDep,
+    registry: RegistryDep,
+    cipher: CipherDep,
+    limit: WorkerLimitDep,
+) -> ReportAccepted:
+    if report.worker_id != worker.subject:
+        metrics.REPORTS_REJECTED.labels(reason="other_worker").inc()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"signed in as {worker.subject}, not {report.worker_id}")
+    limit.check(worker.subject)
+    check_against_registry(report, registry)
     async with runtime.db.unit_of_work() as uow:
-        accepted = await accept_report(report, uow=uow, registry=default_registry(), now=datetime.now(UTC))
+        accepted = await accept_report(report, uow=uow, registry=registry, cipher=cipher, now=datetime.now(UTC))
     if accepted.created:
-        metrics.REPORTS_RECEIVED.labels(community=default_registry().grid(report.grid_id).community_id).inc()
+        metrics.REPORTS_RECEIVED.labels(community=registry.grid(report.grid_id).community_id).inc()
     else:
         metrics.REPORTS_DUPLICATE.inc()
         response.status_code = status.HTTP_200_OK
     return ReportAccepted(case_id=accepted.case_id, tracking_token=accepted.tracking_token, status=accepted.status)
 
 
-@router.get("/cases/{case_id}", response_model=CaseView, responses={404: {"description": "no such case"}})
-async def get_case(case_id: uuid.UUID, runtime: RuntimeDep) -> CaseView:
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseView,
+    responses={404: {"description": "no such case (or not reported by this worker)"}},
+)
+async def get_case(case_id: uuid.UUID, runtime: RuntimeDep, caller: CurrentPrincipal) -> CaseView:
+    """A case and its timeline: for operators, and for the worker who reported it."""
+    if caller.role not in ("operator", "worker"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and the reporting worker read cases here")
     async with runtime.db.engine.connect() as conn:
         case = (await conn.execute(sa.select(cases).where(cases.c.case_id == case_id))).one_or_none()
-        if case is None:
+        if case is None or (caller.role == "worker" and case.worker_id != caller.subject):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
         steps = (
             await conn.execute(sa.select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.at))
@@ -90,3 +114,20 @@ async def get_case(case_id: uuid.UUID, runtime: RuntimeDep) -> CaseView:
             for s in steps
         ],
     )
+
+
+@router.get(
+    "/cases/{case_id}/resident",
+    response_model=ResidentContact,
+    responses={404: {"description": "no such case"}},
+)
+async def get_resident_contact(
+    case_id: uuid.UUID, request: Request, runtime: RuntimeDep, operator: OperatorDep, cipher: CipherDep
+) -> ResidentContact:
+    """The resident's contact details in clear, for an operator who must call back; every read is audited."""
+    async with runtime.db.engine.begin() as conn:
+        stored = await conn.scalar(sa.select(cases.c.resident).where(cases.c.case_id == case_id))
+        if stored is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=200, request=request)
+    return ResidentContact.model_validate(cipher.open(stored))

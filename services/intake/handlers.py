@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
@@ -48,8 +49,11 @@ def case_id_for(client_report_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(client_report_id, "case")
 
 
-async def accept_report(report: ReportIn, *, uow: UnitOfWork, registry: Registry, now: datetime) -> Accepted:
-    """Store the report as a case and publish CaseReported + `received`, once per client_report_id."""
+async def accept_report(
+    report: ReportIn, *, uow: UnitOfWork, registry: Registry, cipher: ResidentCipher, now: datetime
+) -> Accepted:
+    """Store the report as a case (the resident's contact sealed) and publish CaseReported + `received`, once per
+    client_report_id."""
     case_id = case_id_for(report.client_report_id)
     grid = registry.grid(report.grid_id)
     token = secrets.token_urlsafe(16)
@@ -68,7 +72,7 @@ async def accept_report(report: ReportIn, *, uow: UnitOfWork, registry: Registry
             occurred_at=report.occurred_at,
             reported_at=now,
             photo_urls=[str(u) for u in report.photo_urls],
-            resident=report.resident.model_dump(mode="json"),
+            resident=cipher.seal(report.resident.model_dump(mode="json")),
             status="received",
             updated_at=now,
         )

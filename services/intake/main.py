@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from gridloop.delivery.db import Database
@@ -11,25 +13,32 @@ from gridloop.servicekit.serve import serve
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.open311 import router as open311_router
+from services.intake.registry import ManagedRegistry
+from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import outbox
 
 
-async def build(settings: IntakeSettings) -> Runtime:
+async def build(settings: IntakeSettings, *, registry: ManagedRegistry) -> Runtime:
     db = Database(settings.database_url, outbox=outbox, source="/gridloop/intake", pool_size=settings.db_pool_size)
     runtime = Runtime("intake", settings, db)
+    await registry.try_load(db)
     runtime.add_consumer(timeline_consumer(runtime))
+    runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
     return runtime
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
-    return create_app(
+    registry = ManagedRegistry()
+    app = create_app(
         name="intake",
         settings=settings or get_settings(),
-        build=build,
-        routers=[router, open311_router],
+        build=partial(build, registry=registry),
+        routers=[router, registry_router, open311_router],
         title="GridLoop intake",
     )
+    app.state.registry = registry
+    return app
 
 
 def run(argv: list[str]) -> int:

@@ -24,10 +24,12 @@ from starlette.datastructures import FormData
 
 from gridloop.admission.catalogue import AdmissionItem, default_admission_list
 from gridloop.admission.lexicon import KEYWORDS
+from gridloop.auth.tokens import api_key_principal
 from gridloop.contracts.events import Location, ResidentContact
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
-from gridloop.registry import Grid, Registry, default_registry
+from gridloop.registry import Grid, Registry
 from services.intake import metrics
+from services.intake.deps import get_registry
 from services.intake.handlers import accept_report
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
@@ -172,12 +174,17 @@ async def post_request(fmt: str, request: Request) -> Response:
     fmt = _format(fmt)
     settings: IntakeSettings = request.app.state.runtime.settings
     form = await request.form()
-    if form.get("api_key") not in settings.open311_api_keys:
+    api_key = form.get("api_key")
+    if not isinstance(api_key, str) or api_key not in settings.open311_api_keys:
         raise Open311Error(403, "api_key is missing or invalid")
-    report = report_from_form(form, settings=settings, registry=default_registry(), now=datetime.now(UTC))
-    async with request.app.state.runtime.db.unit_of_work() as uow:
-        accepted = await accept_report(report, uow=uow, registry=default_registry(), now=datetime.now(UTC))
-    metrics.REPORTS_RECEIVED.labels(community=default_registry().grid(report.grid_id).community_id).inc()
+    request.state.principal = api_key_principal(api_key)  # for the audit log
+    request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
+    runtime = request.app.state.runtime
+    registry: Registry = get_registry(request)  # 503 while the registry is not loaded
+    report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
+    async with runtime.db.unit_of_work() as uow:
+        accepted = await accept_report(report, uow=uow, registry=registry, cipher=runtime.cipher, now=datetime.now(UTC))
+    metrics.REPORTS_RECEIVED.labels(community=registry.grid(report.grid_id).community_id).inc()
     body = [{"service_request_id": str(accepted.case_id), "service_notice": SERVICE_NOTICE, "account_id": None}]
     return render(body, fmt, root="service_requests", item="request")
 

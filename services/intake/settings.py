@@ -21,6 +21,7 @@ class IntakeSettings(ServiceSettings):
     open311_worker_id: str = "open311"
     open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
     open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
+    registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

@@ -1,8 +1,10 @@
-"""Intake's tables: cases as reported, and the case timeline projected from status events."""
+"""Intake's tables: cases as reported (the resident's contact sealed), the case timeline projected from status
+events, and the managed grid registry (communities → grids → workers)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from gridloop.auth.tables import add_auth_tables
 from gridloop.delivery.db import add_delivery_tables
 
 metadata = sa.MetaData()
@@ -22,7 +24,7 @@ cases = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("photo_urls", JSONB, nullable=False),
-    sa.Column("resident", JSONB, nullable=False),
+    sa.Column("resident", JSONB, nullable=False),  # name, phone, e-mail, webhook encrypted (gridloop/auth/privacy.py)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -40,4 +42,51 @@ timeline = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
 )
 
+communities = sa.Table(
+    "communities",
+    metadata,
+    sa.Column("community_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False),
+)
+
+grids = sa.Table(
+    "grids",
+    metadata,
+    sa.Column("grid_id", sa.Text, primary_key=True),
+    sa.Column("community_id", sa.Text, sa.ForeignKey("communities.community_id"), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("households", sa.Integer, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text, nullable=False),
+)
+
+# A worker walks one or more grids; `position` keeps the first-named grid first.
+worker_grids = sa.Table(
+    "worker_grids",
+    metadata,
+    sa.Column("worker_id", sa.Text, sa.ForeignKey("workers.worker_id"), primary_key=True),
+    sa.Column("grid_id", sa.Text, sa.ForeignKey("grids.grid_id"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_worker_grids_grid_id", "grid_id"),
+)
+
+# One row: bumped by every registry change, so other replicas know to reload their cached copy.
+registry_state = sa.Table(
+    "registry_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
+auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

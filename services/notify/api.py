@@ -1,5 +1,5 @@
-"""Notify's HTTP API: the messages recorded for a case, counts, and the SMS gateway's callbacks
-(delivery receipts and residents' replies)."""
+"""Notify's HTTP API: the messages recorded for a case and counts (operators), and the SMS gateway's callbacks
+(delivery receipts and residents' replies), which carry the gateway's own bearer token."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
+from gridloop.auth.deps import OperatorOnly
+from gridloop.auth.tokens import Principal
 from gridloop.contracts.events import mask_phone
 from services.notify import metrics
 from services.notify.feedback import FeedbackAlreadyGiven, awaiting_request_for_phone, parse_sms_reply, record_feedback
@@ -37,14 +39,20 @@ def get_notify(request: Request) -> NotifyRuntime:
 NotifyDep = Annotated[NotifyRuntime, Depends(get_notify)]
 
 
-async def gateway_only(runtime: NotifyDep, authorization: Annotated[str | None, Header()] = None) -> None:
+GATEWAY = Principal("gateway", "sms")
+
+
+async def gateway_only(
+    request: Request, runtime: NotifyDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """Callbacks carry the gateway's bearer token when one is configured."""
     expected = runtime.settings.sms_callback_token
     if expected and not hmac.compare_digest(authorization or "", f"Bearer {expected}"):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "gateway token required", {"WWW-Authenticate": "Bearer"})
+    request.state.principal = GATEWAY  # for the audit log
 
 
-@router.get("/cases/{case_id}/messages", response_model=list[MessageView])
+@router.get("/cases/{case_id}/messages", response_model=list[MessageView], dependencies=[OperatorOnly])
 async def case_messages(case_id: uuid.UUID, runtime: NotifyDep) -> list[MessageView]:
     async with runtime.db.engine.connect() as conn:
         rows = (
@@ -53,7 +61,7 @@ async def case_messages(case_id: uuid.UUID, runtime: NotifyDep) -> list[MessageV
     return [MessageView.model_validate(r._asdict()) for r in rows]
 
 
-@router.get("/stats", response_model=NotifyStats)
+@router.get("/stats", response_model=NotifyStats, dependencies=[OperatorOnly])
 async def get_stats(runtime: NotifyDep) -> NotifyStats:
     async with runtime.db.engine.connect() as conn:
         rows = (
@@ -104,7 +112,7 @@ async def sms_inbound(sms: InboundSms, runtime: NotifyDep) -> InboundResult:
     if reply is None:
         return InboundResult(matched=False, reason="not_a_rating")
     async with runtime.db.unit_of_work() as uow:
-        request = await awaiting_request_for_phone(uow.conn, sms.mobile)
+        request = await awaiting_request_for_phone(uow.conn, runtime.cipher.digest(sms.mobile))
         if request is None:
             log.info("SMS reply from %s matches no case awaiting feedback", mask_phone(sms.mobile))
             return InboundResult(matched=False, rating=reply.rating, reason="no_case_awaiting_feedback")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from functools import partial
 
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import EventConsumer
@@ -17,11 +18,12 @@ def resident_consumer(
     runtime: Runtime, *, templates: Templates, public_base_url: str, clock: Clock, feedback_timeout: timedelta
 ) -> EventConsumer:
     deps = {"templates": templates, "public_base_url": public_base_url}
+    cipher: ResidentCipher = runtime.cipher
     return EventConsumer(
         group="gridloop.notify",
         topics=[CASES_REPORTED, CASES_STATUS],
         handlers={
-            CaseReported: partial(remember_resident, **deps),
+            CaseReported: partial(remember_resident, **deps, cipher=cipher),
             CaseStatusChanged: partial(on_status, **deps, clock=clock, feedback_timeout=feedback_timeout),
         },
         db=runtime.db,

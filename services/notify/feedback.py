@@ -147,12 +147,12 @@ def _event_id(request: sa.Row, step: str) -> uuid.UUID:
     return uuid.uuid5(request.resolved_event_id, f"notify:{step}")
 
 
-async def awaiting_request_for_phone(conn: sa.ext.asyncio.AsyncConnection, phone: str) -> sa.Row | None:
-    """The latest resolved case of this phone number still waiting for feedback."""
+async def awaiting_request_for_phone(conn: sa.ext.asyncio.AsyncConnection, phone_digest: str) -> sa.Row | None:
+    """The latest resolved case of this phone number (by its keyed digest) still waiting for feedback."""
     query = (
         sa.select(feedback_requests)
         .join(recipients, recipients.c.case_id == feedback_requests.c.case_id)
-        .where(recipients.c.resident["phone"].astext == phone, feedback_requests.c.state == "awaiting")
+        .where(recipients.c.phone_digest == phone_digest, feedback_requests.c.state == "awaiting")
         .order_by(feedback_requests.c.resolved_at.desc(), feedback_requests.c.id.desc())
         .limit(1)
     )

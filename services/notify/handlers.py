@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import RESIDENT_VISIBLE, CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
@@ -56,9 +57,15 @@ def case_number(case_id: uuid.UUID) -> str:
 
 
 async def remember_resident(
-    event: CaseReported, uow: UnitOfWork, delivery: Delivery, *, templates: Templates, public_base_url: str
+    event: CaseReported,
+    uow: UnitOfWork,
+    delivery: Delivery,
+    *,
+    templates: Templates,
+    public_base_url: str,
+    cipher: ResidentCipher,
 ) -> None:
-    """Store the resident's contact for the case; render and release messages that were waiting for it."""
+    """Store the resident's contact for the case (sealed); render and release messages that were waiting for it."""
     resident = event.resident.model_dump(mode="json")
     summary = {
         "description": event.description,
@@ -70,7 +77,8 @@ async def remember_resident(
         .values(
             case_id=event.case_id,
             tracking_token=event.tracking_token,
-            resident=resident,
+            resident=cipher.seal(resident),
+            phone_digest=cipher.digest(event.resident.phone),
             summary=summary,
             created_at=event.reported_at,
         )

@@ -60,7 +60,7 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
     channels = build_channels(settings, runtime.http)
     # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
     quiet = frozenset({"sms"}) if settings.sms_gateway_url else frozenset()
-    worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet)
+    worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet, cipher=runtime.cipher)
     runtime.add_task(worker.run, "delivery-worker")
     timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
     runtime.add_task(timeouts.run, "feedback-timeouts")

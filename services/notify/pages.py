@@ -122,7 +122,7 @@ async def case_page(tracking_token: str, request: Request, runtime: NotifyDep, d
     current = next((e for e in reversed(timeline) if e.status in CURRENT), None)
     item_name = next((s.detail.get("item_name_zh") for s in steps if s.detail.get("item_name_zh")), None)
     summary = recipient.summary or {}
-    resident = recipient.resident
+    resident = runtime.cipher.open(recipient.resident)
     context = {
         "case_no": case_number(recipient.case_id),
         "status_label": current.label if current else "处理中",

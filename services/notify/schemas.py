@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridloop.servicekit.schemas import StrictModel
+
 
 class MessageView(BaseModel):
     idempotency_key: uuid.UUID
@@ -29,10 +31,12 @@ class NotifyStats(BaseModel):
     residents_notified: int
 
 
-class SmsReceipt(BaseModel):
+# The two gateway callbacks ignore unknown fields instead of refusing them: a provider that adds a field to its
+# receipts must not make every receipt bounce (it would retry them for ever). Lengths stay bounded.
+class SmsReceipt(StrictModel):
     """A delivery receipt posted by the SMS gateway (状态报告)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     message_id: str = Field(min_length=1, max_length=200, description="the gateway's id, returned when it accepted")
     status: Literal["delivered", "undeliverable"]
     error_code: str | None = Field(default=None, max_length=100)
@@ -44,7 +48,7 @@ class ReceiptsAccepted(BaseModel):
     unknown: int
 
 
-class InboundSms(BaseModel):
+class InboundSms(StrictModel):
     """A resident's SMS reply, forwarded by the gateway (上行短信)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)

@@ -4,6 +4,7 @@ timeline as notify saw it (for the case page), and feedback requests (回访) wi
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from gridloop.auth.tables import add_auth_tables
 from gridloop.delivery.db import add_delivery_tables
 
 metadata = sa.MetaData()
@@ -13,7 +14,8 @@ recipients = sa.Table(
     metadata,
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("tracking_token", sa.Text, nullable=False, unique=True),
-    sa.Column("resident", JSONB, nullable=False),
+    sa.Column("resident", JSONB, nullable=False),  # name, phone, e-mail, webhook encrypted (gridloop/auth/privacy.py)
+    sa.Column("phone_digest", sa.Text, index=True),  # keyed digest of the phone: SMS replies find the case by it
     sa.Column("summary", JSONB),  # description, address, reported_at: what the case page shows
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -79,3 +81,4 @@ feedback_requests = sa.Table(
 )
 
 outbox, inbox = add_delivery_tables(metadata)
+auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.delivery.db import Database
 from services.notify import metrics
 from services.notify.channels import Channel, OutgoingMessage, PermanentError, TransientError
@@ -53,8 +54,10 @@ class DeliveryWorker:
         *,
         clock: Clock = utc_now,
         quiet_channels: frozenset[str] = frozenset({"sms"}),
+        cipher: ResidentCipher | None = None,
     ) -> None:
         self._db = db
+        self._open = cipher.open if cipher else dict  # residents' contacts are sealed at rest
         self._channels = channels
         self._settings = settings
         self._clock = clock
@@ -104,7 +107,7 @@ class DeliveryWorker:
             channel=row.channel,
             step=row.step,
             body=row.body,
-            resident=row.resident,
+            resident=self._open(row.resident),
             case_id=str(row.case_id),
             link=row.context.get("link", ""),
         )

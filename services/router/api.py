@@ -1,4 +1,4 @@
-"""Router's HTTP API: routing decisions and their counts."""
+"""Router's HTTP API: routing decisions and their counts (operators)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from fastapi import APIRouter, HTTPException, status
 
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.servicekit.app import RuntimeDep
+from services.router.deps import OperatorOnly
 from services.router.schemas import DecisionView, RouterStats
 from services.router.tables import decisions
 
-router = APIRouter(prefix="/v1", tags=["routing"])
+router = APIRouter(prefix="/v1", tags=["routing"], dependencies=[OperatorOnly])
 
 
 @router.get("/decisions/{case_id}", response_model=DecisionView, responses={404: {"description": "not decided"}})

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from gridloop.admission.catalogue import AdmissionListError
 from gridloop.servicekit.app import RuntimeDep
 from services.router.catalogue_admin import audit_trail, record_rejection, replace_admission_list
-from services.router.deps import AdmissionListDep, OperatorOnly
+from services.router.deps import AdmissionListDep, OperatorOnly, SignedIn
 
 router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
 TSV_TYPES = frozenset({"text/tab-separated-values", "text/plain"})
@@ -47,7 +47,7 @@ class AuditEntry(BaseModel):
     detail: str
 
 
-@router.get("", response_model=AdmissionListView)
+@router.get("", response_model=AdmissionListView, dependencies=[SignedIn])
 async def get_admission_list(active: AdmissionListDep) -> AdmissionListView:
     """The list in force on this replica: its version and the 63 items."""
     current = active.current
@@ -69,7 +69,10 @@ async def get_admission_list(active: AdmissionListDep) -> AdmissionListView:
     openapi_extra={"requestBody": {"content": {"text/tab-separated-values": {"schema": {"type": "string"}}}}},
 )
 async def put_admission_list(
-    request: Request, runtime: RuntimeDep, active: AdmissionListDep, operator: Annotated[str, Query(min_length=1)]
+    request: Request,
+    runtime: RuntimeDep,
+    active: AdmissionListDep,
+    operator: Annotated[str, Query(min_length=1, max_length=50)],
 ) -> ListChange:
     """Replace the list (TSV body, header line first). A bad file is refused naming the line; the list in
     force stays in force. Every attempt is audited."""
@@ -95,7 +98,7 @@ async def put_admission_list(
     )
 
 
-@router.get("/versions", response_model=list[AuditEntry])
+@router.get("/versions", response_model=list[AuditEntry], dependencies=[OperatorOnly])
 async def get_versions(runtime: RuntimeDep) -> list[AuditEntry]:
     """Every replacement attempt, newest first: who, when, which version, and what was wrong if refused."""
     async with runtime.db.engine.connect() as conn:

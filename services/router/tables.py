@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from gridloop.auth.tables import add_auth_tables
 from gridloop.delivery.db import add_delivery_tables
 
 metadata = sa.MetaData()
@@ -49,6 +50,7 @@ case_returns = sa.Table(
 )
 
 outbox, inbox = add_delivery_tables(metadata)
+auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens
 
 # Operator decisions kept as training data for the classifier (`gridloop retrain`).
 labelled_examples = sa.Table(

@@ -11,27 +11,29 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from gridloop.servicekit.app import RuntimeDep
+from gridloop.servicekit.schemas import StrictModel, Text
 from services.router import triage
 from services.router.deps import AdmissionListDep, OperatorOnly
 
 router = APIRouter(prefix="/v1/triage", tags=["triage"], dependencies=[OperatorOnly])
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or bad credentials"},
     403: {"description": "not an operator"},
     404: {"description": "case unknown to the router"},
     409: {"description": "case not waiting in triage"},
     422: {"description": "item or reason code unknown"},
 }
-Operator = Annotated[str, Field(min_length=1, max_length=50)]
+Operator = Annotated[Text, Field(min_length=1, max_length=50)]
 
 
-class Assignment(BaseModel):
+class Assignment(StrictModel):
     item_code: str = Field(pattern=r"^[A-Z]\d{2}$", examples=["S03"])
     operator: Operator
 
 
-class NotAdmitted(BaseModel):
-    reason_code: str = Field(examples=["CERT_ABOLISHED"])
-    reason: str = Field(default="", max_length=500, description="told to the resident; default: the reason code's text")
+class NotAdmitted(StrictModel):
+    reason_code: str = Field(max_length=40, examples=["CERT_ABOLISHED"])
+    reason: Text = Field(default="", max_length=500, description="told to the resident (default: the code's text)")
     operator: Operator
 
 

@@ -1,0 +1,49 @@
+"""What intake's routes learn from the request: who is calling (gridloop/auth/deps.py) and the registry in force."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly, WorkerDep
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.registry import Registry
+from gridloop.servicekit.ratelimit import RateLimiter
+from services.intake.registry import ManagedRegistry, RegistryNotLoaded
+
+
+def get_managed_registry(request: Request) -> ManagedRegistry:
+    return request.app.state.registry
+
+
+def get_registry(request: Request) -> Registry:
+    try:
+        return request.app.state.registry.current
+    except RegistryNotLoaded as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from None
+
+
+def get_cipher(request: Request) -> ResidentCipher:
+    return request.app.state.runtime.cipher
+
+
+def get_worker_limit(request: Request) -> RateLimiter:
+    return request.app.state.auth.worker_limit
+
+
+ManagedRegistryDep = Annotated[ManagedRegistry, Depends(get_managed_registry)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+CipherDep = Annotated[ResidentCipher, Depends(get_cipher)]
+WorkerLimitDep = Annotated[RateLimiter, Depends(get_worker_limit)]
+
+__all__ = [
+    "CipherDep",
+    "CurrentPrincipal",
+    "ManagedRegistryDep",
+    "OperatorDep",
+    "OperatorOnly",
+    "RegistryDep",
+    "WorkerDep",
+    "WorkerLimitDep",
+]
