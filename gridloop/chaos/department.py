@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-OPERATOR = {"X-GridLoop-Role": "operator"}
+from gridloop.auth.credentials import Credentials
+
+CREDENTIALS = Credentials()
+OPERATOR = CREDENTIALS.operator("混沌值班员")
 
 
 @dataclass
@@ -55,7 +58,7 @@ async def _open_items(client: httpx.AsyncClient) -> list[dict]:
 
 
 async def _finish(client: httpx.AsyncClient, item: dict, stats: DeskStats) -> None:
-    case_id, department = item["case_id"], {"X-GridLoop-Department": item["department"]}
+    case_id, department = item["case_id"], CREDENTIALS.department(item["department"])
     try:
         if item["status"] == "dispatched":
             signed = await client.post(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from gridloop.auth.credentials import Credentials
 from gridloop.demo.reports import ReportDraft
 
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -41,6 +42,7 @@ async def post_reports(
         queue.put_nowait(item)
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    credentials = Credentials()  # each report is posted with its own worker's credential
     async with httpx.AsyncClient(base_url=intake_url, timeout=10, limits=limits) as client:
 
         async def worker() -> None:
@@ -49,18 +51,21 @@ async def post_reports(
                 delay = started + index / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                await _post_one(client, draft, ledger, give_up_after)
+                await _post_one(client, draft, ledger, give_up_after, credentials)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def _post_one(client: httpx.AsyncClient, draft: ReportDraft, ledger: Ledger, give_up_after: float) -> None:
+async def _post_one(
+    client: httpx.AsyncClient, draft: ReportDraft, ledger: Ledger, give_up_after: float, credentials: Credentials
+) -> None:
     deadline = time.monotonic() + give_up_after
     pause = 0.2
     ledger.posted += 1
     while True:
         try:
-            response = await client.post("/v1/reports", json=draft.api_body())
+            body = draft.api_body()
+            response = await client.post("/v1/reports", json=body, headers=credentials.worker(body["worker_id"]))
             if response.is_success:
                 ledger.accepted[draft.client_report_id] = response.json()["case_id"]
                 return

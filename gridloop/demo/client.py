@@ -1,5 +1,9 @@
 """The demo's HTTP calls to the four services, in one place. Retries 503s; turns refused connections into
-`ServiceUnavailable` with a message an operator can act on."""
+`ServiceUnavailable` with a message an operator can act on.
+
+Each call carries the credential of who would make it: a report its worker's, a department's step the
+department's (given tokens first, else minted with GRIDLOOP_AUTH_SIGNING_KEY, which the demo holds in
+development), anything else an operator's."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from gridloop.auth.credentials import Credentials
 
 RETRY_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 5.0
@@ -36,6 +42,7 @@ class DemoClient:
 
     urls: ServiceUrls = field(default_factory=ServiceUrls)
     department_tokens: dict[str, str] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
     timeout: float = 15.0
     transport: httpx.AsyncBaseTransport | None = None  # tests pass an in-memory one
     _http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
@@ -51,7 +58,8 @@ class DemoClient:
 
     async def post_report(self, body: dict[str, Any]) -> httpx.Response:
         """POST the report; the caller reads 202 (new), 200 (repeat) or 4xx (rejected)."""
-        return await self._request("intake", "POST", "/v1/reports", json=body)
+        headers = self.credentials.worker(str(body.get("worker_id", "")))
+        return await self._request("intake", "POST", "/v1/reports", json=body, headers=headers)
 
     async def work_items(
         self, department: str, *, status: str = "dispatched", limit: int = 200, offset: int = 0
@@ -77,11 +85,18 @@ class DemoClient:
         return None if resp.status_code == 404 else _json_ok(resp)
 
     async def _request(
-        self, service: str, method: str, path: str, *, department: str | None = None, **kwargs: Any
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        department: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         assert self._http is not None, "use DemoClient as an async context manager"
         url = self.urls.of(service) + path
-        headers = self._auth_header(department)
+        headers = headers or self._auth_header(department)
         for attempt in range(RETRY_ATTEMPTS):
             last = attempt == RETRY_ATTEMPTS - 1
             try:
@@ -97,7 +112,9 @@ class DemoClient:
 
     def _auth_header(self, department: str | None) -> dict[str, str]:
         token = self.department_tokens.get(department or "")
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        return self.credentials.department(department) if department else self.credentials.operator("演示值班员")
 
 
 def _backoff(attempt: int) -> float:

@@ -220,7 +220,10 @@ async def sample_decisions(
 def _explain(exc: httpx.HTTPStatusError) -> str:
     status, url = exc.response.status_code, exc.request.url
     if status in (401, 403):
-        return f"{url} answered {status}: pass --department-token-<department> (or GRIDLOOP_DEPARTMENT_TOKEN_*)"
+        return (
+            f"{url} answered {status}: pass --department-token-<department> (or GRIDLOOP_DEPARTMENT_TOKEN_*), "
+            "or set GRIDLOOP_AUTH_SIGNING_KEY to the services' key so the demo can sign its calls"
+        )
     return f"{url} answered {status}: {exc.response.text[:300]}"
 
 

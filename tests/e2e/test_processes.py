@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from gridloop.contracts.topics import topic_for_department
 from gridloop.delivery.kafka import decode
+from tests.support.auth import ActingAsCaller
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
@@ -109,7 +110,7 @@ async def _dispatched_on_topic(ns, department: str, case_id: str) -> dict:
 
 
 async def test_a_report_posted_over_http_reaches_the_police_and_the_resident_hears_back(stack, ns) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, auth=ActingAsCaller()) as http:
         body = report_body(
             "7栋2单元楼下有个陌生男子连续几天在单车棚撬电瓶车的锁，已经有两家电动车被偷了", item_hint="P03"
         )

@@ -17,12 +17,12 @@ from services.intake.settings import IntakeSettings
 from services.router.catalogue_admin import ActiveAdmissionList
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
+from tests.support.auth import OPERATOR, ActingAsCaller, as_department
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
 from tests.support.scripted import ScriptedClassifier
 
 pytestmark = pytest.mark.integration
-OPERATOR = {"X-GridLoop-Role": "operator"}
 TSV = {"Content-Type": "text/tab-separated-values; charset=utf-8"}
 SHIPPED = DEFAULT_LIST_PATH.read_text(encoding="utf-8")
 
@@ -41,7 +41,9 @@ async def clients(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
         for name, app in apps.items():
             await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
             transport = httpx.ASGITransport(app=app)
-            clients[name] = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://t"))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://t", auth=ActingAsCaller())
+            )
         yield clients
         # Later test modules share this database: put the shipped list back in force.
         restored = await clients["router"].put(
@@ -131,6 +133,9 @@ async def test_a_bad_list_is_refused_naming_the_line_and_the_list_in_force_stays
 
 async def test_only_an_operator_may_replace_the_list(clients) -> None:
     response = await clients["router"].put(
-        "/v1/admission-list", params={"operator": "x"}, content=SHIPPED.encode(), headers=TSV
+        "/v1/admission-list",
+        params={"operator": "x"},
+        content=SHIPPED.encode(),
+        headers={**TSV, **as_department("police")},
     )
     assert response.status_code == 403

@@ -18,6 +18,7 @@ from gridloop.contracts.events import CaseReported, ResidentContact
 from gridloop.contracts.topics import CASES_REPORTED
 from services.departments.clock import FakeClock
 from services.router.tables import case_returns
+from tests.support.auth import ActingAsCaller
 from tests.support.departments import StatusTap, as_department, departments_app, publish, wait_for_work_item
 from tests.support.polling import wait_for
 
@@ -57,7 +58,9 @@ async def services(ns):
     )
     async with (
         LifespanManager(router_app, startup_timeout=60, shutdown_timeout=30),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=router_app), base_url="http://router") as router,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=router_app), base_url="http://router", auth=ActingAsCaller()
+        ) as router,
         departments_app(ns, FakeClock()) as departments,
     ):
         yield router, departments

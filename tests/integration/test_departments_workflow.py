@@ -83,7 +83,7 @@ async def test_a_department_cannot_see_or_touch_another_departments_cases(ns, cl
     assert (await client.get("/v1/work-items", params={"department": "finance"}, headers=POLICE)).status_code == 403
     listed = (await client.get("/v1/work-items", params={"limit": 500}, headers=POLICE)).json()["items"]
     assert listed and {i["department"] for i in listed} == {"police"}
-    assert (await client.get("/v1/work-items", headers={"X-GridLoop-Department": "army"})).status_code == 401
+    assert (await client.get("/v1/work-items", headers={"Authorization": "Bearer army"})).status_code == 401
 
     assert (await client.get(f"/v1/work-items/{case.case_id}", headers=FINANCE)).status_code == 200
     assert (await client.get(f"/v1/work-items/{case.case_id}", headers=OPERATOR)).status_code == 200

@@ -12,6 +12,7 @@ from httpx import ASGITransport, AsyncClient
 from services.intake.main import make_app
 from services.intake.settings import IntakeSettings
 from services.intake.tables import outbox
+from tests.support.auth import ActingAsCaller
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 async def intake(ns):
     app = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(), max_body_bytes=16_384))
-    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://intake") as client:
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://intake", auth=ActingAsCaller()) as client,
+    ):
         yield client
 
 
@@ -92,7 +96,10 @@ async def test_description_over_4000_chars_is_422(intake: AsyncClient) -> None:
 async def test_database_down_is_503_not_500(ns) -> None:
     settings = IntakeSettings(database_url="postgresql+asyncpg://gridloop:gridloop@127.0.0.1:1/none", kafka=ns.kafka())
     app = make_app(settings)
-    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://i") as client:
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://i", auth=ActingAsCaller()) as client,
+    ):
         response = await client.post("/v1/reports", json=report_body("路灯坏了"))
         assert response.status_code == 503
         assert response.headers["retry-after"]
@@ -104,7 +111,10 @@ async def test_kafka_down_still_accepts_and_the_outbox_drains_when_it_returns(ns
     down = make_app(
         IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(bootstrap_servers="127.0.0.1:1"))
     )
-    async with LifespanManager(down), AsyncClient(transport=ASGITransport(app=down), base_url="http://i") as client:
+    async with (
+        LifespanManager(down, shutdown_timeout=30),  # the consumer waits out its drain while Kafka is down
+        AsyncClient(transport=ASGITransport(app=down), base_url="http://i", auth=ActingAsCaller()) as client,
+    ):
         response = await client.post("/v1/reports", json=report_body("井盖不见了，路中间一个大洞"))
         assert response.status_code == 202
         ready = await client.get("/readyz")

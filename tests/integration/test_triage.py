@@ -11,12 +11,12 @@ from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
 from services.router.triage import export_corrections
 from tests.support.apps import Services, build_apps, running
+from tests.support.auth import OPERATOR, as_department, as_worker
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
 from tests.support.scripted import TRIAGE_MARK, ScriptedClassifier
 
 pytestmark = pytest.mark.integration
-OPERATOR = {"X-GridLoop-Role": "operator"}
 WORKER = 900  # a grid of its own, so these cases are nobody else's duplicates
 
 
@@ -109,8 +109,8 @@ async def test_operator_decisions_are_kept_as_labelled_examples(services: Servic
 
 async def test_only_operators_may_work_the_queue(services: Services) -> None:
     case_id = await _triaged_case(services, "这个事情说不清楚")
-    assert (await services.router.get("/v1/triage")).status_code == 403
-    department = {"X-GridLoop-Role": "department", "X-GridLoop-Department": "police"}
+    assert (await services.router.get("/v1/triage", headers=as_worker("JN-W0001"))).status_code == 403
+    department = as_department("police")
     assign = {"item_code": "S03", "operator": "张三"}
     assert (
         await services.router.post(f"/v1/triage/{case_id}/assign", json=assign, headers=department)

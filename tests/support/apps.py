@@ -12,6 +12,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from tests.support.auth import ActingAsCaller
 from tests.support.namespace import Namespace
 
 
@@ -58,6 +59,8 @@ async def running(apps: dict[str, FastAPI]) -> AsyncIterator[Services]:
         for name, app in apps.items():
             await stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=30))
             clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", auth=ActingAsCaller()
+                )
             )
         yield Services(**clients, apps=apps)

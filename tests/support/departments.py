@@ -21,14 +21,9 @@ from gridloop.contracts.events import CaseDispatched, CaseStatusChanged, Event
 from gridloop.contracts.topics import CASES_STATUS, topic_for_department
 from gridloop.delivery.kafka import Envelope, decode, encode
 from services.departments.clock import FakeClock
+from tests.support.auth import OPERATOR, ActingAsCaller, as_department  # noqa: F401 - re-exported for tests
 from tests.support.namespace import Namespace
 from tests.support.polling import wait_for
-
-OPERATOR = {"X-GridLoop-Role": "operator"}
-
-
-def as_department(department: str) -> dict[str, str]:
-    return {"X-GridLoop-Department": department}
 
 
 def dispatched(
@@ -145,7 +140,9 @@ async def departments_app(ns: Namespace, clock: FakeClock, **settings: Any) -> A
     )
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://departments") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://departments", auth=ActingAsCaller()
+        ) as client,
     ):
         yield client
 
