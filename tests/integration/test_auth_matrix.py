@@ -1,0 +1,167 @@
+"""Every endpoint of every service against every role: allowed, 401 without credentials, 403 with the wrong
+role. The matrix is checked against the apps' routes, so a new endpoint cannot slip in unlisted."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from tests.support.apps import Services, build_apps, running
+from tests.support.auth import OPERATOR, as_department, as_worker
+
+pytestmark = pytest.mark.integration
+
+OP, DEPT, WORKER = "operator", "department", "worker"
+STAFF = {OP, DEPT}
+EVERYONE = {OP, DEPT, WORKER}
+PUBLIC = "public"  # probes, the resident's tokenised case page, Open311 reads (public by the spec)
+API_KEY = "api_key"  # Open311 posts: an API key in the form, never a bearer token
+GATEWAY = "gateway"  # the SMS gateway's callbacks: its own bearer token
+CALLERS: dict[str | None, dict[str, str]] = {
+    None: {},
+    WORKER: as_worker("JN-W0001"),
+    DEPT: as_department("police"),
+    OP: OPERATOR,
+}
+GATEWAY_TOKEN = "matrix-gateway-token"
+PROBES = {("GET", "/healthz"): PUBLIC, ("GET", "/readyz"): PUBLIC, ("GET", "/metrics"): PUBLIC}
+ACCESS = {("GET", "/v1/audit"): {OP}, ("POST", "/v1/revocations"): {OP}}
+
+MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
+    "intake": {
+        ("POST", "/v1/reports"): {WORKER},
+        ("GET", "/v1/cases/{case_id}"): {OP, WORKER},  # a worker sees only the cases it reported
+        ("GET", "/v1/cases/{case_id}/resident"): {OP},
+        ("GET", "/v1/registry"): {OP},
+        ("GET", "/v1/registry/communities"): {OP},
+        ("POST", "/v1/registry/communities"): {OP},
+        ("GET", "/v1/registry/communities/{community_id}/grids"): {OP},
+        ("POST", "/v1/registry/grids"): {OP},
+        ("GET", "/v1/registry/grids/{grid_id}"): {OP},
+        ("GET", "/v1/registry/workers/{worker_id}"): {OP},
+        ("POST", "/v1/registry/workers"): {OP},
+        ("PUT", "/v1/registry/workers/{worker_id}/grids"): {OP},
+        ("POST", "/v1/registry/workers/{worker_id}/tokens"): {OP},
+        ("GET", "/open311/v2/services.{fmt}"): PUBLIC,
+        ("GET", "/open311/v2/services/{service_code}.{fmt}"): PUBLIC,
+        ("GET", "/open311/v2/requests.{fmt}"): PUBLIC,
+        ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): PUBLIC,
+        ("POST", "/open311/v2/requests.{fmt}"): API_KEY,
+    },
+    "router": {
+        ("GET", "/v1/decisions/{case_id}"): {OP},
+        ("GET", "/v1/stats"): {OP},
+        ("GET", "/v1/triage"): {OP},
+        ("POST", "/v1/triage/{case_id}/assign"): {OP},
+        ("POST", "/v1/triage/{case_id}/not-admitted"): {OP},
+        ("GET", "/v1/admission-list"): EVERYONE,
+        ("PUT", "/v1/admission-list"): {OP},
+        ("GET", "/v1/admission-list/versions"): {OP},
+    },
+    "departments": {
+        ("GET", "/v1/work-items"): STAFF,
+        ("GET", "/v1/work-items/{case_id}"): STAFF,
+        ("GET", "/v1/work-items/{case_id}/activity"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/sign"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/progress"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/resolve"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/return"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/extensions"): STAFF,
+        ("GET", "/v1/work-items/{case_id}/extensions"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/extensions/{extension_id}/decision"): {OP},
+        ("POST", "/v1/work-items/{case_id}/unlink"): {OP},
+        ("GET", "/v1/rates"): STAFF,
+        ("GET", "/v1/stats"): STAFF,
+    },
+    "notify": {
+        ("GET", "/v1/cases/{case_id}/messages"): {OP},
+        ("GET", "/v1/stats"): {OP},
+        ("POST", "/v1/sms/receipts"): GATEWAY,
+        ("POST", "/v1/sms/inbound"): GATEWAY,
+        ("GET", "/c/{tracking_token}"): PUBLIC,
+        ("POST", "/c/{tracking_token}/feedback"): PUBLIC,
+    },
+}
+
+
+def routes(app) -> set[tuple[str, str]]:
+    """(method, full path) of every endpoint, included routers flattened."""
+    return {
+        (method, context.path)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.original_route.methods - {"HEAD"}
+    }
+
+
+def url(path: str) -> str:
+    values = {"case_id": uuid.uuid4(), "extension_id": uuid.uuid4(), "fmt": "json"}
+    out = path
+    for name in ("case_id", "extension_id", "fmt", "community_id", "grid_id", "worker_id", "service_code"):
+        out = out.replace("{" + name + "}", str(values.get(name, "JN-X0001")))
+    return out.replace("{service_request_id}", str(uuid.uuid4())).replace("{tracking_token}", "no-such-token")
+
+
+@pytest.fixture(scope="module")
+async def services(ns, tmp_path_factory):
+    apps = build_apps(
+        ns,
+        notify_log=tmp_path_factory.mktemp("notify") / "messages.jsonl",
+        overrides={"notify": {"sms_callback_token": GATEWAY_TOKEN}},
+    )
+    async with running(apps) as running_services:
+        yield running_services
+
+
+def test_every_route_of_every_service_is_in_the_matrix(services: Services) -> None:
+    for name, app in services.apps.items():
+        expected = {**MATRIX[name], **PROBES, **ACCESS}
+        assert routes(app) == set(expected), f"{name}: routes and the access matrix differ"
+
+
+@pytest.mark.parametrize("service", list(MATRIX))
+async def test_each_role_is_allowed_or_refused_as_the_matrix_says(services: Services, service: str) -> None:
+    app = services.apps[service]
+    problems = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}") as client:
+        for (method, path), allowed in {**MATRIX[service], **PROBES, **ACCESS}.items():
+            for role, headers in CALLERS.items():
+                response = await client.request(
+                    method, url(path), headers=headers, json={} if method != "GET" else None
+                )
+                status = response.status_code
+                if allowed == PUBLIC:
+                    ok = status not in (401, 403)
+                elif allowed == API_KEY:
+                    ok = status == 403  # no api_key in the form, whatever bearer token comes along
+                elif allowed == GATEWAY:
+                    ok = status == 401  # only the gateway's own token opens these
+                elif role is None:
+                    ok = status == 401 and response.headers.get("www-authenticate") == "Bearer"
+                elif role in allowed:
+                    ok = status not in (401, 403)
+                else:
+                    ok = status == 403
+                if not ok or status >= 500:
+                    problems.append(f"{method} {path} as {role or 'nobody'}: {status} {response.text[:120]}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_the_gateway_and_open311_clients_get_in_with_their_own_credentials(services: Services) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=services.apps["notify"]), base_url="http://n") as n:
+        receipts = await n.post("/v1/sms/receipts", json=[], headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"})
+        assert receipts.status_code == 200
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=services.apps["intake"]), base_url="http://i") as i:
+        posted = await i.post("/open311/v2/requests.json", data={"api_key": "gridloop-dev-open311"})
+        assert posted.status_code == 400, "past the key check: service_code is missing"
+
+
+async def test_a_department_reads_only_its_own_rates_and_cannot_list_another(services: Services) -> None:
+    police = as_department("police")
+    listed = await services.departments.get("/v1/work-items", params={"department": "finance"}, headers=police)
+    assert listed.status_code == 403
+    rates = await services.departments.get("/v1/rates", headers=police)
+    assert rates.status_code == 200 and {r["group"] for r in rates.json()["rows"]} <= {"police"}

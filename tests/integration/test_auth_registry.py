@@ -1,0 +1,138 @@
+"""Operators manage the grid registry through intake; reports follow it at once. Credentials are the worker's
+own, revocable at once, rate limited; every change is in the audit log."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.apps import Services, build_apps, running
+from tests.support.auth import OPERATOR, as_worker
+from tests.support.reports import report_body
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def services(ns, tmp_path_factory):
+    apps = build_apps(
+        ns,
+        notify_log=tmp_path_factory.mktemp("notify") / "messages.jsonl",
+        overrides={"intake": {"auth": {"worker_reports_per_minute": 6, "worker_report_burst": 3}}},
+    )
+    async with running(apps) as running_services:
+        yield running_services
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8].upper()}"
+
+
+async def new_grid(intake: httpx.AsyncClient) -> str:
+    community, grid = new_id("JN-CT"), new_id("JN-GT")
+    added = await intake.post(
+        "/v1/registry/communities", json={"community_id": community, "name": "测试社区", "street": "西华街道"}
+    )
+    assert added.status_code == 201, added.text
+    body = {
+        "grid_id": grid,
+        "community_id": community,
+        "name": "测试社区第1网格",
+        "households": 500,
+        "lat": 30.7,
+        "lon": 104.0,
+    }
+    added = await intake.post("/v1/registry/grids", json=body)
+    assert added.status_code == 201, added.text
+    return grid
+
+
+def report_from(worker_id: str, grid_id: str) -> dict:
+    return report_body("小区门口垃圾桶满了两天没人收", worker_id=worker_id, grid_id=grid_id, location=None)
+
+
+async def test_a_worker_added_to_a_new_grid_reports_there_and_is_refused_after_moving(services: Services) -> None:
+    intake = services.intake
+    first, second = await new_grid(intake), await new_grid(intake)
+    worker = new_id("JN-WT")
+    added = await intake.post(
+        "/v1/registry/workers",
+        json={"worker_id": worker, "name": "刘晓燕", "phone": "13900001111", "grid_ids": [first]},
+    )
+    assert added.status_code == 201 and added.json()["grid_ids"] == [first]
+    assert (await intake.post("/v1/reports", json=report_from(worker, first))).status_code == 202
+
+    moved = await intake.put(f"/v1/registry/workers/{worker}/grids", json={"grid_ids": [second]})
+    assert moved.status_code == 200 and moved.json()["grid_ids"] == [second]
+    refused = await intake.post("/v1/reports", json=report_from(worker, first))
+    assert refused.status_code == 403 and "not assigned" in refused.json()["detail"]
+    assert (await intake.post("/v1/reports", json=report_from(worker, second))).status_code == 202
+    assert (await intake.get(f"/v1/registry/grids/{second}")).json()["worker_ids"] == [worker]
+
+    audit = (await intake.get("/v1/audit", params={"actor": "operator:测试值班员", "limit": 50})).json()
+    changes = {(e["action"], e["target"]) for e in audit}
+    assert {("add_worker", worker), ("assign_worker", worker), ("add_grid", second)} <= changes
+    reports = (await intake.get("/v1/audit", params={"actor": f"worker:{worker}"})).json()
+    assert [e["action"] for e in reports] == ["POST /v1/reports", "POST /v1/reports"], "refused reports are not changes"
+
+
+async def test_registry_changes_are_refused_when_they_name_what_does_not_exist(services: Services) -> None:
+    intake = services.intake
+    grid = {
+        "grid_id": new_id("JN-GT"),
+        "community_id": "JN-C999",
+        "name": "无",
+        "households": 1,
+        "lat": 30.7,
+        "lon": 104,
+    }
+    assert (await intake.post("/v1/registry/grids", json=grid)).status_code == 409
+    assert (await intake.put("/v1/registry/workers/JN-W0001/grids", json={"grid_ids": ["JN-G9999"]})).status_code == 409
+    assert (await intake.put("/v1/registry/workers/JN-NOBODY/grids", json={"grid_ids": []})).status_code == 404
+    duplicate = {"community_id": "JN-C001", "name": "重复", "street": "西华街道"}
+    assert (await intake.post("/v1/registry/communities", json=duplicate)).status_code == 409
+
+
+async def test_a_worker_posts_only_as_itself(services: Services) -> None:
+    body = report_body("路灯坏了好几天了", worker_index=5)
+    other = as_worker("JN-W0006" if body["worker_id"] != "JN-W0006" else "JN-W0007")
+    response = await services.intake.post("/v1/reports", json=body, headers=other)
+    assert response.status_code == 403 and "signed in as" in response.json()["detail"]
+    assert (await services.intake.post("/v1/reports", json=body, headers=OPERATOR)).status_code == 403
+
+
+async def test_an_issued_worker_token_works_until_it_is_revoked(services: Services) -> None:
+    body = report_body("楼道灯不亮了", worker_index=11)
+    issued = await services.intake.post(f"/v1/registry/workers/{body['worker_id']}/tokens", json={"days": 1})
+    assert issued.status_code == 201
+    token = issued.json()
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    assert (await services.intake.post("/v1/reports", json=body, headers=headers)).status_code == 202
+
+    revoked = await services.intake.post("/v1/revocations", json={"token_id": token["token_id"], "reason": "手机丢失"})
+    assert revoked.json() == {"token_id": token["token_id"], "revoked": True}
+    again = await services.intake.post(
+        "/v1/reports", json={**body, "client_report_id": str(uuid.uuid4())}, headers=headers
+    )
+    assert again.status_code == 401 and again.json()["detail"] == "token revoked"
+    audit = (await services.intake.get("/v1/audit", params={"action": "revoke_token"})).json()
+    assert any(e["target"] == token["token_id"] and e["detail"]["reason"] == "手机丢失" for e in audit)
+
+
+async def test_a_worker_over_its_rate_is_told_when_to_come_back(services: Services) -> None:
+    statuses = []
+    for _ in range(5):
+        response = await services.intake.post("/v1/reports", json=report_body("井盖松动", worker_index=21))
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) >= 1
+    assert statuses[:3] == [202, 202, 202] and 429 in statuses[3:]
+
+
+async def test_a_bad_or_foreign_token_is_401(services: Services) -> None:
+    forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJKTi1XMDAwMSIsInJvbGUiOiJvcGVyYXRvciJ9."
+    for token in ("garbage", forged):
+        response = await services.router.get("/v1/stats", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
