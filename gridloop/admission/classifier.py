@@ -154,7 +154,7 @@ class Classifier:
         labels = [class_of(e) for e in rows]
         classes = _class_order(labels, admission_list)
         feature_names, idf = _vocabulary(counts, config.min_df, config.keyword_weight)
-        groups = [e.group or f"#{i}" for i, e in enumerate(rows)]
+        groups = [(e.group or f"#{i}").split("+")[0] for i, e in enumerate(rows)]  # a pair's main situation
         vocabulary = {name: j for j, name in enumerate(feature_names)}
         x = _matrix(counts, vocabulary, idf)
         y = np.array([classes.index(label) for label in labels])

@@ -134,9 +134,9 @@ def _compose(core: str, rng: random.Random, pools: Pools, partner: str | None) -
 
 def _examples_for(
     cores: list[str], count: int, rng: random.Random, pools: Pools, pair_rate: float
-) -> list[tuple[str, int]]:
-    """`count` distinct reports as (text, index of the situation it was written from)."""
-    texts: dict[str, int] = {}
+) -> list[tuple[str, tuple[int, ...]]]:
+    """`count` distinct reports as (text, indices of the situations it was written from: main, partner)."""
+    texts: dict[str, tuple[int, ...]] = {}
     order = list(range(len(cores)))
     while len(texts) < count:
         rng.shuffle(order)
@@ -144,7 +144,8 @@ def _examples_for(
             if len(texts) == count:
                 break
             partner = rng.choice([c for c in cores if c != cores[i]]) if rng.random() < pair_rate else None
-            texts.setdefault(_compose(cores[i], rng, pools, partner), i)
+            used = (i,) if partner is None else (i, cores.index(partner))
+            texts.setdefault(_compose(cores[i], rng, pools, partner), used)
     return list(texts.items())
 
 
@@ -164,8 +165,11 @@ def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str
         n_heldout = HELDOUT_PER_REASON if not_admitted else HELDOUT_PER_ITEM
         # "group" names the situation a training report was written from, so cross-validation can hold
         # out whole situations and see the model's accuracy on unseen phrasing, as on the held-out split.
-        for text, core in _examples_for(cores["train"], n_train, train_rng, TRAIN_POOLS, pair_rate=0.3):
-            out["train"].append({"text": text, **_label_fields(section), "group": f"{section}#{core}"})
+        # A paired report names its partner situation too ("S03#4+S03#7"), so that cross-validation can keep
+        # it out of training while that partner is being tested.
+        for text, used in _examples_for(cores["train"], n_train, train_rng, TRAIN_POOLS, pair_rate=0.3):
+            group = "+".join(f"{section}#{core}" for core in used)
+            out["train"].append({"text": text, **_label_fields(section), "group": group})
         for text, _ in _examples_for(cores["heldout"], n_heldout, heldout_rng, HELDOUT_POOLS, pair_rate=0.0):
             out["heldout"].append({"text": text, **_label_fields(section)})
     return out
