@@ -16,8 +16,21 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from gridloop.contracts.topics import Department
 
 Channel = Literal["sms", "email", "webhook", "none"]
-# Free text a person typed: NFC-normalised, so lengths count what a person sees and equal names compare equal.
-NfcText = Annotated[str, AfterValidator(lambda text: unicodedata.normalize("NFC", text).strip())]
+
+
+def clean_text(text: str) -> str:
+    """Text a person typed, NFC-normalised (lengths count what a person sees; equal names compare equal) and
+    storable: no NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both)."""
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return unicodedata.normalize("NFC", text).strip()
+
+
+NfcText = Annotated[str, AfterValidator(clean_text)]
 
 # Steps of a case's timeline, in the order a case usually passes them.
 CaseStatus = Literal[

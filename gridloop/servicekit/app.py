@@ -115,6 +115,7 @@ def create_app(
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
+    app.add_exception_handler(UnicodeEncodeError, _unstorable_text)
     for router in routers:
         app.include_router(router)
     app.include_router(access_router())
@@ -122,8 +123,34 @@ def create_app(
     return app
 
 
+# SQLSTATEs of text PostgreSQL cannot store (NUL, bytes invalid in UTF-8): the caller's fault, not ours.
+UNSTORABLE_TEXT = ("22021", "22P05")
+
+
+def _unstorable(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) in UNSTORABLE_TEXT or getattr(exc, "pgcode", None) in UNSTORABLE_TEXT:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
+
+
+async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    """A safety net behind the schemas: text with NUL or lone surrogates that reached the database is a 422."""
+    return JSONResponse(
+        {
+            "detail": [
+                {"loc": ["request"], "msg": "text contains characters that cannot be stored", "type": "value_error"}
+            ]
+        },
+        status_code=422,
+    )
+
+
 async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
     """The database is unreachable: say so with 503, never a 500 with a traceback."""
+    if _unstorable(exc):
+        return await _unstorable_text(request, exc)
     if is_unavailable(exc):
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(

@@ -3,6 +3,7 @@ own, revocable at once, rate limited; every change is in the audit log."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -136,3 +137,20 @@ async def test_a_bad_or_foreign_token_is_401(services: Services) -> None:
     for token in ("garbage", forged):
         response = await services.router.get("/v1/stats", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(services: Services) -> None:
+    community = {"community_id": new_id("JN-CT"), "name": "测试\x00社区", "street": "西华街道"}
+    assert (await services.intake.post("/v1/registry/communities", json=community)).status_code == 422
+    lone_surrogate = json.dumps(report_body("路灯\udb2a坏了", worker_index=31)).encode()  # escaped, as JSON allows
+    posted = await services.intake.post(
+        "/v1/reports", content=lone_surrogate, headers={"content-type": "application/json"}
+    )
+    assert posted.status_code == 422
+    put = await services.router.put(
+        "/v1/admission-list",
+        params={"operator": "王\x00芳"},
+        content=b"not a list",
+        headers={"Content-Type": "text/tab-separated-values"},
+    )
+    assert put.status_code == 422, "the database refuses NUL in the audit row: the caller hears 422"

@@ -45,7 +45,7 @@ def test_a_token_signed_with_another_key_or_none_is_refused() -> None:
     other = TokenIssuer("another-key-of-at-least-thirty-two-bytes!").issue(
         role="operator", subject="x", ttl=timedelta(1)
     )
-    with pytest.raises(InvalidCredentials, match="(?i)signature"):
+    with pytest.raises(InvalidCredentials, match=r"(?i)signature"):
         ISSUER.verify(other.token)
     claims = jwt.decode(other.token, options={"verify_signature": False})
     unsigned = jwt.encode(claims, key=None, algorithm="none")
