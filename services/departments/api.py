@@ -317,6 +317,14 @@ async def unlink(
     )
 
 
+def _bad_window(message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own (the documented HTTPValidationError), so clients parse one form."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"loc": ["query", "from"], "msg": message, "type": "value_error"}],
+    )
+
+
 @router.get("/rates", response_model=RatesView)
 async def get_rates(
     runtime: RuntimeDep,
@@ -330,9 +338,9 @@ async def get_rates(
     end = end or now
     start = start or end - timedelta(days=30)
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from and to need a time zone offset")
+        raise _bad_window("from and to need a time zone offset")
     if start >= end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from must be before to")
+        raise _bad_window("from must be before to")
     async with runtime.db.engine.connect() as conn:
         rows = await compute_rates(conn, group_by, start, end, now, department=caller.scope)
     views = [
