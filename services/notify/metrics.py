@@ -5,7 +5,7 @@ from prometheus_client import Counter, Histogram
 DELIVERIES = Counter(
     "gridloop_notifications_total", "Notification delivery attempts by channel and outcome", ["channel", "outcome"]
 )
-MESSAGES_CREATED = Counter("gridloop_notifications_created_total", "Messages created, by step", ["step"])
+MESSAGES_CREATED = Counter("gridloop_notification_messages_total", "Resident messages written, by step", ["step"])
 REPORT_TO_NOTIFICATION = Histogram(
     "gridloop_report_to_notification_seconds",
     "From the status step to the resident's message being sent",
