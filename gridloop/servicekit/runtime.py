@@ -54,13 +54,15 @@ class Runtime:
             await asyncio.wait(draining, timeout=drain_seconds)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a task stuck in a client library must not keep a stopping process alive for ever.
+        _, stuck = await asyncio.wait(self._tasks, timeout=10) if self._tasks else (set(), set())
+        for task in stuck:
+            log.error("%s: task %s did not stop within 10s; exiting without it", self.name, task.get_name())
         if self._producer is not None:
             with contextlib.suppress(Exception):
-                await self._producer.stop()
-        await self.db.dispose()
+                await asyncio.wait_for(self._producer.stop(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.db.dispose(), 10)
 
     async def _start_producer(self) -> None:
         delay = 0.5
