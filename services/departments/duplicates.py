@@ -80,6 +80,21 @@ async def link_if_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, now: datetim
     primary = next((c for c in candidates if is_duplicate(_sighting(row), _sighting(c))), None)
     if primary is None:
         return None
+    # Lock the primary and look again: a resolve or return that committed meanwhile did not see this link,
+    # so linking now would leave this case waiting on a closed work item and its resident never told.
+    primary = (
+        await uow.conn.execute(
+            sa.select(work_items)
+            .where(
+                work_items.c.case_id == primary.case_id,
+                work_items.c.status.in_(OPEN_STATUSES),
+                work_items.c.primary_case_id.is_(None),
+            )
+            .with_for_update()
+        )
+    ).one_or_none()
+    if primary is None:
+        return None
     await record_step(
         uow,
         row,
