@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
-from services.departments.tables import activity, work_items
+from services.departments.sla import start_clocks
+from services.departments.tables import activity, sla_clocks, work_items
 
 log = logging.getLogger(__name__)
 
 
 async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
-    """On `reopened`, a resolved work item goes back to `signed` (its handler keeps it), with the resident's note."""
+    """On `reopened`, a resolved work item goes back to `signed` (its handler keeps it), with the resident's note,
+    and its resolution clock starts again."""
     if event.status != "reopened":
         return
     row = (
@@ -28,10 +31,24 @@ async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: 
     if row is None or row.status != "resolved" or (event.department and event.department != row.department):
         log.warning("reopen of %s ignored: work item is %s", event.case_id, row.status if row else "missing")
         return
+    # The department gets its item's full resolution window again, on a new clock generation (fresh warnings).
+    window_seconds = await uow.conn.scalar(
+        sa.select(sla_clocks.c.window_seconds).where(
+            sla_clocks.c.case_id == event.case_id, sla_clocks.c.clock == "resolve"
+        )
+    )
+    window = timedelta(seconds=window_seconds) if window_seconds else row.resolve_deadline - row.dispatched_at
+    await start_clocks(uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window})
     await uow.conn.execute(
         sa.update(work_items)
         .where(work_items.c.case_id == event.case_id)
-        .values(status="signed" if row.signed_at else "dispatched", resolved_at=None, result=None, updated_at=event.at)
+        .values(
+            status="signed" if row.signed_at else "dispatched",
+            resolved_at=None,
+            result=None,
+            updated_at=event.at,
+            resolve_deadline=event.at + window,
+        )
     )
     await uow.conn.execute(
         sa.insert(activity).values(

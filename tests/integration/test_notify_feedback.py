@@ -111,6 +111,7 @@ async def test_rating_on_the_case_page_closes_the_case_and_the_token_works_once(
 async def test_sms_reply_3_reopens_the_case_then_escalates_past_the_limit(stack: NotifyStack) -> None:
     phone = new_phone()
     case_id = await resolved_case(stack, phone)
+    first_deadline = (await stack.services.departments.get(f"/v1/work-items/{case_id}")).json()["resolve_deadline"]
 
     answer = await reply(stack, phone, "3 还是有一盏不亮")
     assert (answer["matched"], answer["rating"], answer["outcome"]) == (True, "dissatisfied", "reopened")
@@ -121,6 +122,8 @@ async def test_sms_reply_3_reopens_the_case_then_escalates_past_the_limit(stack:
         return await work_item_status(stack, case_id) == "signed"
 
     await wait_for(back_at_work, what="the department's work item to be reopened")
+    reopened_item = (await stack.services.departments.get(f"/v1/work-items/{case_id}")).json()
+    assert reopened_item["resolve_deadline"] > first_deadline, "a reopened case gets a new resolution clock"
     await resolve(stack, case_id, "已更换全部三盏路灯")
     second = await sms_containing(stack, phone, "已办结", count=2)
     assert "已更换全部三盏路灯" in second[1]
