@@ -27,24 +27,25 @@ class Connection:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """(status, body); status 0 when the server dropped the connection (it is reopened next time)."""
+    async def post(self, path: str, body: bytes, headers: bytes = b"") -> tuple[int, bytes]:
+        """(status, body); status 0 when the server dropped the connection (it is reopened next time).
+        `headers` are extra header lines, each ending in CRLF (e.g. the worker's Authorization)."""
         try:
-            return await self._post(path, body)
+            return await self._post(path, body, headers)
         except (ConnectionError, asyncio.IncompleteReadError):
             if self.writer is not None:
                 self.writer.close()
             self.writer = None
             return 0, b""
 
-    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def _post(self, path: str, body: bytes, headers: bytes) -> tuple[int, bytes]:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n"
         ).encode()
-        self.writer.write(head + body)
+        self.writer.write(head + headers + b"\r\n" + body)
         assert self.reader is not None
         status_line = await self.reader.readline()
         if not status_line:
@@ -74,7 +75,7 @@ class Load:
     host: str
     port: int
     path: str
-    bodies: Iterator[bytes]
+    bodies: Iterator[tuple[bytes, bytes]]  # (JSON body, extra header lines)
     connections: int = 64
     on_result: Callable[[Result], None] | None = None
     results: list[Result] = field(default_factory=list)
@@ -90,11 +91,11 @@ class Load:
         async def worker() -> None:
             conn = Connection(self.host, self.port)
             while time.perf_counter() < deadline:
-                body = next(self.bodies, None)
-                if body is None:
+                item = next(self.bodies, None)
+                if item is None:
                     return
                 sent, wall = time.perf_counter(), time.time()
-                status, payload = await conn.post(self.path, body)
+                status, payload = await conn.post(self.path, *item)
                 self._record(Result(sent, wall, time.perf_counter() - sent, status, payload))
 
         await asyncio.gather(*(worker() for _ in range(self.connections)))
@@ -109,10 +110,10 @@ class Load:
         total = int(rate * seconds)
         tasks = []
 
-        async def one(body: bytes, due: float) -> None:
+        async def one(item: tuple[bytes, bytes], due: float) -> None:
             conn = await idle.get()
             try:
-                status, payload = await conn.post(self.path, body)
+                status, payload = await conn.post(self.path, *item)
                 self._record(
                     Result(due, time.time() - (time.perf_counter() - due), time.perf_counter() - due, status, payload)
                 )
@@ -124,9 +125,9 @@ class Load:
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            body = next(self.bodies, None)
-            if body is None:
+            item = next(self.bodies, None)
+            if item is None:
                 break
-            tasks.append(asyncio.create_task(one(body, due)))  # latency counts from when it was due
+            tasks.append(asyncio.create_task(one(item, due)))  # latency counts from when it was due
         await asyncio.gather(*tasks)
         return self.results

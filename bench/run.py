@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import platform
 import random
 import subprocess
@@ -36,6 +37,7 @@ from tqdm import tqdm
 from bench import ceilings
 from bench.http_load import Load, Result
 from bench.stats import percentiles
+from gridloop.auth.credentials import Credentials
 from gridloop.contracts.topics import DEPARTMENT_TOPICS
 from gridloop.demo.reports import generate_day
 from gridloop.stack import BOOTSTRAP, PORTS
@@ -75,8 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def ensure_stack() -> None:
     if all(_status(f"http://127.0.0.1:{port}/readyz") == 200 for port in PORTS.values()):
         return
-    print("bench: the stack is not up; running `gridloop stack up`", flush=True)
-    subprocess.run([str(Path(sys.executable).with_name("gridloop")), "stack", "up"], check=True)
+    print("bench: the stack is not up; running `gridloop stack up` (per-worker rate limit raised for load)", flush=True)
+    env = {
+        **os.environ,
+        "GRIDLOOP_AUTH_WORKER_REPORTS_PER_MINUTE": "100000",
+        "GRIDLOOP_AUTH_WORKER_REPORT_BURST": "100000",
+    }
+    subprocess.run([str(Path(sys.executable).with_name("gridloop")), "stack", "up"], check=True, env=env)
 
 
 def _status(url: str) -> int | None:
@@ -87,10 +94,18 @@ def _status(url: str) -> int | None:
         return None
 
 
-def report_bodies(n: int) -> list[bytes]:
-    """A realistic day of reports (fresh ids each run, so none is a repeat of an earlier run)."""
+def report_bodies(n: int) -> list[tuple[bytes, bytes]]:
+    """A realistic day of reports (fresh ids each run, so none is a repeat of an earlier run), each signed with
+    its worker's bearer token as the worker app would send it."""
     drafts = generate_day(n, seed=random.randrange(2**31))
-    return [json.dumps(d.api_body(), ensure_ascii=False).encode() for d in drafts]
+    credentials = Credentials()
+    return [
+        (
+            json.dumps(d.api_body(), ensure_ascii=False).encode(),
+            f"Authorization: {credentials.worker(d.worker_id)['Authorization']}\r\n".encode(),
+        )
+        for d in drafts
+    ]
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
