@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import (
     CaseDispatched,
     CaseReported,
@@ -42,6 +45,23 @@ class Catalogue(Protocol):
     def get(self, code: str) -> Any: ...
 
 
+@cache
+def _resident_cipher() -> ResidentCipher:
+    """The residents' key from configuration (the same GRIDLOOP_AUTH_* settings every service reads)."""
+    return ResidentCipher.from_settings(AuthSettings())
+
+
+def stored_report(event: CaseReported) -> dict[str, Any]:
+    """The reported case as the router keeps it for re-routing: the resident's contact encrypted at rest."""
+    data = event.model_dump(mode="json")
+    data["resident"] = _resident_cipher().seal(data["resident"])
+    return data
+
+
+def load_report(stored: dict[str, Any]) -> CaseReported:
+    return CaseReported.model_validate({**stored, "resident": _resident_cipher().open(stored["resident"])})
+
+
 async def route_case(
     event: CaseReported, uow: UnitOfWork, delivery: Delivery, *, classifier: Classifier, catalogue: Catalogue
 ) -> None:
@@ -49,8 +69,8 @@ async def route_case(
     now = datetime.now(UTC)
     await uow.conn.execute(
         insert(cases)
-        .values(case_id=event.case_id, reported=event.model_dump(mode="json"), received_at=now)
-        .on_conflict_do_update(index_elements=["case_id"], set_={"reported": event.model_dump(mode="json")})
+        .values(case_id=event.case_id, reported=stored_report(event), received_at=now)
+        .on_conflict_do_update(index_elements=["case_id"], set_={"reported": stored_report(event)})
     )
     decision = classifier.classify(event.description, event.item_hint)
     await record_decision(uow, event, decision, decided_by="classifier", now=now)

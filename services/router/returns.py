@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.router import metrics
-from services.router.handlers import Catalogue, publish_outcome, record_decision
+from services.router.handlers import Catalogue, load_report, publish_outcome, record_decision, stored_report
 from services.router.tables import case_returns, cases
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def reroute_returned_case(
     ).one_or_none()
     if row is None:
         raise LookupError(f"returned case {event.case_id} was never routed here")
-    reported = CaseReported.model_validate(row.reported)
+    reported = load_report(row.reported)
     department = event.detail.get("department") or event.department
     dispatch_no = int(event.detail.get("dispatch_no", reported.returns + 1))
     if dispatch_no != reported.returns + 1:
@@ -133,7 +133,7 @@ async def reroute_returned_case(
     excluded = sorted({*reported.excluded_departments, department})
     again = reported.model_copy(update={"excluded_departments": excluded, "returns": reported.returns + 1})
     await uow.conn.execute(
-        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=again.model_dump(mode="json"))
+        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=stored_report(again))
     )
     now = datetime.now(UTC)
     if again.returns > MAX_REROUTES:

@@ -17,11 +17,10 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from gridloop.admission.examples import NOT_ADMITTED, NOT_ADMITTED_REASONS
-from gridloop.contracts.events import CaseReported
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.db import UnitOfWork
 from services.router.catalogue_admin import ActiveAdmissionList
-from services.router.handlers import publish_outcome, record_decision
+from services.router.handlers import load_report, publish_outcome, record_decision
 from services.router.tables import cases, decisions, labelled_examples
 
 NOT_ADMITTED_PREFIX = "不属于社区工作准入事项："
@@ -117,7 +116,7 @@ async def _apply(
     if latest is None or latest.outcome != "triage":
         state = latest.outcome if latest else "none"
         raise NotInTriage(f"case {case_id} is not waiting in triage (latest decision: {state})")
-    event = CaseReported.model_validate(row.reported)
+    event = load_report(row.reported)
     source = f"operator:{operator}"
     await record_decision(uow, event, decision, decided_by=source, now=now)
     await uow.conn.execute(

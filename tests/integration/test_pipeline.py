@@ -118,3 +118,21 @@ async def test_resident_without_consent_gets_no_message(services: Services) -> N
 
     await wait_for(recorded, what="forwarded step recorded")
     assert {m["state"] for m in await _messages(services, case_id)} == {"skipped"}
+
+
+async def test_router_keeps_the_residents_contact_encrypted_at_rest(services: Services) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from services.router.tables import cases
+
+    body = report_body("小区门口的井盖不见了，晚上路过的人容易掉进去", item_hint="S09")
+    body["resident"] = {**body["resident"], "name": "欧阳秀芳", "phone": "13987654321"}
+    case_id = (await services.intake.post("/v1/reports", json=body)).json()["case_id"]
+    await wait_for(lambda: _decision(services, case_id), what="routing decision")
+    async with services.apps["router"].state.runtime.db.engine.connect() as conn:
+        stored = await conn.scalar(sa.select(cases.c.reported).where(cases.c.case_id == case_id))
+    text = json.dumps(stored, ensure_ascii=False)
+    assert "13987654321" not in text and "欧阳秀芳" not in text
+    assert "井盖" in text, "the rest of the report stays readable for re-routing"
