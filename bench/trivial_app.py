@@ -9,6 +9,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, status
 
+from gridloop.servicekit.serve import server_config
+
 
 def make_app() -> FastAPI:
     app = FastAPI(title="trivial")
@@ -21,15 +23,4 @@ def make_app() -> FastAPI:
 
 
 if __name__ == "__main__":
-    config = uvicorn.Config(
-        make_app,
-        factory=True,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        loop="uvloop",
-        http="httptools",
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(make_app, host="127.0.0.1", port=int(sys.argv[1]))).run()
