@@ -11,20 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from gridloop.chaos.namespace import ChaosNamespace
 from gridloop.contracts.events import RESIDENT_VISIBLE
 from gridloop.contracts.topics import ALL_TOPICS, CASES_STATUS, DEPARTMENT_TOPICS, dead_letter_topic
-from gridloop.delivery.dead_letters import topic_partitions
 from gridloop.delivery.kafka import decode
 from gridloop.delivery.migrations import SERVICES
+from gridloop.delivery.topic_reader import read_to_end
 
 # The steps a case passes at most once in a chaos run (no returns, reopenings or operator decisions).
 ONCE = ("received", "forwarded", "not_admitted", "triage", "signed", "resolved")
 # Causal order of the steps on the status topic; steps not listed are not ordered by the pipeline.
-RANK = {"received": 0, "forwarded": 1, "not_admitted": 1, "triage": 1, "duplicate_linked": 2, "signed": 2,
-        "in_progress": 3, "resolved": 4}
+RANK = {
+    "received": 0,
+    "forwarded": 1,
+    "not_admitted": 1,
+    "triage": 1,
+    "duplicate_linked": 2,
+    "signed": 2,
+    "in_progress": 3,
+    "resolved": 4,
+}
 
 
 @dataclass
@@ -207,33 +214,14 @@ async def _read_topic(
 ) -> dict[str, list[tuple[str, str]]]:
     """Case id -> [(event id, status or type)] for every record of the topics, in partition order."""
     kafka = ns.kafka()
-    partitions = await topic_partitions(ns.bootstrap, [kafka.topic(t) for t in topics])
     by_case: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    if not partitions:
-        return by_case
-    consumer = AIOKafkaConsumer(bootstrap_servers=ns.bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    key = (record.key or b"").decode()
-                    if decode_events:
-                        event_id, event = decode(record.headers, record.key, record.value)
-                        by_case[key].append((str(event_id), getattr(event, "status", event.event_type)))
-                    else:
-                        by_case[key].append((dict(record.headers or ()).get("ce_id", b"").decode(), "dead"))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    for record in await read_to_end(ns.bootstrap, [kafka.topic(t) for t in topics]):
+        key = (record.key or b"").decode()
+        if decode_events:
+            event_id, event = decode(record.headers, record.key, record.value)
+            by_case[key].append((str(event_id), getattr(event, "status", event.event_type)))
+        else:
+            by_case[key].append((dict(record.headers or ()).get("ce_id", b"").decode(), "dead"))
     return by_case
 
 

@@ -18,14 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from gridloop.auth.privacy import DLT_SEALED_HEADER, ResidentCipher
 from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.topics import ALL_TOPICS, dead_letter_topic
 from gridloop.delivery.kafka import KafkaSettings, make_producer
+from gridloop.delivery.topic_reader import read_to_end
 
 REPLAYED_FROM = "gridloop_replayed_from"
 
@@ -77,44 +76,9 @@ class DeadLetter:
 
 async def read_dead_letters(kafka: KafkaSettings, topics: Iterable[str]) -> list[DeadLetter]:
     """Every record now on the dead-letter topics of `topics` (logical names), oldest first."""
-    partitions = await topic_partitions(kafka.bootstrap_servers, [kafka.topic(dead_letter_topic(t)) for t in topics])
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    letters: list[DeadLetter] = []
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                letters += [_letter(kafka, r) for r in records if r.offset < end[tp]]
-                if records and records[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    records = await read_to_end(kafka.bootstrap_servers, [kafka.topic(dead_letter_topic(t)) for t in topics])
+    letters = [_letter(kafka, r) for r in records]
     return sorted(letters, key=lambda letter: (letter.at, letter.dlt_topic, letter.partition, letter.offset))
-
-
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the named topics that exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if t["error_code"] == 0
-        for p in sorted(t["partitions"], key=lambda p: p["partition"])
-    ]
 
 
 def _letter(kafka: KafkaSettings, record) -> DeadLetter:

@@ -18,8 +18,9 @@ from gridloop.contracts.events import CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Delivery, EventConsumer
 from gridloop.delivery.db import Database, UnitOfWork
-from gridloop.delivery.dead_letters import format_table, read_dead_letters, replay, select, topic_partitions
+from gridloop.delivery.dead_letters import format_table, read_dead_letters, replay, select
 from gridloop.delivery.kafka import Envelope, encode, make_producer
+from gridloop.delivery.topic_reader import topic_partitions
 from services.intake.tables import inbox, outbox
 from tests.support.polling import wait_for
 
@@ -149,10 +150,14 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
             return [envelope.event_id for envelope in uow.published]
 
     first, replayed = await route_once(), await route_once()
-    assert first == replayed == [
-        derived_event_id(source_event_id, "dispatched"),
-        derived_event_id(source_event_id, "routing-status"),
-    ]
+    assert (
+        first
+        == replayed
+        == [
+            derived_event_id(source_event_id, "dispatched"),
+            derived_event_id(source_event_id, "routing-status"),
+        ]
+    )
 
 
 def _reported_like(case):
