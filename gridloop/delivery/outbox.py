@@ -7,7 +7,10 @@
   advisory lock per bucket it works on, so replicas of a service run side by side, share the buckets, and
   each bucket (hence each case) has exactly one active relay at any moment.
 - Per key, rows are sent in id order through one idempotent producer (order kept per partition, even across
-  retries). Transitions of one case are serialised by row locks, so their outbox ids follow commit order.
+  retries), and in waves: a case's next row is sent only after its previous one was acknowledged, so order
+  holds across topics too. Writers therefore put a case's status step before the event that lets the next
+  service act on it (intake: `received` before `reported`; router: `forwarded` before `dispatched`).
+  Transitions of one case are serialised by row locks, so their outbox ids follow commit order.
 - Rows are marked published in the same transaction that read them, after every send was acknowledged; a
   crash in between republishes them, and consumers drop the repeat by event id (the inbox).
 - Published rows are deleted after `retention`, in batches, so the table stays small.
@@ -19,7 +22,9 @@ import asyncio
 import logging
 import random
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -28,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import Envelope, KafkaSettings, encode
+
+T = TypeVar("T", bound=Any)  # rows with a `.key`
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,21 @@ _TRY_LOCKS = sa.text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE p
 def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]:
     """SQL for a key's bucket: PostgreSQL's stable text hash, made non-negative, modulo the bucket count."""
     return sa.func.mod(sa.func.hashtext(key).op("&")(0x7FFFFFFF), buckets)
+
+
+def waves_by_key(rows: Sequence[T]) -> list[list[T]]:
+    """Split id-ordered rows into waves: wave n holds the n-th row of every key. A case's next event is sent only
+    after its previous one was acknowledged, so a send that fails part-way can never let a later event of the case
+    (say `reported`, on another topic) reach consumers before an earlier one (`received`) that will be retried."""
+    waves: list[list[T]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        n = seen.get(row.key, 0)
+        seen[row.key] = n + 1
+        if n == len(waves):
+            waves.append([])
+        waves[n].append(row)
+    return waves
 
 
 class OutboxRelay:
@@ -116,8 +138,9 @@ class OutboxRelay:
             await self._record_backlog(conn)
             if not rows:
                 return 0
-            sends = [await self._send(producer, row) for row in rows]  # enqueue in id order
-            await asyncio.gather(*sends)  # every ack, or raise and roll back
+            for wave in waves_by_key(rows):
+                sends = [await self._send(producer, row) for row in wave]  # enqueue in id order
+                await asyncio.gather(*sends)  # every ack, or raise and roll back
             await conn.execute(
                 sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(published_at=sa.func.now())
             )

@@ -97,7 +97,6 @@ async def accept_report(
         resident=report.resident,
         tracking_token=token,
     )
-    await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(report.client_report_id, "reported"))
     received = CaseStatusChanged(
         case_id=case_id,
         status="received",
@@ -106,7 +105,9 @@ async def accept_report(
         note="网格员上报已受理",
         detail={"grid_id": report.grid_id, "community_id": grid.community_id},
     )
+    # `received` first: the relay sends a case's events in outbox order, so the timeline starts with it.
     await uow.publish(received, CASES_STATUS, event_id=derived_event_id(report.client_report_id, "received"))
+    await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(report.client_report_id, "reported"))
     return Accepted(case_id, token, "received", created=True)
 
 

@@ -156,9 +156,6 @@ async def publish_outcome(
         resident_phone_masked=mask_phone(event.resident.phone),
         dispatch_no=event.returns + 1,
     )
-    await uow.publish(
-        dispatched, topic_for_department(department), event_id=derived_event_id(source_event_id, "dispatched")
-    )
     forwarded = CaseStatusChanged(
         case_id=event.case_id,
         status="forwarded",
@@ -169,4 +166,9 @@ async def publish_outcome(
         note=f"已转派至{DEPARTMENT_NAMES_ZH[department]}（{item.name_zh}）",
         detail={"item_name_zh": item.name_zh, "resolve_hours": item.resolve_hours},
     )
+    # `forwarded` first: the relay sends a case's events in outbox order, so the department cannot sign for the
+    # case before its timeline says it was forwarded.
     await uow.publish(forwarded, CASES_STATUS, event_id=status_id)
+    await uow.publish(
+        dispatched, topic_for_department(department), event_id=derived_event_id(source_event_id, "dispatched")
+    )
