@@ -205,7 +205,7 @@ async def test_every_dashboard_panel_shows_data_from_the_running_services(
         notify = await stack.enter_async_context(httpx.AsyncClient(base_url=urls.notify, timeout=10))
         desk = asyncio.create_task(work_the_desk(client, notify, stop, tokens))
         try:
-            await wait_for(lambda: _has(prom, "sum(gridloop_rate_cases)"), timeout=45, what="the first work items")
+            await wait_for(lambda: _has(prom, "sum(gridloop_item_rate_cases)"), timeout=45, what="the first work items")
             await poison_and_repeat(ns)
             missing = panel_queries()
 
