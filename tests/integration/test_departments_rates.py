@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.contracts.events import CaseStatusChanged
+from services.departments import collectors
 from services.departments.clock import FakeClock
+from services.departments.tables import work_items
 from tests.support.departments import (
     OPERATOR,
     as_department,
@@ -180,3 +184,46 @@ async def test_department_rates_are_exported_as_gauges(client, day):
     text = await wait_for(exported, what="rate gauges")
     assert 'gridloop_department_rate_ratio{department="police",rate="satisfaction"} 0.75' in text
     assert 'department="finance",rate="satisfaction"' not in text, "no ratings: no sample, not 0"
+
+
+async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_full_grouping_would(ns, day):
+    """The collector's one grouped scan (GROUPING SETS) gives the same counts as grouping by department, item
+    and community and adding up, without ever exporting that cross product."""
+    w = work_items.c
+    now = at("03-05T00:00")
+    full = (
+        sa.select(w.department, w.item_code, w.community_id, *collectors.window_counts(now))
+        .where(collectors.counted())
+        .group_by(w.department, w.item_code, w.community_id)
+    )
+    engine = create_async_engine(ns.database_urls["departments"])
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(collectors.rate_counts_query(now))).all()
+            reference = (await conn.execute(full)).all()
+    finally:
+        await engine.dispose()
+    names = (*collectors.KINDS, *collectors.CLOCKS)
+
+    def summed(key: str) -> dict[tuple[str, str], tuple[int, ...]]:
+        sums: dict[tuple[str, str], list[int]] = {}
+        for r in reference:
+            counts = sums.setdefault((r.department, getattr(r, key)), [0] * len(names))
+            for i, name in enumerate(names):
+                counts[i] += getattr(r, name)
+        return {group: tuple(counts) for group, counts in sums.items()}
+
+    got = {
+        dimension: {
+            (r.department, r.item_code if dimension == "item" else r.community_id): tuple(getattr(r, n) for n in names)
+            for r in rows
+            if r.dimension == dimension
+        }
+        for dimension in ("item", "community")
+    }
+    assert got["item"] == summed("item_code")
+    assert got["community"] == summed("community_id")
+    assert all(r.community_id is None for r in rows if r.dimension == "item")
+    assert all(r.item_code is None for r in rows if r.dimension == "community")
+    # f1, the only case of community C: dispatched, signed for and resolved in time, nothing overdue.
+    assert got["community"][("finance", "JN-RATES-C")] == (1, 1, 1, 1, 0, 0)
