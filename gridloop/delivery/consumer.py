@@ -24,7 +24,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from gridloop.contracts.events import Event
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
-from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
+from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, claim_inbox_many, is_unavailable
 from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode
 from gridloop.servicekit.logs import mask_phones
 
@@ -92,20 +92,22 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._kafka.poll_max_records)
-                for tp, records in batches.items():
-                    await self._process_batch(records)
-                    await self._commit(tp, records[-1].offset + 1)
+                if batches:
+                    # One transaction for the whole poll (each partition's records stay in order), then one
+                    # offset commit for all its partitions.
+                    await self._process_batch([record for records in batches.values() for record in records])
+                    await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
                 await self._record_lag()
         finally:
             self.connected = False
             await self._consumer.stop()
 
-    async def _commit(self, tp: object, offset: int) -> None:
-        """Commit after the database commit; a partition lost in a rebalance is redone by its new owner."""
+    async def _commit(self, offsets: dict) -> None:
+        """Commit after the database commit; partitions lost in a rebalance are redone by their new owners."""
         try:
-            await self._consumer.commit({tp: offset})
+            await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("offset commit for %s lost in a rebalance (the new owner redoes it): %s", tp, exc)
+            log.warning("offset commit for %s lost in a rebalance (the new owner redoes it): %s", list(offsets), exc)
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         delay = 0.5
@@ -130,7 +132,7 @@ class EventConsumer:
                 delay = min(delay * 2, 10)
 
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:
-        """Apply a partition's batch in one transaction; if anything in it fails, redo it record by record."""
+        """Apply a poll's records in one transaction; if anything in it fails, redo them record by record."""
         work: list[_Work] = []
         for record in records:
             try:
@@ -142,7 +144,7 @@ class EventConsumer:
         started = time.perf_counter()
         try:
             async with self._db.unit_of_work() as uow:
-                outcomes = [await self._apply_in(uow, item) for item in work]
+                outcomes = await self._apply_all_in(uow, work)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -191,6 +193,22 @@ class EventConsumer:
                     await self._dead_letter(item.record, exc)
                     return "dead_lettered"
                 await asyncio.sleep(self._kafka.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+
+    async def _apply_all_in(self, uow: UnitOfWork, work: list[_Work]) -> list[str]:
+        """Claim the whole batch in the inbox with one statement, then apply the events claimed, in order."""
+        claimed = await claim_inbox_many(
+            uow, self._inbox, group=self.group, events=[(item.delivery.event_id, item.delivery.topic) for item in work]
+        )
+        outcomes = []
+        for item in work:
+            if item.delivery.event_id in claimed:
+                claimed.discard(item.delivery.event_id)  # the same event twice in one batch: the second is a duplicate
+                await item.handler(item.event, uow, item.delivery)
+                outcomes.append("processed")
+            else:
+                metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
+                outcomes.append("duplicate")
+        return outcomes
 
     async def _apply_in(self, uow: UnitOfWork, item: _Work) -> str:
         claimed = await claim_inbox(

@@ -86,34 +86,50 @@ def add_delivery_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
 
 
 class UnitOfWork:
-    """One database transaction: effects plus the events they publish. Rolls back if the block raises."""
+    """One database transaction: effects plus the events they publish. Rolls back if the block raises.
+
+    `publish` only collects the event; `flush` writes everything collected in one multi-row INSERT (in
+    publication order, so the relay sends a case's events in that order). `Database.unit_of_work` flushes
+    before it commits; code that builds a unit of work on its own connection calls `flush` itself."""
 
     def __init__(self, conn: AsyncConnection, outbox: sa.Table, source: str) -> None:
         self.conn = conn
         self._outbox = outbox
         self._source = source
+        self._pending: list[tuple[str, Envelope]] = []
         self.published: list[Envelope] = []
 
-    async def publish(self, event: Event, topic: str, *, event_id: uuid.UUID, time: datetime | None = None) -> bool:
-        """Write an event to the outbox; returns False if an event with this id was already written."""
-        envelope = Envelope.wrap(event, event_id=event_id, source=self._source, time=time)
+    async def publish(self, event: Event, topic: str, *, event_id: uuid.UUID, time: datetime | None = None) -> None:
+        """Add an event to the outbox when the unit of work is flushed; an id written before is skipped."""
+        self._pending.append((topic, Envelope.wrap(event, event_id=event_id, source=self._source, time=time)))
+
+    async def flush(self) -> list[Envelope]:
+        """Write the collected events; returns (and adds to `published`) those not written before."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        rows = [
+            {
+                "event_id": envelope.event_id,
+                "topic": topic,
+                "key": envelope.key,
+                "event_type": envelope.event_type,
+                "source": envelope.source,
+                "event_time": envelope.time,
+                "payload": envelope.data,
+            }
+            for topic, envelope in pending
+        ]
         stmt = (
             insert(self._outbox)
-            .values(
-                event_id=envelope.event_id,
-                topic=topic,
-                key=envelope.key,
-                event_type=envelope.event_type,
-                source=envelope.source,
-                event_time=envelope.time,
-                payload=envelope.data,
-            )
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(self._outbox.c.event_id)
         )
-        result = await self.conn.execute(stmt)
-        if result.rowcount:
-            self.published.append(envelope)
-        return bool(result.rowcount)
+        written = set((await self.conn.execute(stmt)).scalars())
+        new = [envelope for _topic, envelope in pending if envelope.event_id in written]
+        self.published += new
+        return new
 
 
 class Database:
@@ -142,6 +158,7 @@ class Database:
         async with self.engine.begin() as conn:
             uow = UnitOfWork(conn, self.outbox, self.source)
             yield uow
+            await uow.flush()
         if uow.published:
             for callback in self._on_commit:
                 callback()
@@ -163,3 +180,19 @@ async def claim_inbox(uow: UnitOfWork, inbox: sa.Table, *, group: str, event_id:
     )
     result = await uow.conn.execute(stmt)
     return bool(result.rowcount)
+
+
+async def claim_inbox_many(
+    uow: UnitOfWork, inbox: sa.Table, *, group: str, events: list[tuple[uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """Record a batch of (event id, topic) as processed by this consumer group in one statement; returns the ids
+    not processed before (an id twice in the batch is returned once)."""
+    if not events:
+        return set()
+    stmt = (
+        insert(inbox)
+        .values([{"consumer_group": group, "event_id": event_id, "topic": topic} for event_id, topic in events])
+        .on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
+        .returning(inbox.c.event_id)
+    )
+    return set((await uow.conn.execute(stmt)).scalars())

@@ -146,8 +146,9 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
             await publish_outcome(
                 uow, reported, Admitted(), catalogue=catalogue, source_event_id=source_event_id, now=datetime.now(UTC)
             )
+            written = await uow.flush()
             await transaction.rollback()
-            return [envelope.event_id for envelope in uow.published]
+            return [envelope.event_id for envelope in written]
 
     first, replayed = await route_once(), await route_once()
     assert (

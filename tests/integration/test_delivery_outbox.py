@@ -119,7 +119,9 @@ async def test_a_row_committed_after_later_rows_were_published_is_still_publishe
     async with db.engine.connect() as conn:
         transaction = await conn.begin()
         late_id = uuid.uuid4()
-        await UnitOfWork(conn, outbox, "/test").publish(step(late_case, "late"), CASES_STATUS, event_id=late_id)
+        late = UnitOfWork(conn, outbox, "/test")
+        await late.publish(step(late_case, "late"), CASES_STATUS, event_id=late_id)
+        await late.flush()  # the row (and its lower id) exists, uncommitted
         # While that transaction (holding the lower id) stays open, later rows commit and are published.
         early_ids = await write(db, step(early_case, "early-1"), step(early_case, "early-2"))
         assert await relay.publish_batch(producer) == 2
