@@ -14,17 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.audit import record_audit
 from gridloop.auth.deps import OperatorDep, OperatorOnly
+from gridloop.auth.revocations import CHANNEL
 from gridloop.auth.tables import audit_log, revoked_tokens
 from gridloop.servicekit.schemas import StrictModel, Text
 
 
 async def revoke(conn: AsyncConnection, token_id: str, *, revoked_by: str, reason: str = "") -> bool:
-    """Refuse this credential from now on; False if it was revoked already."""
+    """Refuse this credential from now on; False if it was revoked already. Listening services hear of it when
+    the caller's transaction commits (gridloop/auth/revocations.py)."""
     inserted = await conn.execute(
         insert(revoked_tokens)
         .values(token_id=token_id, revoked_by=revoked_by, reason=reason)
         .on_conflict_do_nothing(index_elements=["token_id"])
     )
+    await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, token_id)))
     return bool(inserted.rowcount)
 
 
@@ -92,6 +95,7 @@ def access_router() -> APIRouter:
                 detail={"reason": body.reason},
                 request=request,
             )
+        request.app.state.runtime.revocations.add(body.token_id)  # this process at once, not only on the notice
         return Revocation(token_id=body.token_id, revoked=revoked)
 
     return router

@@ -32,13 +32,13 @@ def issue(settings: AuthSettings, *, role: str, subject: str, ttl: timedelta | N
     )
 
 
-async def revoke_everywhere(
-    token_id: str, *, revoked_by: str, reason: str, services: tuple[str, ...] = SERVICES
-) -> dict:
-    """Revoke in every service's database; returns service -> newly revoked (False: it was already)."""
+async def revoke_everywhere(token_id: str, *, revoked_by: str, reason: str, urls: dict[str, str] | None = None) -> dict:
+    """Revoke in every service's database (URLs from each service's settings unless given); returns service ->
+    newly revoked (False: it was already). Running services hear of it by LISTEN/NOTIFY at each commit."""
+    urls = urls or {service: settings_for(service).database_url for service in SERVICES}
     done = {}
-    for service in services:
-        engine = create_async_engine(settings_for(service).database_url)
+    for service, url in urls.items():
+        engine = create_async_engine(url)
         try:
             async with engine.begin() as conn:
                 done[service] = await revoke(conn, token_id, revoked_by=revoked_by, reason=reason)

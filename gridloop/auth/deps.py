@@ -1,8 +1,9 @@
 """Who is calling, for every service's routes: one place that turns credentials into a `Principal`.
 
 `Authorization: Bearer <token>` (issued by `gridloop token issue` or the registry API) is verified with the
-configured key and its id checked against the service's revoked tokens on every request. No or bad
-credentials: 401. A role the route does not allow: 403.
+configured key and its id checked against the service's revoked tokens on every request (held in memory and
+kept current by LISTEN/NOTIFY: gridloop/auth/revocations.py). No or bad credentials: 401. A role the route does
+not allow: 403.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gridloop.auth.tables import revoked_tokens
 from gridloop.auth.tokens import InvalidCredentials, Principal, TokenIssuer
 
 bearer = HTTPBearer(auto_error=False, description="a token from `gridloop token issue` or the registry API")
@@ -35,9 +34,7 @@ async def get_principal(
         principal = issuer.verify(credentials.credentials)
     except InvalidCredentials as exc:
         raise unauthorized(str(exc)) from None
-    async with request.app.state.runtime.db.engine.connect() as conn:
-        revoked = await conn.scalar(sa.select(sa.literal(1)).where(revoked_tokens.c.token_id == principal.token_id))
-    if revoked:
+    if await request.app.state.runtime.revocations.is_revoked(principal.token_id):
         raise unauthorized("token revoked")
     request.state.principal = principal  # for the audit log
     return principal

@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.revocations import RevocationCache
 from gridloop.delivery.consumer import EventConsumer
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import make_producer
@@ -28,6 +29,7 @@ class Runtime:
         self.producer_ready: asyncio.Future[AIOKafkaProducer] = asyncio.get_running_loop().create_future()
         self.relay = OutboxRelay(db, self.producer_ready, settings.kafka)
         self.cipher = ResidentCipher.from_settings(settings.auth)  # residents' contact details at rest
+        self.revocations = RevocationCache(db)  # revoked credentials, checked on every request
         self.consumers: list[EventConsumer] = []
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -42,6 +44,7 @@ class Runtime:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._start_producer(), name="producer"))
         self.add_task(self.relay.run, "outbox-relay")
+        self.add_task(self.revocations.follow, "revocations")
         for consumer in self.consumers:
             self.add_task(consumer.run, f"consumer-{consumer.group}")
 
