@@ -62,6 +62,7 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
 )
 async def post_report(
     report: ReportIn,
+    request: Request,
     runtime: RuntimeDep,
     response: Response,
     worker: WorkerDep,
@@ -76,6 +77,15 @@ async def post_report(
     check_against_registry(report, registry)
     async with runtime.db.unit_of_work() as uow:
         accepted = await accept_report(report, uow=uow, registry=registry, cipher=cipher, now=datetime.now(UTC))
+        # The audit entry in the report's own transaction (not a second one from the middleware).
+        await record_audit(
+            uow.conn,
+            worker,
+            "POST /v1/reports",
+            case_id=accepted.case_id,
+            status=status.HTTP_202_ACCEPTED if accepted.created else status.HTTP_200_OK,
+            request=request,
+        )
     if accepted.created:
         metrics.REPORTS_RECEIVED.labels(community=registry.grid(report.grid_id).community_id).inc()
     else:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.apps import Services, build_apps, running
 from tests.support.auth import OPERATOR, as_worker
+from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
 pytestmark = pytest.mark.integration
@@ -120,6 +121,46 @@ async def test_an_issued_worker_token_works_until_it_is_revoked(services: Servic
     assert again.status_code == 401 and again.json()["detail"] == "token revoked"
     audit = (await services.intake.get("/v1/audit", params={"action": "revoke_token"})).json()
     assert any(e["target"] == token["token_id"] and e["detail"]["reason"] == "手机丢失" for e in audit)
+
+
+async def test_a_revocation_written_by_another_process_reaches_every_listening_service(services: Services) -> None:
+    """`gridloop token revoke` writes into each service's database from its own process: the services hear of it
+    by LISTEN/NOTIFY (the in-memory set is trusted only while listening) and refuse the token at once."""
+    from gridloop.auth.cli import issue, revoke_everywhere
+    from gridloop.auth.settings import AuthSettings
+
+    token = issue(AuthSettings(), role="operator", subject="临时值班员")
+    headers = {"Authorization": f"Bearer {token.token}"}
+    names = ("intake", "router", "departments", "notify")
+    for name in names:
+        cache = services.apps[name].state.runtime.revocations
+
+        async def listening(cache=cache) -> bool:
+            return cache.listening
+
+        await wait_for(listening, timeout=10, what=f"{name} listening for revocations")
+        assert (await getattr(services, name).get("/v1/audit", headers=headers)).status_code == 200, name
+
+    urls = {name: app.state.runtime.settings.database_url for name, app in services.apps.items()}
+    done = await revoke_everywhere(token.token_id, revoked_by="test", reason="离职", urls=urls)
+    assert done == dict.fromkeys(names, True)
+    for name in names:
+        refused = await getattr(services, name).get("/v1/audit", headers=headers)
+        assert refused.status_code == 401 and refused.json()["detail"] == "token revoked", name
+
+
+async def test_a_report_and_its_audit_entry_are_written_together(services: Services) -> None:
+    body = report_body("小区里有棵树倒了挡住路", worker_index=31)
+    accepted = await services.intake.post("/v1/reports", json=body, headers=as_worker(body["worker_id"]))
+    assert accepted.status_code == 202, accepted.text
+    case_id = accepted.json()["case_id"]
+    again = await services.intake.post("/v1/reports", json=body, headers=as_worker(body["worker_id"]))
+    assert again.status_code == 200
+    entries = (await services.intake.get("/v1/audit", params={"case_id": case_id})).json()
+    assert [(e["actor"], e["action"], e["status"]) for e in reversed(entries)] == [
+        (f"worker:{body['worker_id']}", "POST /v1/reports", 202),
+        (f"worker:{body['worker_id']}", "POST /v1/reports", 200),
+    ]
 
 
 async def test_a_worker_over_its_rate_is_told_when_to_come_back(services: Services) -> None:
