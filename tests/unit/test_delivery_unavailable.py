@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from gridloop.delivery.db import is_unavailable
+from gridloop.delivery.db import is_unavailable, loopback_without_tls
 
 
 def wrapped(driver_error: Exception) -> sa.exc.DBAPIError:
@@ -31,3 +31,17 @@ def test_a_restarting_database_counts_as_unavailable(driver_error: Exception) ->
 
 def test_a_constraint_violation_is_a_real_error() -> None:
     assert not is_unavailable(wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key")))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+asyncpg://u:p@127.0.0.1:5432/db", {"ssl": False}),
+        ("postgresql+asyncpg://u:p@localhost/db", {"ssl": False}),
+        ("postgresql+asyncpg://u:p@127.0.0.1:5432/db?ssl=require", {}),
+        ("postgresql+asyncpg://u:p@127.0.0.1:5432/db?sslmode=verify-full", {}),
+        ("postgresql+asyncpg://u:p@db.internal:5432/db", {}),
+    ],
+)
+def test_tls_is_left_out_on_loopback_only_unless_the_url_asks(url: str, expected: dict) -> None:
+    assert loopback_without_tls(url) == expected
