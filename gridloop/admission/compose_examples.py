@@ -14,14 +14,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridloop.admission.examples import EXAMPLES_DIR, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
+from gridloop.admission.examples import CV_FILE, EXAMPLES_DIR, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
 
 PHRASEBANK = Path(__file__).parent / "data" / "phrasebank.txt"
 SEED = 20241125
-TRAIN_PER_ITEM = 36
+TRAIN_PER_ITEM = 54
 HELDOUT_PER_ITEM = 5
-TRAIN_PER_REASON = 30
+TRAIN_PER_REASON = 45
 HELDOUT_PER_REASON = 5
+CV_PER_SITUATION = 2
 
 
 @dataclass(frozen=True)
@@ -43,39 +44,141 @@ class Pools:
 
 TRAIN_POOLS = Pools(
     streets=("西华街道", "茶店子街道", "营门口街道", "金泉街道", "沙河源街道", "天回镇街道", "凤凰山街道"),
-    communities=("花照壁社区", "金科社区", "蜀西社区", "五福桥社区", "马鞍东路社区", "赛云台社区", "木龙湾社区",
-                 "九里堤北路社区", "府河社区", "兴盛社区", "光荣社区", "曹家巷社区"),
+    communities=(
+        "花照壁社区",
+        "金科社区",
+        "蜀西社区",
+        "五福桥社区",
+        "马鞍东路社区",
+        "赛云台社区",
+        "木龙湾社区",
+        "九里堤北路社区",
+        "府河社区",
+        "兴盛社区",
+        "光荣社区",
+        "曹家巷社区",
+    ),
     roads=("蜀汉路", "一品天下大街", "羊西线", "金府路", "交大路", "沙湾路", "马鞍北路", "人民北路二段"),
     residents=("王孃孃", "李大爷", "张姐", "刘婆婆", "陈师傅", "赵老师", "黄哥", "周阿姨", "杨XX", "居民徐某"),
     workers=("张XX", "李勇", "王芳", "刘红梅", "小谢"),
     times=("今早", "昨晚上", "上午10点左右", "下午三点过", "晚上九点多", "周一", "今天下午", "早上8:30"),
-    openings=("{t}巡查到{addr}，", "网格员{worker}报：{addr}，", "{addr}：", "走访发现，", "居民{res}电话反映：",
-              "", "", "【{street}】", "{t}，{addr}，", "今天巡查，", "接群众反映，", "{street}{community}网格：",
-              "入户走访{addr}，", "反映人：{res}；位置：{addr}；问题：", "【巡查日志】{t}，", "微信群消息：",
-              "{worker}（网格员）：", "事件描述：", "12345转来：", "楼栋长反映，", "{res}来社区说，"),
-    closings=("", "", "。", "，请相关部门处理。", "，麻烦尽快来看一哈。", "，居民意见很大。", "，已拍照。",
-              "，请协调。", "，咋个办？", "，住户说再莫得人管就打12345了", "，恼火得很", "，请尽快安排",
-              "，已告知居民等回复", "！！", "，速度点哦", "，附图", "。情况属实", "，已电话回访"),
-    asides=("已经反映过两次了", "住户很着急", "现场拍了照片", "周围邻居都晓得这个事", "联系电话138XXXX5621",
-            "我已经现场看过了", "住户情绪激动", "这个情况持续一周了", "隔壁也在说"),
+    openings=(
+        "{t}巡查到{addr}，",
+        "网格员{worker}报：{addr}，",
+        "{addr}：",
+        "走访发现，",
+        "居民{res}电话反映：",
+        "",
+        "",
+        "【{street}】",
+        "{t}，{addr}，",
+        "今天巡查，",
+        "接群众反映，",
+        "{street}{community}网格：",
+        "入户走访{addr}，",
+        "反映人：{res}；位置：{addr}；问题：",
+        "【巡查日志】{t}，",
+        "微信群消息：",
+        "{worker}（网格员）：",
+        "事件描述：",
+        "12345转来：",
+        "楼栋长反映，",
+        "{res}来社区说，",
+    ),
+    closings=(
+        "",
+        "",
+        "。",
+        "，请相关部门处理。",
+        "，麻烦尽快来看一哈。",
+        "，居民意见很大。",
+        "，已拍照。",
+        "，请协调。",
+        "，咋个办？",
+        "，住户说再莫得人管就打12345了",
+        "，恼火得很",
+        "，请尽快安排",
+        "，已告知居民等回复",
+        "！！",
+        "，速度点哦",
+        "，附图",
+        "。情况属实",
+        "，已电话回访",
+    ),
+    asides=(
+        "已经反映过两次了",
+        "住户很着急",
+        "现场拍了照片",
+        "周围邻居都晓得这个事",
+        "联系电话138XXXX5621",
+        "我已经现场看过了",
+        "住户情绪激动",
+        "这个情况持续一周了",
+        "隔壁也在说",
+    ),
     typos={"已经": "以经", "反映": "反应", "登记": "登级", "的": "滴", "在": "再", "现在": "现再"},
     pair_joiners=("，另外", "；还有就是", "。同时", "，而且"),
 )
 
 HELDOUT_POOLS = Pools(
     streets=("九里堤街道", "抚琴街道", "西安路街道", "驷马桥街道", "荷花池街道", "五块石街道"),
-    communities=("金琴社区", "新村河社区", "蓉西社区", "培风社区", "抚琴东社区", "金房苑社区", "西月城社区",
-                 "星科社区"),
+    communities=(
+        "金琴社区",
+        "新村河社区",
+        "蓉西社区",
+        "培风社区",
+        "抚琴东社区",
+        "金房苑社区",
+        "西月城社区",
+        "星科社区",
+    ),
     roads=("九里堤南路", "金丰路", "兴科南路", "营门口路", "抚琴西路", "西安中路"),
     residents=("吴婆婆", "郑大爷", "孙姐", "马孃孃", "何师", "罗爷爷", "住户钟某"),
     workers=("陈静", "杨X", "赵磊", "网格长老蒋"),
     times=("今天一早", "昨天半夜", "中午12点", "傍晚", "3月5号", "前天晚上"),
-    openings=("{t}走访{addr}时，", "上报人：{worker}。地点：{addr}。情况：", "{addr}住户说，", "日常巡查中，",
-              "群里有居民发消息说", "", "#{street}# ", "报告：{addr}，"),
+    openings=(
+        "{t}走访{addr}时，",
+        "上报人：{worker}。地点：{addr}。情况：",
+        "{addr}住户说，",
+        "日常巡查中，",
+        "群里有居民发消息说",
+        "",
+        "#{street}# ",
+        "报告：{addr}，",
+    ),
     closings=("", "，请派人处理", "，早点来嘛", "，附照片2张", "，望跟进", "。居民情绪有点大", "，急！"),
     asides=("这个事拖了好久了", "楼栋长也来说过", "下午再去看一次"),
     typos={"没有": "没友", "问": "闻", "处理": "处里", "情况": "情况况"},
     pair_joiners=("，并且",),
+)
+
+
+# A second training-only set of pools, used only to re-tell the *training* situations for the test folds of
+# cross-validation (`cv.jsonl`). The model never trains on these texts: a test fold holds out whole situations
+# and reads them in wording around the situation that training never saw, as the held-out split does, so
+# cross-validation errors (and the abstention threshold tuned on them) look like held-out errors.
+CV_POOLS = Pools(
+    streets=("荷花池北街道", "天回街道", "土桥街道", "沙湾街道", "洞子口街道"),
+    communities=("春江社区", "银杏社区", "金牛坝社区", "泉水社区", "高家巷社区", "羊市社区", "石门社区"),
+    roads=("北站西二路", "金琴路", "长久巷", "蓉北商贸大道", "白果林街"),
+    residents=("彭嬢嬢", "蒋老头", "唐妹儿", "邓叔", "范姨", "业主冯某", "老熊"),
+    workers=("曾XX", "网格员小邱", "苏敏"),
+    times=("大清早", "星期六", "夜里十一点", "午饭过后", "上周末"),
+    openings=(
+        "{t}去{addr}看了，",
+        "【网格上报】",
+        "{worker}：{addr}这边",
+        "{res}打电话到社区，",
+        "",
+        "情况说明：",
+        "{community}第三网格，",
+        "今天入户的时候，",
+        "据{res}讲，",
+    ),
+    closings=("", "，请核实", "，麻烦转一下", "。盼回复", "，这个要咋个弄", "，已做记录", "，图在群里"),
+    asides=("住户也在旁边", "晚点再回访", "怕出事"),
+    typos={"这个": "这各", "已经": "已近", "社区": "社去", "知道": "之道"},
+    pair_joiners=("，",),
 )
 
 
@@ -157,8 +260,8 @@ def _label_fields(section: str) -> dict[str, str]:
 
 def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str, list[dict[str, str]]]:
     # Separate generators: editing the training phrases must never change the held-out split.
-    train_rng, heldout_rng = random.Random(seed), random.Random(seed + 1)
-    out: dict[str, list[dict[str, str]]] = {"train": [], "heldout": []}
+    train_rng, heldout_rng, cv_rng = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
+    out: dict[str, list[dict[str, str]]] = {"train": [], "heldout": [], "cv": []}
     for section, cores in bank.items():
         not_admitted = section.startswith("NA:")
         n_train = TRAIN_PER_REASON if not_admitted else TRAIN_PER_ITEM
@@ -172,6 +275,10 @@ def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str
             out["train"].append({"text": text, **_label_fields(section), "group": group})
         for text, _ in _examples_for(cores["heldout"], n_heldout, heldout_rng, HELDOUT_POOLS, pair_rate=0.0):
             out["heldout"].append({"text": text, **_label_fields(section)})
+        # The training situations again, single and in the cross-validation pools' wording (test folds only).
+        n_cv = CV_PER_SITUATION * len(cores["train"])
+        for text, used in _examples_for(cores["train"], n_cv, cv_rng, CV_POOLS, pair_rate=0.0):
+            out["cv"].append({"text": text, **_label_fields(section), "group": f"{section}#{used[0]}"})
     return out
 
 
@@ -187,7 +294,9 @@ def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     write_jsonl(TRAIN_FILE, splits["train"])
     write_jsonl(HELDOUT_FILE, splits["heldout"])
+    write_jsonl(CV_FILE, splits["cv"])
     print(f"train: {len(splits['train'])} examples -> {TRAIN_FILE}")
+    print(f"cross-validation test texts: {len(splits['cv'])} examples -> {CV_FILE}")
     print(f"held-out: {len(splits['heldout'])} examples -> {HELDOUT_FILE}")
     return 0
 

@@ -10,6 +10,9 @@ from pathlib import Path
 EXAMPLES_DIR = Path(__file__).parent / "data" / "examples"
 TRAIN_FILE = EXAMPLES_DIR / "train.jsonl"
 HELDOUT_FILE = EXAMPLES_DIR / "heldout.jsonl"
+# The training situations re-told with a second training-only set of openings, closings, addresses and names:
+# the test folds of cross-validation (never trained on). See compose_examples.py.
+CV_FILE = EXAMPLES_DIR / "cv.jsonl"
 
 NOT_ADMITTED = "NOT_ADMITTED"
 
@@ -86,6 +89,11 @@ def load_examples(path: str | Path, known_codes: Iterable[str] | None = None) ->
 
 def train_examples() -> list[Example]:
     return load_examples(TRAIN_FILE)
+
+
+def cv_examples() -> list[Example]:
+    """Test-fold texts for cross-validation: training situations in wording training never saw."""
+    return load_examples(CV_FILE)
 
 
 def heldout_examples() -> list[Example]:
