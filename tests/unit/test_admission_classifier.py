@@ -160,15 +160,15 @@ def test_corrections_teach_the_model_a_new_phrasing() -> None:
 def test_held_out_stays_above_the_measured_floor() -> None:
     """A regression guard at the level actually reached (see docs/classifier.md)."""
     metrics = heldout_metrics()
-    assert metrics.item_accuracy >= 0.87
+    assert metrics.item_accuracy >= 0.895
     assert metrics.misroute_rate <= 0.03
     assert metrics.triage_rate <= 0.10
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="held-out accuracy 0.887 < 0.90 and misroute 0.023 > 0.02 (triage 0.067); the CV-best "
-    "alternatives (LinearSVC + temperature) scored 0.907 / 0.038 / 0.029 and 0.893 / 0.026 / 0.064; see docs",
+    reason="held-out misroute 0.023 (8 of 345) > 0.02; accuracy 0.910 and triage 0.041 meet their targets "
+    "(LR + fitted temperature, threshold tuned on re-told cross-validation folds); see docs/classifier.md",
 )
 def test_held_out_meets_accuracy_and_misroute_targets() -> None:
     metrics = heldout_metrics()
