@@ -34,7 +34,7 @@ HTTP_SECONDS = Histogram(
 HTTP_ERRORS = Counter("gridloop_http_errors_total", "HTTP responses with status >= 500 or 503", ["route", "status"])
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 

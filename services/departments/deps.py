@@ -31,7 +31,7 @@ class Caller:
         return None if self.is_operator else self.department
 
 
-def get_caller(principal: StaffDep) -> Caller:
+async def get_caller(principal: StaffDep) -> Caller:
     if principal.role == "operator":
         return Caller("operator", name=principal.subject)
     return Caller("department", principal.department, name=principal.subject)
@@ -43,7 +43,7 @@ def require_operator(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     return caller
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     return request.app.state.clock.now()
 
 

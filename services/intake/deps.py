@@ -13,22 +13,24 @@ from gridloop.servicekit.ratelimit import RateLimiter
 from services.intake.registry import ManagedRegistry, RegistryNotLoaded
 
 
-def get_managed_registry(request: Request) -> ManagedRegistry:
+# Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hop per dependency per request.
+async def get_managed_registry(request: Request) -> ManagedRegistry:
     return request.app.state.registry
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     try:
         return request.app.state.registry.current
     except RegistryNotLoaded as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from None
 
 
-def get_cipher(request: Request) -> ResidentCipher:
+async def get_cipher(request: Request) -> ResidentCipher:
     return request.app.state.runtime.cipher
 
 
-def get_worker_limit(request: Request) -> RateLimiter:
+async def get_worker_limit(request: Request) -> RateLimiter:
     return request.app.state.auth.worker_limit
 
 

@@ -180,7 +180,7 @@ async def post_request(fmt: str, request: Request) -> Response:
     request.state.principal = api_key_principal(api_key)  # for the audit log
     request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
     runtime = request.app.state.runtime
-    registry: Registry = get_registry(request)  # 503 while the registry is not loaded
+    registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
     report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
     async with runtime.db.unit_of_work() as uow:
         accepted = await accept_report(report, uow=uow, registry=registry, cipher=runtime.cipher, now=datetime.now(UTC))

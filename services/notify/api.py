@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
-def get_notify(request: Request) -> NotifyRuntime:
+async def get_notify(request: Request) -> NotifyRuntime:
     return request.app.state.runtime
 
 

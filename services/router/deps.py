@@ -14,7 +14,7 @@ from gridloop.auth.deps import OperatorOnly, get_principal
 from services.router.catalogue_admin import ActiveAdmissionList
 
 
-def get_admission_list(request: Request) -> ActiveAdmissionList:
+async def get_admission_list(request: Request) -> ActiveAdmissionList:
     return request.app.state.admission_list
 
 
