@@ -70,8 +70,12 @@ class EventConsumer:
         inbox: sa.Table,
         kafka: KafkaSettings,
         dlt_producer: asyncio.Future[AIOKafkaProducer],
+        wants: Callable[[Event], bool] | None = None,
     ) -> None:
         self.group = group
+        # Events this group has no effect for (say, every status but `returned`) are passed over without a
+        # transaction or an inbox row: nothing to do means nothing to make exactly-once.
+        self._wants = wants
         self.topics = topics
         self._handlers = handlers
         self._db = db
@@ -136,9 +140,14 @@ class EventConsumer:
         work: list[_Work] = []
         for record in records:
             try:
-                work.append(self._decode(record))
+                item = self._decode(record)
             except PoisonMessage as exc:
                 await self._dead_letter(record, exc)
+                continue
+            if self._wants is None or self._wants(item.event):
+                work.append(item)
+            else:
+                metrics.CONSUMED.labels(group=self.group, topic=item.delivery.topic, outcome="skipped").inc()
         if not work:
             return
         started = time.perf_counter()

@@ -45,6 +45,7 @@ def status_consumer(runtime: Runtime) -> EventConsumer:
         group="gridloop.departments.status",
         topics=[CASES_STATUS],
         handlers={CaseStatusChanged: on_status_changed},
+        wants=lambda event: event.status in STATUS_HANDLERS,
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

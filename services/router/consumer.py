@@ -28,6 +28,7 @@ def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, catalog
         group="gridloop.router.returns",
         topics=[CASES_STATUS],
         handlers={CaseStatusChanged: partial(reroute_returned_case, classifier=classifier, catalogue=catalogue)},
+        wants=lambda event: event.status == "returned",
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

@@ -52,7 +52,9 @@ async def send(producer: AIOKafkaProducer, ns, event: CaseStatusChanged, event_i
 
 
 @contextlib.asynccontextmanager
-async def consuming(ns, db: Database, producer: AIOKafkaProducer, handler: Callable, group: str, **kafka):
+async def consuming(
+    ns, db: Database, producer: AIOKafkaProducer, handler: Callable, group: str, wants: Callable | None = None, **kafka
+):
     ready: asyncio.Future = asyncio.get_running_loop().create_future()
     ready.set_result(producer)
     consumer = EventConsumer(
@@ -63,6 +65,7 @@ async def consuming(ns, db: Database, producer: AIOKafkaProducer, handler: Calla
         inbox=inbox,
         kafka=ns.kafka(**kafka),
         dlt_producer=ready,
+        wants=wants,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -91,6 +94,40 @@ async def test_the_same_event_delivered_twice_has_one_effect(ns, db, producer) -
     async with consuming(ns, db, producer, handle, group_name("dedupe")):
         await wait_for(lambda: _has(effects, f"after-{marker}"), what="the message after the duplicate")
     assert [e for e in effects if e.endswith(marker)] == [f"once-{marker}", f"after-{marker}"]
+
+
+async def test_events_the_group_does_not_want_leave_no_trace_and_do_not_hold_it_up(ns, db, producer) -> None:
+    """A group that acts only on some statuses passes over the others without a transaction or an inbox row, and
+    its committed offset moves past them."""
+    effects: list[str] = []
+
+    async def handle(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        effects.append(event.note)
+
+    group, case_id, marker = group_name("wants"), uuid.uuid4(), uuid.uuid4().hex
+    skipped_ids = [uuid.uuid4() for _ in range(3)]
+    for event_id in skipped_ids:
+        await send(producer, ns, status(case_id, f"skip-{marker}"), event_id)
+    await send(producer, ns, status(case_id, f"want-{marker}"), uuid.uuid4())
+
+    partitions = await topic_partitions(ns.bootstrap, [ns.kafka().topic(CASES_STATUS)])
+    async with consuming(ns, db, producer, handle, group, wants=lambda e: e.note.startswith("want-")) as (consumer, _):
+        await wait_for(lambda: _has(effects, f"want-{marker}"), what="the wanted event")
+        kafka = consumer._consumer
+        ends = await kafka.end_offsets(partitions)
+
+        async def all_committed() -> bool:
+            committed = [await kafka.committed(tp) or 0 for tp in partitions]
+            return all(offset >= ends[tp] for offset, tp in zip(committed, partitions, strict=True))
+
+        await wait_for(all_committed, what="offsets committed past the events passed over")
+    assert [e for e in effects if e.endswith(marker)] == [f"want-{marker}"]
+    async with db.engine.connect() as conn:
+        claimed = set(
+            (await conn.execute(sa.select(inbox.c.event_id).where(inbox.c.consumer_group == group))).scalars()
+        )
+    assert not claimed & set(skipped_ids), "no inbox row for an event passed over"
+    assert claimed, "the wanted event is in the inbox"
 
 
 async def test_a_redelivery_to_a_new_owner_after_a_crash_is_skipped(ns, db, producer) -> None:
