@@ -51,6 +51,24 @@ def is_duplicate(new: Sighting, open_case: Sighting) -> bool:
     return distance is not None and distance <= RADIUS_METRES
 
 
+def _near(row: Any) -> sa.ColumnElement[bool]:
+    """SQL for "same grid, or inside the box around the 100 m circle": the database narrows the candidates to the
+    neighbourhood (not the whole district's open cases of the item), `is_duplicate` then measures exactly."""
+    near = [work_items.c.grid_id == row.grid_id]
+    location = row.location or {}
+    lat, lon = location.get("lat"), location.get("lon")
+    if lat is not None and lon is not None:
+        dlat = math.degrees(RADIUS_METRES / EARTH_RADIUS_METRES) * 1.01
+        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+        near.append(
+            sa.and_(
+                work_items.c.location["lat"].as_float().between(lat - dlat, lat + dlat),
+                work_items.c.location["lon"].as_float().between(lon - dlon, lon + dlon),
+            )
+        )
+    return sa.or_(*near)
+
+
 def _sighting(row: Any) -> Sighting:
     return Sighting(row.item_code, row.grid_id, row.dispatched_at, row.location)
 
@@ -72,6 +90,7 @@ async def link_if_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, now: datetim
                 work_items.c.primary_case_id.is_(None),
                 work_items.c.case_id != case_id,
                 work_items.c.dispatched_at.between(row.dispatched_at - WINDOW, row.dispatched_at + WINDOW),
+                _near(row),
             )
             .order_by(work_items.c.dispatched_at)
             .limit(100)

@@ -194,6 +194,24 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     assert tap.events(same_grid.case_id, "resolved") == []
 
 
+async def test_a_duplicate_is_found_among_many_open_cases_of_its_item_elsewhere(ns, client, tap):
+    """The match looks in the neighbourhood, not at the district's first hundred open cases of the item."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+    elsewhere = [dispatched("S20", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
+    grid = f"G-many-{uuid.uuid4().hex[:6]}"
+    primary = dispatched(
+        "S20", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
+    )
+    await publish(ns, *elsewhere, primary)
+    await wait_for_work_item(client, primary.case_id)
+    same_grid = dispatched("S20", grid_id=grid, dispatched_at=start + timedelta(hours=2))
+    nearby = dispatched("S20", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
+    await publish(ns, same_grid, nearby)
+    for case in (same_grid, nearby):  # ~65 m away, in another grid
+        linked = await wait_for_work_item(client, case.case_id, "linked")
+        assert linked["primary_case_id"] == str(primary.case_id)
+
+
 async def test_the_services_own_scheduler_warns_when_a_case_waits_too_long_to_be_signed_for(ns, client, tap, clock):
     case = dispatched("P04", dispatched_at=clock.now())  # sign for within 2 h, resolve within 12 h
     await publish(ns, case)
