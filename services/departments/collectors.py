@@ -17,28 +17,35 @@ import sqlalchemy as sa
 
 from gridloop.delivery.db import Database
 from services.departments import metrics
-from services.departments.tables import work_items
+from services.departments.rates import SATISFIED
+from services.departments.tables import feedback, work_items
 
 log = logging.getLogger(__name__)
 RATE_WINDOW = timedelta(days=30)
 REFRESH_SECONDS = 15.0  # a grouped scan of the window: cheap, but not for every scrape
-KINDS = ("dispatched", "signed_on_time", "due", "resolved_on_time")
+KINDS = ("dispatched", "signed_on_time", "due", "resolved_on_time", "rated", "satisfied")
 CLOCKS = ("sign", "resolve")
 
 
 def window_counts(now: datetime, window: timedelta = RATE_WINDOW) -> list[sa.ColumnElement]:
     """The counts behind the rates (KINDS) and the open cases past a deadline (CLOCKS), for any grouping."""
-    w = work_items.c
+    w, f = work_items.c, feedback.c
     since = now - window
-    dispatched = w.dispatched_at >= since
-    due = sa.or_(w.resolved_at >= since, sa.and_(w.resolve_deadline >= since, w.resolve_deadline <= now))
+    own = counted()
+    dispatched = sa.and_(own, w.dispatched_at >= since)
+    due = sa.and_(own, sa.or_(w.resolved_at >= since, sa.and_(w.resolve_deadline >= since, w.resolve_deadline <= now)))
+    rated = f.rated_at >= since  # every reporter's latest rating counts, duplicates' too (as in rates.py)
     return [
         sa.func.count().filter(dispatched).label("dispatched"),
         sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
         sa.func.count().filter(due).label("due"),
         sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
-        sa.func.count().filter(w.signed_at.is_(None), w.resolved_at.is_(None), w.sign_deadline < now).label("sign"),
-        sa.func.count().filter(w.resolved_at.is_(None), w.resolve_deadline < now).label("resolve"),
+        sa.func.count().filter(rated).label("rated"),
+        sa.func.count().filter(rated, f.rating.in_(SATISFIED)).label("satisfied"),
+        sa.func.count()
+        .filter(own, w.signed_at.is_(None), w.resolved_at.is_(None), w.sign_deadline < now)
+        .label("sign"),
+        sa.func.count().filter(own, w.resolved_at.is_(None), w.resolve_deadline < now).label("resolve"),
     ]
 
 
@@ -49,6 +56,11 @@ def counted() -> sa.ColumnElement[bool]:
     return sa.and_(w.primary_case_id.is_(None), w.status.notin_(("returned", "linked")))
 
 
+def rate_source() -> sa.FromClause:
+    """Work items with their resident's latest rating, if any: what window_counts counts over."""
+    return work_items.outerjoin(feedback, feedback.c.case_id == work_items.c.case_id)
+
+
 def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Select:
     """One scan, grouped twice: per (department, item) and per (department, community), never by item and
     community together (the cross product is what made /metrics 32,000 lines). `dimension` says which grouping
@@ -56,8 +68,9 @@ def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Sele
     w = work_items.c
     dimension = sa.case((sa.func.grouping(w.community_id) == 1, "item"), else_="community").label("dimension")
     query = sa.select(dimension, w.department, w.item_code, w.community_id, *window_counts(now, window))
+    query = query.select_from(rate_source())
     by_item, by_community = sa.tuple_(w.department, w.item_code), sa.tuple_(w.department, w.community_id)
-    return query.where(counted()).group_by(sa.func.grouping_sets(by_item, by_community))
+    return query.group_by(sa.func.grouping_sets(by_item, by_community))
 
 
 def set_rate_gauges(rows: Iterable[sa.Row]) -> None:

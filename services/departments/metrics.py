@@ -27,13 +27,13 @@ REPORT_TO_DEPARTMENT = Histogram(
 ITEM_RATE_CASES = Gauge(
     "gridloop_item_rate_cases",
     "Cases counted in the three rates over the rate window, per department and item: kind = dispatched | "
-    "signed_on_time | due | resolved_on_time",
+    "signed_on_time | due | resolved_on_time | rated | satisfied",
     ["kind", "department", "item_code"],
 )
 COMMUNITY_RATE_CASES = Gauge(
     "gridloop_community_rate_cases",
     "Cases counted in the three rates over the rate window, per department and community: kind = dispatched | "
-    "signed_on_time | due | resolved_on_time",
+    "signed_on_time | due | resolved_on_time | rated | satisfied",
     ["kind", "department", "community"],
 )
 ITEM_OVERDUE_CASES = Gauge(

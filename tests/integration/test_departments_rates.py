@@ -193,7 +193,7 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
     now = at("03-05T00:00")
     full = (
         sa.select(w.department, w.item_code, w.community_id, *collectors.window_counts(now))
-        .where(collectors.counted())
+        .select_from(collectors.rate_source())
         .group_by(w.department, w.item_code, w.community_id)
     )
     engine = create_async_engine(ns.database_urls["departments"])
@@ -225,5 +225,21 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
     assert got["community"] == summed("community_id")
     assert all(r.community_id is None for r in rows if r.dimension == "item")
     assert all(r.item_code is None for r in rows if r.dimension == "community")
-    # f1, the only case of community C: dispatched, signed for and resolved in time, nothing overdue.
-    assert got["community"][("finance", "JN-RATES-C")] == (1, 1, 1, 1, 0, 0)
+    # f1, the only case of community C: dispatched, signed for and resolved in time, not rated, nothing overdue.
+    assert dict(zip(names, got["community"][("finance", "JN-RATES-C")], strict=True)) == {
+        "dispatched": 1,
+        "signed_on_time": 1,
+        "due": 1,
+        "resolved_on_time": 1,
+        "rated": 0,
+        "satisfied": 0,
+        "sign": 0,
+        "resolve": 0,
+    }
+    # Satisfaction counts every reporter's latest rating, the linked duplicate c6's too: A has c1 (satisfied,
+    # its later rating), c6 (basically satisfied), c2 (dissatisfied); B has c5 (satisfied).
+    for group, rated, satisfied in ((("police", "JN-RATES-A"), 3, 2), (("police", "JN-RATES-B"), 1, 1)):
+        counts = dict(zip(names, got["community"][group], strict=True))
+        assert (counts["rated"], counts["satisfied"]) == (rated, satisfied), group
+    item = dict(zip(names, got["item"][("police", "P04")], strict=True))
+    assert (item["rated"], item["satisfied"]) == (4, 3)
