@@ -39,7 +39,10 @@ work_items = sa.Table(
     sa.Index("ix_work_items_department_status", "department", "status"),
     sa.Index("ix_work_items_primary_case_id", "primary_case_id"),
     sa.Index("ix_work_items_item_dispatched", "item_code", "dispatched_at"),
+    sa.Index("ix_work_items_item_grid", "item_code", "grid_id", "dispatched_at"),  # duplicates: same grid
 )
+# Duplicates within 100 m: the latitude band of the item's cases (duplicates.py narrows by it, then by longitude).
+sa.Index("ix_work_items_item_lat", work_items.c.item_code, work_items.c.location["lat"].as_float())
 
 activity = sa.Table(
     "work_item_activity",
