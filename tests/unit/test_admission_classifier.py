@@ -6,10 +6,11 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gridloop.admission.catalogue import default_admission_list
-from gridloop.admission.classifier import Classifier, Decision
+from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold
 from gridloop.admission.examples import NOT_ADMITTED, NOT_ADMITTED_REASONS, heldout_examples, train_examples
 from gridloop.admission.metrics import Metrics, evaluate
 from gridloop.admission.retraining import corrections_from_dicts
@@ -155,6 +156,26 @@ def test_corrections_teach_the_model_a_new_phrasing() -> None:
     extra = corrections_from_dicts(corrections, default_admission_list())
     retrained = Classifier.train(train_examples(), extra=extra, threshold=trained_classifier().threshold)
     assert retrained.probabilities(text)["F15"] > trained_classifier().probabilities(text)["F15"]
+
+
+def test_threshold_bound_on_clustered_misroutes_is_at_least_the_point_estimate() -> None:
+    """Misroutes that come from a few situations make the bootstrap upper bound stricter than the point rate."""
+    admission_list = default_admission_list()
+    classes = ["P01", "S03"]  # police, street office
+    rng = np.random.default_rng(0)
+    n = 600
+    y = np.zeros(n, dtype=int)  # all truly P01
+    situations = np.array([f"P01#{i // 2}" for i in range(n)])
+    p_police = rng.uniform(0.6, 1.0, n)
+    wrong = np.isin(situations, ["P01#0", "P01#1", "P01#2"])  # 6 rows, confidently sent to the street office
+    p_police[wrong] = 0.03
+    probs = np.column_stack([p_police, 1 - p_police])
+    point = choose_threshold(probs, y, classes, admission_list, TrainingConfig(target_misroute=0.01))
+    bounded = choose_threshold(
+        probs, y, classes, admission_list, TrainingConfig(target_misroute=0.01, misroute_confidence=0.95), situations
+    )
+    assert point == 0.0  # 6 of 600 = 0.01 meets the point target with no abstention at all
+    assert bounded > point
 
 
 def test_held_out_stays_above_the_measured_floor() -> None:
