@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
-from bench import ceilings
+from bench import ceilings, cpu
 from bench.http_load import Load, Result
 from bench.stats import percentiles
 from gridloop.auth.credentials import Credentials
@@ -124,8 +124,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     report["ceiling_postgres"] = await ceilings.postgres_inserts(seconds=min(args.saturation_seconds, 10))
 
     print("bench: intake saturated ...", flush=True)
+    cpu_before = cpu.snapshot()
     report["intake_saturated"] = await saturate_intake(bodies, args)
-    await wait_drained(seconds=600)
+    await wait_drained(seconds=600)  # the CPU of carrying the accepted reports through all four services counts
+    report["cpu_ms_per_report"] = cpu.per_report(cpu_before, cpu.snapshot(), report["intake_saturated"]["accepted"])
 
     collector = DepartmentArrivals()
     await collector.start()
@@ -353,6 +355,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{'ceiling: PostgreSQL 1-row commits (10 conn)':<44} {p['per_second']:>11,.0f}  {ms(p):>16}",
         f"{'intake saturated: accepted reports':<44} {i['per_second']:>11,.0f}  {ms(i):>16}",
         "",
+        *format_cpu(report.get("cpu_ms_per_report") or {}, m["cores"]),
         f"{'offered/s':>9} {'accepted/s':>10} {'intake ms':>16} {'→department ms':>16} {'→notified ms':>16}  sustained",
     ]
     for st in report["steps"]:
@@ -374,6 +377,18 @@ def format_report(report: dict[str, Any]) -> str:
         f"{s['sustained_ratio_to_postgres']:.0%} of PostgreSQL's commit ceiling",
     ]
     return "\n".join(lines)
+
+
+def format_cpu(spent: dict[str, float], cores: int) -> list[str]:
+    """CPU per report by part of the stack, and the rate that CPU alone allows on this machine."""
+    if not spent:
+        return []
+    parts = "  ".join(f"{part} {spent[part]:.1f}" for part in cpu.PARTS)
+    return [
+        f"CPU ms per report (saturation run, drained): {parts}  = {spent['total']:.1f}",
+        f"  → {cores} cores allow at most {cores * 1000 / spent['total']:,.0f} reports/s through the whole pipeline",
+        "",
+    ]
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
