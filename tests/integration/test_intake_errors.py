@@ -136,3 +136,34 @@ async def test_kafka_down_still_accepts_and_the_outbox_drains_when_it_returns(ns
 
 async def _is_zero(probe) -> bool:
     return await probe() == 0
+
+
+async def test_connections_the_server_dropped_cost_at_most_one_retryable_503_and_lose_nothing(ns, intake) -> None:
+    """The pool does not ping before each checkout (a round trip per transaction): a connection PostgreSQL dropped
+    (restart, failover, idle kill) is found by using it, answered 503 with Retry-After, and the whole pool is
+    renewed, so the worker app's retry succeeds."""
+    assert (await intake.post("/v1/reports", json=report_body("路灯坏了一盏"))).status_code == 202
+    database = sa.engine.make_url(ns.database_urls["intake"]).database
+    admin = sa.ext.asyncio.create_async_engine(ns.database_urls["intake"].replace(f"/{database}", "/postgres"))
+    try:
+        async with admin.connect() as conn:
+            killed = await conn.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": database},
+            )
+    finally:
+        await admin.dispose()
+    assert killed >= 1
+    statuses = []
+    for n in range(5):
+        body = report_body(f"楼道里的灯坏了第{n}次")
+        response = await intake.post("/v1/reports", json=body)
+        if response.status_code == 503:
+            assert response.headers["retry-after"]
+            statuses.append(503)
+            response = await intake.post("/v1/reports", json=body)  # the worker app retries the same report
+        statuses.append(response.status_code)
+    assert statuses.count(503) <= 1 and statuses.count(202) == 5, statuses
