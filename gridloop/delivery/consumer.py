@@ -25,7 +25,7 @@ from gridloop.contracts.events import Event
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, claim_inbox_many, is_unavailable
-from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode
+from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode, producer_is_broken
 from gridloop.servicekit.logs import mask_phones
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class EventConsumer:
         db: Database,
         inbox: sa.Table,
         kafka: KafkaSettings,
-        dlt_producer: asyncio.Future[AIOKafkaProducer],
+        dlt_producer: Awaitable[AIOKafkaProducer],  # a future, or the runtime's ProducerSlot
         wants: Callable[[Event], bool] | None = None,
     ) -> None:
         self.group = group
@@ -86,6 +86,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.connected = False
         self.dead_letter_sealer: DeadLetterSealer | None = None
+        self.renew_producer: Callable[[AIOKafkaProducer], Awaitable[None]] | None = None
 
     def request_stop(self) -> None:
         """Finish the batch in hand, commit its offsets, then leave the group (`run` returns)."""
@@ -249,9 +250,14 @@ class EventConsumer:
             *extra,
         ]
         producer = await self._dlt_producer
-        await producer.send_and_wait(
-            self._kafka.topic(dead_letter_topic(topic)), value=value, key=record.key, headers=headers
-        )
+        try:
+            await producer.send_and_wait(
+                self._kafka.topic(dead_letter_topic(topic)), value=value, key=record.key, headers=headers
+            )
+        except Exception as send_error:
+            if producer_is_broken(send_error) and self.renew_producer is not None:
+                await self.renew_producer(producer)  # the batch is redone with the new one
+            raise
         metrics.DEAD_LETTERS.labels(topic=topic, reason=reason).inc()
         metrics.CONSUMED.labels(group=self.group, topic=topic, outcome="dead_lettered").inc()
         log.error(

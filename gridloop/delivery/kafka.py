@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
@@ -47,6 +50,54 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         linger_ms=settings.linger_ms,
         request_timeout_ms=settings.request_timeout_ms,
     )
+
+
+# Errors after which an idempotent producer cannot go on (its sender task has died, or the broker no longer knows
+# its producer id and sequence, e.g. after a broker restart that lost the producer state): every later send fails
+# the same way, so the producer must be replaced by a new one (a new producer id).
+PRODUCER_FATAL: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+
+
+def producer_is_broken(exc: BaseException) -> bool:
+    """True if this error, or one it was raised from, means the producer must be replaced."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PRODUCER_FATAL):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class ProducerSlot:
+    """The service's producer, awaitable like a future (`producer = await slot`), and replaceable: `await slot`
+    waits while a broken producer is being replaced and then gives the new one."""
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[AIOKafkaProducer] = asyncio.get_running_loop().create_future()
+
+    def __await__(self) -> Generator[Any, None, AIOKafkaProducer]:
+        return asyncio.shield(self._future).__await__()
+
+    @property
+    def current(self) -> AIOKafkaProducer | None:
+        return self._future.result() if self._future.done() else None
+
+    def set(self, producer: AIOKafkaProducer) -> None:
+        if self._future.done():
+            self._future = asyncio.get_running_loop().create_future()
+        self._future.set_result(producer)
+
+    def clear(self) -> None:
+        """From now until `set`, awaiting the slot waits for the next producer."""
+        if self._future.done():
+            self._future = asyncio.get_running_loop().create_future()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database
-from gridloop.delivery.kafka import Envelope, KafkaSettings, encode
+from gridloop.delivery.kafka import Envelope, KafkaSettings, encode, producer_is_broken
 
 T = TypeVar("T", bound=Any)  # rows with a `.key`
 
@@ -68,7 +68,7 @@ class OutboxRelay:
     def __init__(
         self,
         db: Database,
-        producer_ready: asyncio.Future[AIOKafkaProducer],
+        producer_ready: Awaitable[AIOKafkaProducer],  # a future, or the runtime's ProducerSlot
         kafka: KafkaSettings,
         *,
         batch_size: int = 500,
@@ -77,9 +77,11 @@ class OutboxRelay:
         buckets: int = DEFAULT_BUCKETS,
         cleanup_every: timedelta = timedelta(seconds=30),
         cleanup_batch: int = 5000,
+        renew_producer: Callable[[AIOKafkaProducer], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
         self._producer_ready = producer_ready
+        self._renew_producer = renew_producer  # replaces a producer that cannot go on (PRODUCER_FATAL)
         self._kafka = kafka
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -109,7 +111,11 @@ class OutboxRelay:
                 metrics.OUTBOX_RELAY_ERRORS.labels(reason=type(exc).__name__).inc()
                 log.warning("outbox relay pass failed, will retry: %s", self.last_error)
                 published = 0
-                await asyncio.sleep(1.0)
+                if producer_is_broken(exc) and self._renew_producer is not None:
+                    await self._renew_producer(producer)  # retrying with this one would fail for ever
+                    producer = await self._producer_ready
+                else:
+                    await asyncio.sleep(1.0)
             if datetime.now(UTC) - last_cleanup > self._cleanup_every:
                 await self._cleanup_quietly()
                 last_cleanup = datetime.now(UTC)

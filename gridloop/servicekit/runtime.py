@@ -14,7 +14,7 @@ from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.revocations import RevocationCache
 from gridloop.delivery.consumer import EventConsumer
 from gridloop.delivery.db import Database
-from gridloop.delivery.kafka import make_producer
+from gridloop.delivery.kafka import ProducerSlot, make_producer
 from gridloop.delivery.outbox import OutboxRelay
 from gridloop.servicekit.settings import ServiceSettings
 
@@ -26,16 +26,18 @@ class Runtime:
         self.name = name
         self.settings = settings
         self.db = db
-        self.producer_ready: asyncio.Future[AIOKafkaProducer] = asyncio.get_running_loop().create_future()
-        self.relay = OutboxRelay(db, self.producer_ready, settings.kafka)
+        self.producer_ready = ProducerSlot()  # `await runtime.producer_ready`: the current producer
+        self.relay = OutboxRelay(db, self.producer_ready, settings.kafka, renew_producer=self.renew_producer)
         self.cipher = ResidentCipher.from_settings(settings.auth)  # residents' contact details at rest
         self.revocations = RevocationCache(db)  # revoked credentials, checked on every request
         self.consumers: list[EventConsumer] = []
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._renewing = asyncio.Lock()
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         consumer.dead_letter_sealer = self.cipher.seal_dead_letter  # no resident contact in clear on a DLT
+        consumer.renew_producer = self.renew_producer
         self.consumers.append(consumer)
 
     def add_task(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
@@ -68,6 +70,11 @@ class Runtime:
             await asyncio.wait_for(self.db.dispose(), 10)
 
     async def _start_producer(self) -> None:
+        producer = await self._connect_producer()
+        self._producer = producer
+        self.producer_ready.set(producer)
+
+    async def _connect_producer(self) -> AIOKafkaProducer:
         delay = 0.5
         while True:
             producer = make_producer(self.settings.kafka, client_id=f"gridloop-{self.name}")
@@ -80,10 +87,23 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
                 continue
-            self._producer = producer
-            self.producer_ready.set_result(producer)
             log.info("%s connected to Kafka at %s", self.name, self.settings.kafka.bootstrap_servers)
-            return
+            return producer
+
+    async def renew_producer(self, broken: AIOKafkaProducer) -> None:
+        """Replace a producer that cannot go on (gridloop.delivery.kafka.PRODUCER_FATAL, e.g. after a broker
+        restart lost its producer state); callers that find the same broken producer renew it once."""
+        async with self._renewing:
+            if self._producer is not broken:
+                return
+            log.error("%s: the Kafka producer cannot go on; replacing it with a new one", self.name)
+            self.producer_ready.clear()
+            self._producer = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(broken.stop(), 10)
+            producer = await self._connect_producer()
+            self._producer = producer
+            self.producer_ready.set(producer)
 
     async def _supervise(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
         """Run a background loop; if it crashes, log once and restart it after a pause."""

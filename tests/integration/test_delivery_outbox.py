@@ -222,3 +222,39 @@ async def test_published_rows_are_deleted_after_retention_in_batches(db, ns, cle
     async with db.engine.connect() as conn:
         left = set((await conn.execute(sa.select(outbox.c.event_id))).scalars())
     assert left == {*recent, *pending}
+
+
+async def test_a_producer_that_cannot_go_on_is_replaced_and_the_rows_still_go_out(db, ns, producer, clean) -> None:
+    """After a broker restart loses an idempotent producer's state, every send fails with OutOfOrderSequenceNumber
+    for ever (the CI chaos run once hung on it). The relay asks for a new producer instead of retrying the old."""
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    from gridloop.delivery.kafka import ProducerSlot
+
+    class Broken(AIOKafkaProducer):  # a real producer whose sender died, as aiokafka leaves it
+        async def send(self, *args, **kwargs):
+            raise OutOfOrderSequenceNumber()
+
+    broken = Broken(bootstrap_servers=ns.bootstrap)
+    slot, renewed = ProducerSlot(), []
+    slot.set(broken)
+
+    async def renew(old: AIOKafkaProducer) -> None:
+        renewed.append(old)
+        slot.set(producer)
+
+    relay = OutboxRelay(db, slot, ns.kafka(), renew_producer=renew, poll_interval=0.05)
+    case = uuid.uuid4()
+    ids = await write(db, step(case, "before-renewal-1"), step(case, "before-renewal-2"))
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def all_published() -> bool:
+            return not await unpublished(db, ids)
+
+        await wait_for(all_published, timeout=20, what="rows published with the new producer")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert renewed == [broken]
+    assert [note for _key, _id, note in await on_topic(ns, {str(case)}, 2)] == ["before-renewal-1", "before-renewal-2"]
