@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
@@ -18,6 +19,7 @@ from gridloop.delivery.kafka import Envelope
 
 # Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.TimeoutError,  # every pooled connection busy for the pool timeout: wait and retry, never dead-letter
     sa.exc.OperationalError,
     sa.exc.InterfaceError,
     sa.exc.DisconnectionError,
@@ -148,7 +150,9 @@ def loopback_without_tls(url: str) -> dict[str, object]:
 class Database:
     """Engine plus unit-of-work factory for one service. Created in the lifespan, never at import."""
 
-    def __init__(self, url: str, *, outbox: sa.Table, source: str, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, outbox: sa.Table, source: str, pool_size: int = 10, pool_timeout: float = 5.0
+    ) -> None:
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -157,12 +161,23 @@ class Database:
             # server dropped fails on first use (503 / retried by consumers and the relay), and that failure
             # renews the whole pool (tests/integration/test_intake_errors.py).
             pool_pre_ping=False,
-            pool_timeout=5,
+            pool_timeout=pool_timeout,
             connect_args={"timeout": 5, "command_timeout": 30, **loopback_without_tls(url)},
         )
         self.outbox = outbox
         self.source = source
         self._on_commit: list[Callable[[], None]] = []
+
+    @classmethod
+    def for_service(cls, settings: Any, *, outbox: sa.Table, source: str) -> Database:
+        """A service's database from its settings (URL, pool size, pool timeout)."""
+        return cls(
+            settings.database_url,
+            outbox=outbox,
+            source=source,
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Register a callback run after a unit of work that published events commits (wakes the relay)."""

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridloop.auth.access import AccessControl
@@ -115,6 +116,7 @@ def create_app(
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
+    app.add_exception_handler(PoolTimeoutError, _busy)
     app.add_exception_handler(UnicodeEncodeError, _unstorable_text)
     for router in routers:
         app.include_router(router)
@@ -144,6 +146,16 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
             ]
         },
         status_code=422,
+    )
+
+
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    """Every database connection stayed busy for the pool timeout: shed the load with a retryable 503."""
+    log.warning("busy on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "service busy (all database connections in use); retry later"},
+        status_code=503,
+        headers={"Retry-After": "1"},
     )
 
 

@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop"
     db_pool_size: int = 10
+    # How long a request or handler waits for a free database connection before giving up (an HTTP request then
+    # gets 503 "busy" with Retry-After: load shedding instead of an ever longer queue).
+    db_pool_timeout_seconds: float = 5.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

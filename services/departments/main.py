@@ -21,7 +21,7 @@ from services.departments.tables import outbox
 
 
 async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
-    db = Database(settings.database_url, outbox=outbox, source="/gridloop/departments", pool_size=settings.db_pool_size)
+    db = Database.for_service(settings, outbox=outbox, source="/gridloop/departments")
     runtime = Runtime("departments", settings, db)
     runtime.add_consumer(dispatch_consumer(runtime))
     runtime.add_consumer(status_consumer(runtime))

@@ -20,7 +20,7 @@ from services.intake.tables import outbox
 
 
 async def build(settings: IntakeSettings, *, registry: ManagedRegistry) -> Runtime:
-    db = Database(settings.database_url, outbox=outbox, source="/gridloop/intake", pool_size=settings.db_pool_size)
+    db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
     runtime = Runtime("intake", settings, db)
     await registry.try_load(db)
     runtime.add_consumer(timeline_consumer(runtime))

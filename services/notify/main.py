@@ -45,7 +45,7 @@ def build_channels(settings: NotifySettings, client: httpx.AsyncClient) -> dict[
 
 
 async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRuntime:
-    db = Database(settings.database_url, outbox=outbox, source="/gridloop/notify", pool_size=settings.db_pool_size)
+    db = Database.for_service(settings, outbox=outbox, source="/gridloop/notify")
     runtime = NotifyRuntime(settings, db, clock=clock)
     templates = Templates.load(settings.templates_path)
     runtime.add_consumer(

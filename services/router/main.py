@@ -25,7 +25,7 @@ from services.router.triage_api import router as triage_router
 async def build(
     settings: RouterSettings, *, active: ActiveAdmissionList, classifier: Classifier | None = None
 ) -> Runtime:
-    db = Database(settings.database_url, outbox=outbox, source="/gridloop/router", pool_size=settings.db_pool_size)
+    db = Database.for_service(settings, outbox=outbox, source="/gridloop/router")
     runtime = Runtime("router", settings, db)
     await load_active(active, db)
     classifier = ListBoundClassifier(classifier or default_classifier(), active)  # decides with the list in force

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -167,3 +168,33 @@ async def test_connections_the_server_dropped_cost_at_most_one_retryable_503_and
             response = await intake.post("/v1/reports", json=body)  # the worker app retries the same report
         statuses.append(response.status_code)
     assert statuses.count(503) <= 1 and statuses.count(202) == 5, statuses
+
+
+async def test_when_every_database_connection_is_busy_a_report_gets_a_quick_retryable_503(ns) -> None:
+    """Overload sheds load: a request that waited the pool timeout for a connection is answered 503 "busy" with
+    Retry-After (it was an unhandled exception, and the worker app saw a 500 or a reset), and is accepted again
+    once connections are free."""
+    settings = IntakeSettings(
+        database_url=ns.database_urls["intake"], kafka=ns.kafka(), db_pool_size=1, db_pool_timeout_seconds=0.3
+    )
+    app = make_app(settings)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://i", auth=ActingAsCaller()) as client,
+    ):
+        engine = app.state.runtime.db.engine
+        held = []
+        for _ in range(2):  # pool of 1 + overflow 1; the revocation listener may hold one of them already
+            try:
+                held.append(await asyncio.wait_for(engine.connect(), 1))
+            except Exception:
+                break
+        try:
+            busy = await client.post("/v1/reports", json=report_body("小区门口的路灯坏了"))
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["detail"]
+        finally:
+            for conn in held:
+                await conn.close()
+        accepted = await client.post("/v1/reports", json=report_body("小区门口的路灯坏了"))
+        assert accepted.status_code == 202, accepted.text
