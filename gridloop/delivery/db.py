@@ -32,7 +32,10 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 # SQLSTATEs of a server that is restarting or refusing connections: class 08 (connection exception), 57P01-03
 # (admin shutdown, crash shutdown, "the database system is starting up / shutting down"), 53300 (too many
 # connections). asyncpg raises these at connect time as plain errors, which SQLAlchemy wraps as DBAPIError.
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
+# Also the transient refusals of one attempt: 40001 (serialization failure) and 40P01 (deadlock victim) — the
+# same work succeeds when retried, so a consumer retries it without counting towards the dead-letter limit and
+# an HTTP caller gets 503 with Retry-After, never a 500.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
 
 
 def is_unavailable(exc: BaseException) -> bool:

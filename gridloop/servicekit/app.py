@@ -166,7 +166,7 @@ async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
     if is_unavailable(exc):
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
-            {"detail": "service temporarily unavailable (database unreachable); retry later"},
+            {"detail": "service temporarily unavailable (database unreachable, or a transient conflict); retry later"},
             status_code=503,
             headers={"Retry-After": "5"},
         )

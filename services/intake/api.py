@@ -57,7 +57,7 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
         403: {"description": "not a worker, another worker's report, or a grid the worker is not assigned to"},
         413: {"description": "body too large"},
         429: {"description": "too many reports from this worker; see Retry-After"},
-        503: {"description": "database unreachable"},
+        503: {"description": "database unreachable or busy; retry after Retry-After seconds"},
     },
 )
 async def post_report(

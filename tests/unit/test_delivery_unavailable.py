@@ -23,9 +23,11 @@ def wrapped(driver_error: Exception) -> sa.exc.DBAPIError:
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
         asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        asyncpg.exceptions.SerializationError("could not serialize access due to concurrent update"),
     ],
 )
-def test_a_restarting_database_counts_as_unavailable(driver_error: Exception) -> None:
+def test_a_restarting_database_or_a_transient_conflict_counts_as_unavailable(driver_error: Exception) -> None:
     assert is_unavailable(wrapped(driver_error))
 
 
