@@ -24,7 +24,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from gridloop.contracts.events import Event
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
-from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, claim_inbox_many, is_unavailable
+from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
 from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode, producer_is_broken
 from gridloop.servicekit.logs import mask_phones
 
@@ -187,7 +187,8 @@ class EventConsumer:
             attempt += 1
             try:
                 async with self._db.unit_of_work() as uow:
-                    return await self._apply_in(uow, item)
+                    (outcome,) = await self._apply_all_in(uow, [item])
+                    return outcome
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -206,7 +207,7 @@ class EventConsumer:
 
     async def _apply_all_in(self, uow: UnitOfWork, work: list[_Work]) -> list[str]:
         """Claim the whole batch in the inbox with one statement, then apply the events claimed, in order."""
-        claimed = await claim_inbox_many(
+        claimed = await claim_inbox(
             uow, self._inbox, group=self.group, events=[(item.delivery.event_id, item.delivery.topic) for item in work]
         )
         outcomes = []
@@ -219,16 +220,6 @@ class EventConsumer:
                 metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
                 outcomes.append("duplicate")
         return outcomes
-
-    async def _apply_in(self, uow: UnitOfWork, item: _Work) -> str:
-        claimed = await claim_inbox(
-            uow, self._inbox, group=self.group, event_id=item.delivery.event_id, topic=item.delivery.topic
-        )
-        if not claimed:
-            metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
-            return "duplicate"
-        await item.handler(item.event, uow, item.delivery)
-        return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
         topic = self._kafka.logical(record.topic)

@@ -205,18 +205,7 @@ class Database:
         await self.engine.dispose()
 
 
-async def claim_inbox(uow: UnitOfWork, inbox: sa.Table, *, group: str, event_id: uuid.UUID, topic: str) -> bool:
-    """Record an event as processed by this consumer group; False if it was processed before."""
-    stmt = (
-        insert(inbox)
-        .values(consumer_group=group, event_id=event_id, topic=topic)
-        .on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
-    )
-    result = await uow.conn.execute(stmt)
-    return bool(result.rowcount)
-
-
-async def claim_inbox_many(
+async def claim_inbox(
     uow: UnitOfWork, inbox: sa.Table, *, group: str, events: list[tuple[uuid.UUID, str]]
 ) -> set[uuid.UUID]:
     """Record a batch of (event id, topic) as processed by this consumer group in one statement; returns the ids
