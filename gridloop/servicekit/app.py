@@ -116,7 +116,6 @@ def create_app(
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
-    app.add_exception_handler(PoolTimeoutError, _busy)
     app.add_exception_handler(UnicodeEncodeError, _unstorable_text)
     for router in routers:
         app.include_router(router)
@@ -149,20 +148,17 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _busy(request: Request, exc: Exception) -> JSONResponse:
-    """Every database connection stayed busy for the pool timeout: shed the load with a retryable 503."""
-    log.warning("busy on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(
-        {"detail": "service busy (all database connections in use); retry later"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
-
-
 async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
-    """The database is unreachable: say so with 503, never a 500 with a traceback."""
+    """The database is unreachable or busy: say so with 503, never a 500 with a traceback."""
     if _unstorable(exc):
         return await _unstorable_text(request, exc)
+    if isinstance(exc, PoolTimeoutError):  # every pooled connection stayed busy for the pool timeout: shed load
+        log.warning("busy on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "service busy (all database connections in use); retry later"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     if is_unavailable(exc):
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(

@@ -31,7 +31,6 @@ class Runtime:
         self.cipher = ResidentCipher.from_settings(settings.auth)  # residents' contact details at rest
         self.revocations = RevocationCache(db)  # revoked credentials, checked on every request
         self.consumers: list[EventConsumer] = []
-        self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._renewing = asyncio.Lock()
 
@@ -63,16 +62,14 @@ class Runtime:
         _, stuck = await asyncio.wait(self._tasks, timeout=10) if self._tasks else (set(), set())
         for task in stuck:
             log.error("%s: task %s did not stop within 10s; exiting without it", self.name, task.get_name())
-        if self._producer is not None:
+        if (producer := self.producer_ready.current) is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._producer.stop(), 10)
+                await asyncio.wait_for(producer.stop(), 10)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.db.dispose(), 10)
 
     async def _start_producer(self) -> None:
-        producer = await self._connect_producer()
-        self._producer = producer
-        self.producer_ready.set(producer)
+        self.producer_ready.set(await self._connect_producer())
 
     async def _connect_producer(self) -> AIOKafkaProducer:
         delay = 0.5
@@ -94,16 +91,13 @@ class Runtime:
         """Replace a producer that cannot go on (gridloop.delivery.kafka.PRODUCER_FATAL, e.g. after a broker
         restart lost its producer state); callers that find the same broken producer renew it once."""
         async with self._renewing:
-            if self._producer is not broken:
+            if self.producer_ready.current is not broken:
                 return
             log.error("%s: the Kafka producer cannot go on; replacing it with a new one", self.name)
             self.producer_ready.clear()
-            self._producer = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(broken.stop(), 10)
-            producer = await self._connect_producer()
-            self._producer = producer
-            self.producer_ready.set(producer)
+            self.producer_ready.set(await self._connect_producer())
 
     async def _supervise(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
         """Run a background loop; if it crashes, log once and restart it after a pause."""
@@ -128,10 +122,10 @@ class Runtime:
         return checks
 
     async def _kafka_reachable(self) -> bool:
-        if self._producer is None:
+        if (producer := self.producer_ready.current) is None:
             return False
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 2)
             return True
         except Exception:
             return False
