@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gridloop.delivery.db import Database
 from services.departments import metrics
-from services.departments.rates import SATISFIED
+from services.departments.rates import counted, feedback_counts, work_counts
 from services.departments.tables import feedback, work_items
 
 log = logging.getLogger(__name__)
@@ -28,32 +28,18 @@ CLOCKS = ("sign", "resolve")
 
 
 def window_counts(now: datetime, window: timedelta = RATE_WINDOW) -> list[sa.ColumnElement]:
-    """The counts behind the rates (KINDS) and the open cases past a deadline (CLOCKS), for any grouping."""
-    w, f = work_items.c, feedback.c
-    since = now - window
-    own = counted()
-    dispatched = sa.and_(own, w.dispatched_at >= since)
-    due = sa.and_(own, sa.or_(w.resolved_at >= since, sa.and_(w.resolve_deadline >= since, w.resolve_deadline <= now)))
-    rated = f.rated_at >= since  # every reporter's latest rating counts, duplicates' too (as in rates.py)
+    """The counts behind the rates (KINDS, as rates.py defines them, over the window up to now) and the open
+    cases past a deadline (CLOCKS), for any grouping of rate_source()."""
+    w = work_items.c
+    since, own = now - window, counted()
     return [
-        sa.func.count().filter(dispatched).label("dispatched"),
-        sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
-        sa.func.count().filter(due).label("due"),
-        sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
-        sa.func.count().filter(rated).label("rated"),
-        sa.func.count().filter(rated, f.rating.in_(SATISFIED)).label("satisfied"),
+        *work_counts(since, None, now, only=own),
+        *feedback_counts(since, None),  # every reporter's latest rating counts, duplicates' too (as in rates.py)
         sa.func.count()
         .filter(own, w.signed_at.is_(None), w.resolved_at.is_(None), w.sign_deadline < now)
         .label("sign"),
         sa.func.count().filter(own, w.resolved_at.is_(None), w.resolve_deadline < now).label("resolve"),
     ]
-
-
-def counted() -> sa.ColumnElement[bool]:
-    """As in rates.py: a duplicate rides on its primary and a returned item is a bounce, not this department's
-    case."""
-    w = work_items.c
-    return sa.and_(w.primary_case_id.is_(None), w.status.notin_(("returned", "linked")))
 
 
 def rate_source() -> sa.FromClause:

@@ -71,25 +71,52 @@ def _scope(department: str | None) -> list[sa.ColumnElement[bool]]:
     return [work_items.c.department == department] if department else []
 
 
+def counted() -> sa.ColumnElement[bool]:
+    """A duplicate rides on its primary and a returned item is a bounce, not this department's case."""
+    w = work_items.c
+    return sa.and_(w.primary_case_id.is_(None), w.status != "returned", w.status != "linked")
+
+
+def _within(column: sa.ColumnElement, start: datetime, end: datetime | None) -> sa.ColumnElement[bool]:
+    return sa.and_(column >= start, column < end) if end is not None else column >= start
+
+
+def work_counts(
+    start: datetime, end: datetime | None, now: datetime, *, only: sa.ColumnElement[bool] | None = None
+) -> list[sa.ColumnElement[int]]:
+    """The counts behind the response and resolution rates over [start, end) (open-ended without `end`), as
+    labelled columns for any grouping; `only` narrows them inside the counts (the gauges group what the WHERE
+    clause cannot leave out)."""
+    w = work_items.c
+    dispatched = _within(w.dispatched_at, start, end)
+    due = sa.or_(
+        _within(w.resolved_at, start, end), sa.and_(_within(w.resolve_deadline, start, end), w.resolve_deadline <= now)
+    )
+    if only is not None:
+        dispatched, due = sa.and_(only, dispatched), sa.and_(only, due)
+    return [
+        sa.func.count().filter(dispatched).label("dispatched"),
+        sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
+        sa.func.count().filter(due).label("due"),
+        sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
+    ]
+
+
+def feedback_counts(start: datetime, end: datetime | None) -> list[sa.ColumnElement[int]]:
+    """The counts behind the satisfaction rate: residents' latest ratings given over [start, end)."""
+    rated = _within(feedback.c.rated_at, start, end)
+    return [
+        sa.func.count().filter(rated).label("rated"),
+        sa.func.count().filter(rated, feedback.c.rating.in_(SATISFIED)).label("satisfied"),
+    ]
+
+
 def work_counts_query(
     group_by: GroupBy, start: datetime, end: datetime, now: datetime, department: str | None = None
 ) -> sa.Select:
-    w = work_items.c
     key = GROUP_COLUMNS[group_by]
-    dispatched = (w.dispatched_at >= start) & (w.dispatched_at < end)
-    due = ((w.resolved_at >= start) & (w.resolved_at < end)) | (
-        (w.resolve_deadline >= start) & (w.resolve_deadline < end) & (w.resolve_deadline <= now)
-    )
     return (
-        sa.select(
-            key.label("group"),
-            sa.func.count().filter(dispatched).label("dispatched"),
-            sa.func.count().filter(dispatched, w.signed_at <= w.sign_deadline).label("signed_on_time"),
-            sa.func.count().filter(due).label("due"),
-            sa.func.count().filter(due, w.resolved_at <= w.resolve_deadline).label("resolved_on_time"),
-        )
-        .where(w.primary_case_id.is_(None), w.status != "returned", w.status != "linked", *_scope(department))
-        .group_by(key)
+        sa.select(key.label("group"), *work_counts(start, end, now)).where(counted(), *_scope(department)).group_by(key)
     )
 
 
@@ -98,11 +125,7 @@ def feedback_counts_query(
 ) -> sa.Select:
     key = GROUP_COLUMNS[group_by]
     return (
-        sa.select(
-            key.label("group"),
-            sa.func.count().label("rated"),
-            sa.func.count().filter(feedback.c.rating.in_(SATISFIED)).label("satisfied"),
-        )
+        sa.select(key.label("group"), *feedback_counts(start, end))
         .select_from(feedback.join(work_items, work_items.c.case_id == feedback.c.case_id))
         .where(feedback.c.rated_at >= start, feedback.c.rated_at < end, *_scope(department))
         .group_by(key)
