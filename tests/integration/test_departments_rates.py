@@ -178,8 +178,10 @@ async def test_a_department_sees_only_its_own_rates(client, day):
 
 async def test_department_rates_are_exported_as_gauges(client, day):
     async def exported() -> str:
+        # A refresh can run between the day's last signing and its last rating: wait for one after both.
         text = (await client.get("/metrics")).text
-        return text if 'gridloop_department_rate_ratio{department="police",rate="response"} 0.6' in text else ""
+        done = ('rate="response"} 0.6', 'rate="satisfaction"} 0.75')
+        return text if all(f'gridloop_department_rate_ratio{{department="police",{d}' in text for d in done) else ""
 
     text = await wait_for(exported, what="rate gauges")
     assert 'gridloop_department_rate_ratio{department="police",rate="satisfaction"} 0.75' in text
