@@ -14,9 +14,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridloop.admission.examples import CV_FILE, EXAMPLES_DIR, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
+from gridloop.admission.examples import CV_FILE, EXAMPLES_DIR, HELDOUT2_FILE, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
 
 PHRASEBANK = Path(__file__).parent / "data" / "phrasebank.txt"
+# The fresh held-out split's situations ("+ " lines only), written blind: see HELDOUT2_POOLS.
+PHRASEBANK_HELDOUT2 = Path(__file__).parent / "data" / "phrasebank-heldout2.txt"
 SEED = 20241125
 TRAIN_PER_ITEM = 54
 HELDOUT_PER_ITEM = 5
@@ -182,6 +184,32 @@ CV_POOLS = Pools(
 )
 
 
+# The fresh held-out split (third session): its situations were written by an author who saw neither the
+# training phrases nor the model, and it has pools of its own, shared with no other split. One report per
+# situation, unpaired.
+HELDOUT2_POOLS = Pools(
+    streets=("茶店子北街道", "金泉东街道", "营门口南街道", "西华北街道"),
+    communities=("交大社区", "同和社区", "万福社区", "肖家村社区", "铁路新村社区", "韦家碾社区"),
+    roads=("二环路北一段", "解放路", "双荆路", "花照壁西顺街", "沙湾东一路", "金府东路"),
+    residents=("胡大姐", "老谢", "孔孃孃", "邱婆婆", "业主段某", "姜老师"),
+    workers=("网格员小付", "廖XX", "田勇"),
+    times=("今天早上七点过", "昨天下午", "周日晚上", "刚才", "礼拜三"),
+    openings=(
+        "{t}，",
+        "网格巡查记录：",
+        "{community}二网格报：",
+        "",
+        "居民来电：",
+        "{worker}上报，",
+        "入户走访时发现，",
+    ),
+    closings=("", "，请转办", "，请尽快核实处理", "。已留影像资料", "，居民在等回复", "，麻烦跟一下"),
+    asides=("住户要求尽快回复", "周边住户都看到了"),
+    typos={"没有": "莫有", "现在": "线在", "已经": "己经"},
+    pair_joiners=("，",),
+)
+
+
 def parse_phrasebank(text: str) -> dict[str, dict[str, list[str]]]:
     """Section label -> {"train": [...], "heldout": [...]}."""
     bank: dict[str, dict[str, list[str]]] = {}
@@ -282,6 +310,16 @@ def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str
     return out
 
 
+def compose_heldout2(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
+    """The fresh held-out split: every situation of `phrasebank-heldout2.txt` once, in its own pools."""
+    rng = random.Random(seed + 3)
+    rows: list[dict[str, str]] = []
+    for section, cores in bank.items():
+        for text, _ in _examples_for(cores["heldout"], len(cores["heldout"]), rng, HELDOUT2_POOLS, pair_rate=0.0):
+            rows.append({"text": text, **_label_fields(section)})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
@@ -295,9 +333,12 @@ def main() -> int:
     write_jsonl(TRAIN_FILE, splits["train"])
     write_jsonl(HELDOUT_FILE, splits["heldout"])
     write_jsonl(CV_FILE, splits["cv"])
+    heldout2 = compose_heldout2(parse_phrasebank(PHRASEBANK_HELDOUT2.read_text(encoding="utf-8")))
+    write_jsonl(HELDOUT2_FILE, heldout2)
     print(f"train: {len(splits['train'])} examples -> {TRAIN_FILE}")
     print(f"cross-validation test texts: {len(splits['cv'])} examples -> {CV_FILE}")
     print(f"held-out: {len(splits['heldout'])} examples -> {HELDOUT_FILE}")
+    print(f"fresh held-out: {len(heldout2)} examples -> {HELDOUT2_FILE}")
     return 0
 
 

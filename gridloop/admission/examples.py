@@ -13,6 +13,9 @@ HELDOUT_FILE = EXAMPLES_DIR / "heldout.jsonl"
 # The training situations re-told with a second training-only set of openings, closings, addresses and names:
 # the test folds of cross-validation (never trained on). See compose_examples.py.
 CV_FILE = EXAMPLES_DIR / "cv.jsonl"
+# A second, fresh held-out split (third session): situations written blind by an author who never saw the
+# training phrases or the model, in a fourth set of pools. Evaluation only. See docs/classifier.md.
+HELDOUT2_FILE = EXAMPLES_DIR / "heldout2.jsonl"
 
 NOT_ADMITTED = "NOT_ADMITTED"
 
@@ -99,3 +102,8 @@ def cv_examples() -> list[Example]:
 def heldout_examples() -> list[Example]:
     """The held-out split: for evaluation only, never for training or tuning."""
     return load_examples(HELDOUT_FILE)
+
+
+def heldout2_examples() -> list[Example]:
+    """The fresh held-out split (written blind): for evaluation only, never for training or tuning."""
+    return load_examples(HELDOUT2_FILE)

@@ -42,7 +42,9 @@ def test_every_non_blank_line_gets_one_answer_in_order(classified: list[dict]) -
 def test_good_lines_get_decisions(classified: list[dict]) -> None:
     by_id = {r["id"]: r for r in classified}
     assert (by_id["r1"]["outcome"], by_id["r1"]["item_code"], by_id["r1"]["department"]) == (
-        "admitted", "S02", "street_office",
+        "admitted",
+        "S02",
+        "street_office",
     )
     assert by_id["r2"]["outcome"] == "not_admitted" and by_id["r2"]["item_code"] is None
     assert by_id["r3"]["outcome"] == "triage"
@@ -68,6 +70,9 @@ def test_output_keeps_chinese_readable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_evaluate_prints_json_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setattr(cli, "default_classifier", trained_classifier)
     assert cli.evaluate_main(["--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out)
-    assert {"item_accuracy", "misroute_rate", "triage_rate", "threshold", "confusion"} <= metrics.keys()
-    assert metrics["n"] == 345
+    splits = json.loads(capsys.readouterr().out)
+    assert {name: m["n"] for name, m in splits.items()} == {"heldout": 345, "fresh": 426, "pooled": 771}
+    for metrics in splits.values():
+        assert {"item_accuracy", "misroute_rate", "triage_rate", "threshold", "confusion"} <= metrics.keys()
+    assert cli.evaluate_main(["--json", "--split", "fresh"]) == 0
+    assert json.loads(capsys.readouterr().out).keys() == {"fresh"}
