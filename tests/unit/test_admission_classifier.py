@@ -11,7 +11,13 @@ import pytest
 
 from gridloop.admission.catalogue import default_admission_list
 from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold
-from gridloop.admission.examples import NOT_ADMITTED, NOT_ADMITTED_REASONS, heldout_examples, train_examples
+from gridloop.admission.examples import (
+    NOT_ADMITTED,
+    NOT_ADMITTED_REASONS,
+    heldout2_examples,
+    heldout_examples,
+    train_examples,
+)
 from gridloop.admission.metrics import Metrics, evaluate
 from gridloop.admission.retraining import corrections_from_dicts
 
@@ -25,6 +31,17 @@ def trained_classifier() -> Classifier:
 @cache
 def heldout_metrics() -> Metrics:
     return evaluate(trained_classifier(), heldout_examples())
+
+
+@cache
+def fresh_heldout_metrics() -> Metrics:
+    """The blind-written second held-out split (docs/classifier.md)."""
+    return evaluate(trained_classifier(), heldout2_examples())
+
+
+@cache
+def pooled_heldout_metrics() -> Metrics:
+    return evaluate(trained_classifier(), heldout_examples() + heldout2_examples())
 
 
 @pytest.fixture
@@ -179,20 +196,24 @@ def test_threshold_bound_on_clustered_misroutes_is_at_least_the_point_estimate()
 
 
 def test_held_out_stays_above_the_measured_floor() -> None:
-    """A regression guard at the level actually reached (see docs/classifier.md)."""
-    metrics = heldout_metrics()
-    assert metrics.item_accuracy >= 0.895
-    assert metrics.misroute_rate <= 0.03
-    assert metrics.triage_rate <= 0.10
+    """A regression guard at the level actually reached on both held-out splits (see docs/classifier.md)."""
+    first, fresh = heldout_metrics(), fresh_heldout_metrics()
+    assert first.item_accuracy >= 0.895
+    assert first.misroute_rate <= 0.03
+    assert first.triage_rate <= 0.10
+    assert fresh.item_accuracy >= 0.86
+    assert fresh.misroute_rate <= 0.035
+    assert fresh.triage_rate <= 0.10
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="held-out misroute 0.023 (8 of 345) > 0.02; accuracy 0.910 and triage 0.041 meet their targets "
-    "(LR + fitted temperature, threshold tuned on re-told cross-validation folds); see docs/classifier.md",
+    reason="targets are judged on the blind-written fresh split and on both splits pooled: fresh accuracy 0.871 "
+    "< 0.90 and misroute 0.026 (11 of 426) > 0.02; pooled 0.888 / 0.025 (triage 0.068 and 0.056 meet theirs); "
+    "the first split alone: 0.910 / 0.023; see docs/classifier.md",
 )
 def test_held_out_meets_accuracy_and_misroute_targets() -> None:
-    metrics = heldout_metrics()
-    assert metrics.item_accuracy >= 0.90
-    assert metrics.misroute_rate <= 0.02
-    assert metrics.triage_rate <= 0.10
+    for metrics in (fresh_heldout_metrics(), pooled_heldout_metrics()):
+        assert metrics.item_accuracy >= 0.90
+        assert metrics.misroute_rate <= 0.02
+        assert metrics.triage_rate <= 0.10
