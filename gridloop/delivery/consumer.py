@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -47,13 +48,33 @@ class Delivery:
 
 
 Handler = Callable[[Event, UnitOfWork, Delivery], Awaitable[None]]
+ManyHandler = Callable[[list[tuple[Any, Delivery]], UnitOfWork], Awaitable[None]]
+
+
+class Batched:
+    """A handler that applies a run of consecutive events in a few statements instead of a few per event.
+
+    `many(items, uow)` receives the events in their order in the poll, already claimed in the inbox, and must
+    leave the database as applying them one by one would. Consecutive events for the same `Batched` handler
+    form a run; any other handler between them ends the run, so effects keep their order across handlers. A
+    retried or single event is a run of one. Wrap with `batched(many)`."""
+
+    def __init__(self, many: ManyHandler) -> None:
+        self.many = many
+
+    async def __call__(self, event: Event, uow: UnitOfWork, delivery: Delivery) -> None:
+        await self.many([(event, delivery)], uow)
+
+
+def batched(many: ManyHandler) -> Batched:
+    return Batched(many)
 
 
 @dataclass(frozen=True)
 class _Work:
     record: ConsumerRecord
     event: Event
-    handler: Handler
+    handler: Handler | Batched
     delivery: Delivery
 
 
@@ -65,7 +86,7 @@ class EventConsumer:
         *,
         group: str,
         topics: list[str],
-        handlers: dict[type[Event], Handler],
+        handlers: dict[type[Event], Handler | Batched],
         db: Database,
         inbox: sa.Table,
         kafka: KafkaSettings,
@@ -211,14 +232,23 @@ class EventConsumer:
             uow, self._inbox, group=self.group, events=[(item.delivery.event_id, item.delivery.topic) for item in work]
         )
         outcomes = []
+        run: list[_Work] = []  # consecutive claimed events of one Batched handler, applied together
         for item in work:
             if item.delivery.event_id in claimed:
                 claimed.discard(item.delivery.event_id)  # the same event twice in one batch: the second is a duplicate
-                await item.handler(item.event, uow, item.delivery)
+                if run and item.handler is not run[0].handler:
+                    await _apply_run(run, uow)
+                    run = []
+                if isinstance(item.handler, Batched):
+                    run.append(item)
+                else:
+                    await item.handler(item.event, uow, item.delivery)
                 outcomes.append("processed")
             else:
                 metrics.INBOX_DUPLICATES.labels(group=self.group).inc()
                 outcomes.append("duplicate")
+        if run:
+            await _apply_run(run, uow)
         return outcomes
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
@@ -269,3 +299,9 @@ class EventConsumer:
             lag[topic] = lag.get(topic, 0) + max(highwater - position, 0)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(group=self.group, topic=topic).set(value)
+
+
+async def _apply_run(run: list[_Work], uow: UnitOfWork) -> None:
+    handler = run[0].handler
+    assert isinstance(handler, Batched)
+    await handler.many([(item.event, item.delivery) for item in run], uow)

@@ -138,15 +138,22 @@ def _columns(state: ClockState) -> dict:
 async def start_clocks(
     uow: UnitOfWork, case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict
 ) -> None:
-    """(Re)start the clocks of a work item from `start`; `windows` maps clock name to its window."""
+    """(Re)start the clocks of a work item from `start`; `windows` maps clock name to its window. One statement
+    for all of them."""
+    rows = []
     for clock, window in windows.items():
         state = ClockState(rung=0, rung_started_at=start, deadline=start + window, window=window)
         values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
-        stmt = insert(sla_clocks).values(case_id=case_id, clock=clock, generation=0, **values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["case_id", "clock"], set_={**values, "generation": sla_clocks.c.generation + 1}
+        rows.append({"case_id": case_id, "clock": clock, "generation": 0, **values})
+    stmt = insert(sla_clocks).values(rows)
+    restarted = {
+        column: stmt.excluded[column] for column in rows[0] if column not in ("case_id", "clock", "generation")
+    }
+    await uow.conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["case_id", "clock"], set_={**restarted, "generation": sla_clocks.c.generation + 1}
         )
-        await uow.conn.execute(stmt)
+    )
 
 
 async def move_deadline(uow: UnitOfWork, case_id: uuid.UUID, clock: str, delta: timedelta, now: datetime) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import Delivery
+from gridloop.delivery.consumer import Delivery, batched
 from gridloop.delivery.db import UnitOfWork
 from gridloop.registry import Registry
 from services.intake.schemas import ReportIn
@@ -111,25 +111,38 @@ async def accept_report(
     return Accepted(case_id, token, "received", created=True)
 
 
-async def record_status(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
-    """Project one status event into the case timeline and the case's current status."""
+async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
+    """Project a run of status events into the case timeline and the cases' current status: one insert for the
+    timeline rows and one batched update, in event order (a later step never goes back in time)."""
     await uow.conn.execute(
-        insert(timeline)
-        .values(
-            event_id=delivery.event_id,
-            case_id=event.case_id,
-            status=event.status,
-            at=event.at,
-            actor=event.actor,
-            department=event.department,
-            item_code=event.item_code,
-            note=event.note,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
+        insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
+        [
+            {
+                "event_id": delivery.event_id,
+                "case_id": event.case_id,
+                "status": event.status,
+                "at": event.at,
+                "actor": event.actor,
+                "department": event.department,
+                "item_code": event.item_code,
+                "note": event.note,
+            }
+            for event, delivery in items
+        ],
     )
-    if event.status in STATE_CHANGING:
-        await uow.conn.execute(
-            sa.update(cases)
-            .where(cases.c.case_id == event.case_id, cases.c.updated_at <= event.at)
-            .values(status=event.status, updated_at=event.at)
-        )
+    changes = [
+        {"b_case_id": event.case_id, "b_status": event.status, "b_at": event.at}
+        for event, _ in items
+        if event.status in STATE_CHANGING
+    ]
+    if changes:
+        await uow.conn.execute(_UPDATE_STATUS, changes)
+
+
+_UPDATE_STATUS = (
+    sa.update(cases)
+    .where(cases.c.case_id == sa.bindparam("b_case_id"), cases.c.updated_at <= sa.bindparam("b_at"))
+    .values(status=sa.bindparam("b_status"), updated_at=sa.bindparam("b_at"))
+)
+
+record_status = batched(record_statuses)

@@ -6,9 +6,9 @@ from functools import partial
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import EventConsumer
+from gridloop.delivery.consumer import EventConsumer, batched
 from gridloop.servicekit.runtime import Runtime
-from services.notify.handlers import on_status, remember_resident
+from services.notify.handlers import on_statuses, remember_residents
 from services.notify.tables import inbox
 from services.notify.templates import Templates
 from services.notify.worker import Clock
@@ -23,8 +23,8 @@ def resident_consumer(
         group="gridloop.notify",
         topics=[CASES_REPORTED, CASES_STATUS],
         handlers={
-            CaseReported: partial(remember_resident, **deps, cipher=cipher),
-            CaseStatusChanged: partial(on_status, **deps, clock=clock, feedback_timeout=feedback_timeout),
+            CaseReported: batched(partial(remember_residents, **deps, cipher=cipher)),
+            CaseStatusChanged: batched(partial(on_statuses, **deps, clock=clock, feedback_timeout=feedback_timeout)),
         },
         db=runtime.db,
         inbox=inbox,

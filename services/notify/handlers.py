@@ -56,41 +56,47 @@ def case_number(case_id: uuid.UUID) -> str:
     return str(case_id).replace("-", "")[:10].upper()
 
 
-async def remember_resident(
-    event: CaseReported,
+async def remember_residents(
+    items: list[tuple[CaseReported, Delivery]],
     uow: UnitOfWork,
-    delivery: Delivery,
     *,
     templates: Templates,
     public_base_url: str,
     cipher: ResidentCipher,
 ) -> None:
-    """Store the resident's contact for the case (sealed); render and release messages that were waiting for it."""
-    resident = event.resident.model_dump(mode="json")
-    summary = {
-        "description": event.description,
-        "address": event.location.address if event.location else None,
-        "reported_at": event.reported_at.isoformat(),
-    }
+    """Store each resident's contact for the case (sealed); render and release messages that were waiting for it.
+
+    A run of reported cases is one insert and one select (the waiting messages are rare: a status event that
+    overtook its case's report)."""
     await uow.conn.execute(
-        insert(recipients)
-        .values(
-            case_id=event.case_id,
-            tracking_token=event.tracking_token,
-            resident=cipher.seal(resident),
-            phone_digest=cipher.digest(event.resident.phone),
-            summary=summary,
-            created_at=event.reported_at,
-        )
-        .on_conflict_do_nothing(index_elements=["case_id"])
+        insert(recipients).on_conflict_do_nothing(index_elements=["case_id"]),
+        [
+            {
+                "case_id": event.case_id,
+                "tracking_token": event.tracking_token,
+                "resident": cipher.seal(event.resident.model_dump(mode="json")),
+                "phone_digest": cipher.digest(event.resident.phone),
+                "summary": {
+                    "description": event.description,
+                    "address": event.location.address if event.location else None,
+                    "reported_at": event.reported_at.isoformat(),
+                },
+                "created_at": event.reported_at,
+            }
+            for event, _ in items
+        ],
     )
+    reported = {event.case_id: event for event, _ in items}
     waiting = (
         await uow.conn.execute(
-            sa.select(messages).where(messages.c.case_id == event.case_id, messages.c.state == "awaiting_contact")
+            sa.select(messages)
+            .where(messages.c.case_id.in_(list(reported)), messages.c.state == "awaiting_contact")
+            .order_by(messages.c.id)
         )
     ).all()
-    channel = channel_for(resident)
     for row in waiting:
+        event = reported[row.case_id]
+        channel = channel_for(event.resident.model_dump(mode="json"))
         link = case_link(public_base_url, event.tracking_token, row.context.get("feedback_token"))
         context = {**row.context, "link": link}
         await uow.conn.execute(
@@ -105,48 +111,48 @@ async def remember_resident(
         )
 
 
-async def on_status(
-    event: CaseStatusChanged,
+async def on_statuses(
+    items: list[tuple[CaseStatusChanged, Delivery]],
     uow: UnitOfWork,
-    delivery: Delivery,
     *,
     templates: Templates,
     public_base_url: str,
     clock: Clock,
     feedback_timeout: timedelta,
 ) -> None:
-    """One step of a case: add it to the timeline, ask for feedback after a resolution, tell the resident."""
+    """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident.
+
+    A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
+    statements per resolution)."""
     now = clock()
-    await record_step(event, uow, delivery)
-    feedback_token = None
-    if event.status == "resolved":
-        feedback_token = await open_feedback(event, uow, delivery, due_at=now + feedback_timeout)
-    await notify_resident(
-        event,
-        uow,
-        delivery,
-        templates=templates,
-        public_base_url=public_base_url,
-        now=now,
-        feedback_token=feedback_token,
+    await record_steps(items, uow)
+    feedback_tokens = {
+        delivery.event_id: await open_feedback(event, uow, delivery, due_at=now + feedback_timeout)
+        for event, delivery in items
+        if event.status == "resolved"
+    }
+    await notify_residents(
+        items, uow, templates=templates, public_base_url=public_base_url, now=now, feedback_tokens=feedback_tokens
     )
 
 
-async def record_step(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
     await uow.conn.execute(
-        insert(case_steps)
-        .values(
-            event_id=delivery.event_id,
-            case_id=event.case_id,
-            status=event.status,
-            at=event.at,
-            actor=event.actor,
-            department=event.department,
-            item_code=event.item_code,
-            note=event.note,
-            detail=event.detail,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
+        insert(case_steps).on_conflict_do_nothing(index_elements=["event_id"]),
+        [
+            {
+                "event_id": delivery.event_id,
+                "case_id": event.case_id,
+                "status": event.status,
+                "at": event.at,
+                "actor": event.actor,
+                "department": event.department,
+                "item_code": event.item_code,
+                "note": event.note,
+                "detail": event.detail,
+            }
+            for event, delivery in items
+        ],
     )
 
 
@@ -175,47 +181,60 @@ async def open_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Del
     return token
 
 
-async def notify_resident(
-    event: CaseStatusChanged,
+async def notify_residents(
+    items: list[tuple[CaseStatusChanged, Delivery]],
     uow: UnitOfWork,
-    delivery: Delivery,
     *,
     templates: Templates,
     public_base_url: str,
     now: datetime,
-    feedback_token: str | None = None,
+    feedback_tokens: dict[uuid.UUID, str],
 ) -> None:
-    """Write the resident's message for a visible step; the delivery worker sends it."""
-    if event.status not in RESIDENT_VISIBLE:
+    """Write the resident's message for each visible step; the delivery worker sends them."""
+    visible = [(event, delivery) for event, delivery in items if event.status in RESIDENT_VISIBLE]
+    if not visible:
         return
-    recipient = (
-        await uow.conn.execute(sa.select(recipients).where(recipients.c.case_id == event.case_id))
-    ).one_or_none()
-    token = recipient.tracking_token if recipient else None
-    context = message_context(
-        event, tracking_token=token, public_base_url=public_base_url, feedback_token=feedback_token
-    )
-    if recipient is None:  # the reported event has not reached notify yet; render when it does
-        state, channel, body = "awaiting_contact", "unknown", ""
-    else:
-        channel = channel_for(recipient.resident) or "none"
-        state = "pending" if channel != "none" else "skipped"
-        body = templates.render(event.status, context)
-    inserted = await uow.conn.execute(
-        insert(messages)
-        .values(
-            idempotency_key=uuid.uuid5(delivery.event_id, "message"),
-            case_id=event.case_id,
-            step=event.status,
-            channel=channel,
-            body=body,
-            context=context,
-            state=state,
-            urgent=bool(event.detail.get("urgent", False)),
-            next_attempt_at=now,
-            created_at=now,
+    case_ids = list({event.case_id for event, _ in visible})
+    known = {
+        row.case_id: row
+        for row in await uow.conn.execute(
+            sa.select(recipients.c.case_id, recipients.c.tracking_token, recipients.c.resident).where(
+                recipients.c.case_id.in_(case_ids)
+            )
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    }
+    rows = []
+    for event, delivery in visible:
+        recipient = known.get(event.case_id)
+        context = message_context(
+            event,
+            tracking_token=recipient.tracking_token if recipient else None,
+            public_base_url=public_base_url,
+            feedback_token=feedback_tokens.get(delivery.event_id),
+        )
+        if recipient is None:  # the reported event has not reached notify yet; render when it does
+            state, channel, body = "awaiting_contact", "unknown", ""
+        else:
+            channel = channel_for(recipient.resident) or "none"
+            state = "pending" if channel != "none" else "skipped"
+            body = templates.render(event.status, context)
+        rows.append(
+            {
+                "idempotency_key": uuid.uuid5(delivery.event_id, "message"),
+                "case_id": event.case_id,
+                "step": event.status,
+                "channel": channel,
+                "body": body,
+                "context": context,
+                "state": state,
+                "urgent": bool(event.detail.get("urgent", False)),
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    created = await uow.conn.execute(
+        insert(messages).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(messages.c.step),
+        rows,
     )
-    if inserted.rowcount:
-        metrics.MESSAGES_CREATED.labels(event.status).inc()
+    for step in created.scalars():
+        metrics.MESSAGES_CREATED.labels(step).inc()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.delivery.db import Database
@@ -83,9 +84,8 @@ class DeliveryWorker:
                     .with_for_update(of=messages, skip_locked=True)
                 )
             ).all()
-            for row in due:
-                changes = self._hold(row, now) or await self._attempt(row, now)
-                await conn.execute(sa.update(messages).where(messages.c.id == row.id).values(**changes))
+            outcomes = [(row.id, self._hold(row, now) or await self._attempt(row, now)) for row in due]
+            await _store_outcomes(conn, outcomes)
         return len(due)
 
     def _hold(self, row: sa.Row, now: datetime) -> dict | None:
@@ -138,3 +138,18 @@ class DeliveryWorker:
         metrics.DELIVERIES.labels(row.channel, "failed").inc()
         log.warning("message %s (%s, %s) failed permanently: %s", row.id, row.step, row.channel, error)
         return {"attempts": attempts, "state": "failed", "last_error": error}
+
+
+async def _store_outcomes(conn: AsyncConnection, outcomes: list[tuple[int, dict]]) -> None:
+    """One batched update per kind of outcome (sent, retry, held, failed) instead of one statement per message."""
+    by_columns: dict[tuple[str, ...], list[dict]] = {}
+    for message_id, changes in outcomes:
+        columns = tuple(sorted(changes))
+        by_columns.setdefault(columns, []).append({"b_id": message_id, **{f"b_{k}": v for k, v in changes.items()}})
+    for columns, params in by_columns.items():
+        stmt = (
+            sa.update(messages)
+            .where(messages.c.id == sa.bindparam("b_id"))
+            .values({column: sa.bindparam(f"b_{column}") for column in columns})
+        )
+        await conn.execute(stmt, params)

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from gridloop.admission.catalogue import default_admission_list
 from gridloop.contracts.events import CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
-from gridloop.delivery.consumer import Delivery, EventConsumer
+from gridloop.delivery.consumer import Delivery, EventConsumer, batched
 from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.delivery.dead_letters import format_table, read_dead_letters, replay, select
 from gridloop.delivery.kafka import Envelope, encode, make_producer
@@ -94,6 +94,29 @@ async def test_the_same_event_delivered_twice_has_one_effect(ns, db, producer) -
     async with consuming(ns, db, producer, handle, group_name("dedupe")):
         await wait_for(lambda: _has(effects, f"after-{marker}"), what="the message after the duplicate")
     assert [e for e in effects if e.endswith(marker)] == [f"once-{marker}", f"after-{marker}"]
+
+
+async def test_a_batched_handler_gets_runs_of_events_in_order_without_duplicates(ns, db, producer) -> None:
+    """A `Batched` handler is called once per run of consecutive events of a poll, in their order, each claimed
+    once: a redelivered event inside the run is left out."""
+    runs: list[list[str]] = []
+
+    async def handle_many(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
+        runs.append([event.note for event, _ in items])
+
+    case_id, marker = uuid.uuid4(), uuid.uuid4().hex
+    ids = [uuid.uuid4() for _ in range(5)]
+    for n, event_id in enumerate(ids):
+        await send(producer, ns, status(case_id, f"{n}-{marker}"), event_id)
+    await send(producer, ns, status(case_id, f"1-{marker}"), ids[1])  # a redelivery of the second
+    await send(producer, ns, status(case_id, f"end-{marker}"), uuid.uuid4())
+
+    # A new group reads the topic from the start: the first polls hold many events, ours among them.
+    async with consuming(ns, db, producer, batched(handle_many), group_name("batched")):
+        await wait_for(lambda: _has([note for run in runs for note in run], f"end-{marker}"), what="the last event")
+    ours = [note for run in runs for note in run if note.endswith(marker)]
+    assert ours == [f"{n}-{marker}" for n in range(5)] + [f"end-{marker}"]
+    assert max(len(run) for run in runs) > 1  # runs, not one call per event
 
 
 async def test_events_the_group_does_not_want_leave_no_trace_and_do_not_hold_it_up(ns, db, producer) -> None:
