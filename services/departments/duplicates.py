@@ -73,9 +73,10 @@ def _sighting(row: Any) -> Sighting:
     return Sighting(row.item_code, row.grid_id, row.dispatched_at, row.location)
 
 
-async def link_if_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, now: datetime) -> uuid.UUID | None:
-    """Link a freshly dispatched work item to the earliest open work item it duplicates; returns that case id."""
-    row = (await uow.conn.execute(sa.select(work_items).where(work_items.c.case_id == case_id))).one()
+async def link_if_duplicate(uow: UnitOfWork, row: sa.Row, *, now: datetime) -> uuid.UUID | None:
+    """Link a freshly dispatched work item (`row`, as just written) to the earliest open work item it duplicates;
+    returns that case id."""
+    case_id = row.case_id
     # Serialise matching per department and item, so two new duplicates cannot both become the primary.
     await uow.conn.execute(
         sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"dup:{row.department}:{row.item_code}".encode())))

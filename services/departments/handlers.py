@@ -69,14 +69,15 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
     stmt = insert(work_items).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["case_id"], set_=values, where=work_items.c.dispatch_no < stmt.excluded.dispatch_no
-    ).returning(work_items.c.case_id)
-    if (await uow.conn.execute(stmt)).one_or_none() is None:
+    ).returning(*work_items.c)
+    row = (await uow.conn.execute(stmt)).one_or_none()
+    if row is None:
         return  # an older dispatch of a case already re-dispatched
     await start_clocks(uow, event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
     metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
     if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
         metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
-    await link_if_duplicate(uow, event.case_id, now=event.dispatched_at)
+    await link_if_duplicate(uow, row, now=event.dispatched_at)
 
 
 def seconds_since(moment: datetime) -> float:

@@ -66,8 +66,9 @@ async def remember_residents(
 ) -> None:
     """Store each resident's contact for the case (sealed); render and release messages that were waiting for it.
 
-    A run of reported cases is one insert and one select (the waiting messages are rare: a status event that
-    overtook its case's report)."""
+    A run of reported cases is one insert, one select and, for the messages that were waiting (usually the
+    `received` step: intake publishes it first, on another topic, so it often arrives before the report), one
+    batched update."""
     await uow.conn.execute(
         insert(recipients).on_conflict_do_nothing(index_elements=["case_id"]),
         [
@@ -94,21 +95,35 @@ async def remember_residents(
             .order_by(messages.c.id)
         )
     ).all()
+    released = []
     for row in waiting:
         event = reported[row.case_id]
         channel = channel_for(event.resident.model_dump(mode="json"))
         link = case_link(public_base_url, event.tracking_token, row.context.get("feedback_token"))
         context = {**row.context, "link": link}
-        await uow.conn.execute(
-            sa.update(messages)
-            .where(messages.c.id == row.id)
-            .values(
-                state="pending" if channel else "skipped",
-                channel=channel or "none",
-                context=context,
-                body=templates.render(row.step, context),
-            )
+        released.append(
+            {
+                "b_id": row.id,
+                "b_state": "pending" if channel else "skipped",
+                "b_channel": channel or "none",
+                "b_context": context,
+                "b_body": templates.render(row.step, context),
+            }
         )
+    if released:
+        await uow.conn.execute(_RELEASE_WAITING, released)
+
+
+_RELEASE_WAITING = (
+    sa.update(messages)
+    .where(messages.c.id == sa.bindparam("b_id"))
+    .values(
+        state=sa.bindparam("b_state"),
+        channel=sa.bindparam("b_channel"),
+        context=sa.bindparam("b_context"),
+        body=sa.bindparam("b_body"),
+    )
+)
 
 
 async def on_statuses(

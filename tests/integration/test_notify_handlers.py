@@ -1,0 +1,119 @@
+"""Notify's batched handlers on real PostgreSQL: a step that arrives before its case's report waits for the
+resident's contact, and is rendered and released when the report arrives; a run of events is applied as one
+by one would."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.contracts.events import CaseReported, CaseStatusChanged, ResidentContact
+from gridloop.delivery.consumer import Delivery
+from gridloop.delivery.db import Database
+from services.notify.handlers import on_statuses, remember_residents
+from services.notify.settings import NotifySettings
+from services.notify.tables import case_steps, messages, outbox
+from services.notify.templates import Templates
+
+pytestmark = pytest.mark.integration
+
+BASE_URL = "https://gridloop.example/notify"
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def db(ns) -> AsyncIterator[Database]:
+    database = Database(ns.database_urls["notify"], outbox=outbox, source="/test/notify-handlers")
+    yield database
+    await database.dispose()
+
+
+def templates() -> Templates:
+    return Templates.load(NotifySettings().templates_path)
+
+
+def reported(case_id: uuid.UUID, *, channel: str = "sms", consent: bool = True) -> CaseReported:
+    return CaseReported(
+        case_id=case_id,
+        client_report_id=uuid.uuid4(),
+        worker_id="W0001",
+        grid_id="G001",
+        community_id="C001",
+        description="小区路灯坏了",
+        occurred_at=NOW,
+        reported_at=NOW,
+        resident=ResidentContact(name="王孃孃", phone="13812345678", channel=channel, notify_consent=consent),
+        tracking_token=f"tok-{case_id.hex[:12]}",
+    )
+
+
+def step(case_id: uuid.UUID, status: str) -> tuple[CaseStatusChanged, Delivery]:
+    event = CaseStatusChanged(case_id=case_id, status=status, at=NOW, actor="test", note="网格员上报已受理")
+    return event, Delivery(event_id=uuid.uuid4(), topic="cases.status", time=NOW)
+
+
+async def apply_statuses(db: Database, items: list[tuple[CaseStatusChanged, Delivery]]) -> None:
+    async with db.unit_of_work() as uow:
+        await on_statuses(
+            items,
+            uow,
+            templates=templates(),
+            public_base_url=BASE_URL,
+            clock=lambda: NOW,
+            feedback_timeout=timedelta(days=7),
+        )
+
+
+async def apply_reported(db: Database, events: list[CaseReported]) -> None:
+    cipher = ResidentCipher([Fernet.generate_key().decode()], "digest-key-of-sixteen-bytes")
+    async with db.unit_of_work() as uow:
+        await remember_residents(
+            [(e, Delivery(uuid.uuid4(), "cases.reported", NOW)) for e in events],
+            uow,
+            templates=templates(),
+            public_base_url=BASE_URL,
+            cipher=cipher,
+        )
+
+
+async def messages_of(db: Database, case_id: uuid.UUID) -> list[sa.Row]:
+    async with db.engine.connect() as conn:
+        query = sa.select(messages).where(messages.c.case_id == case_id).order_by(messages.c.id)
+        return list((await conn.execute(query)).all())
+
+
+async def test_a_step_before_its_report_waits_for_the_contact_and_is_released_rendered(db: Database) -> None:
+    told, declined = uuid.uuid4(), uuid.uuid4()
+    await apply_statuses(db, [step(told, "received"), step(declined, "received")])
+    for case_id in (told, declined):
+        (waiting,) = await messages_of(db, case_id)
+        assert (waiting.state, waiting.channel, waiting.body) == ("awaiting_contact", "unknown", "")
+
+    await apply_reported(db, [reported(told), reported(declined, consent=False)])
+
+    (released,) = await messages_of(db, told)
+    assert (released.state, released.channel) == ("pending", "sms")
+    assert released.context["link"] == f"{BASE_URL}/c/tok-{told.hex[:12]}"
+    assert released.body and "{" not in released.body
+    (skipped,) = await messages_of(db, declined)
+    assert (skipped.state, skipped.channel) == ("skipped", "none")
+
+
+async def test_a_run_of_steps_is_recorded_once_each_with_one_message_per_visible_step(db: Database) -> None:
+    case_id = uuid.uuid4()
+    await apply_reported(db, [reported(case_id)])
+    run = [step(case_id, "received"), step(case_id, "forwarded"), step(case_id, "sla_warning")]
+    await apply_statuses(db, run)
+    await apply_statuses(db, run)  # the same events again (a replay): no second step, no second message
+    async with db.engine.connect() as conn:
+        steps = (await conn.execute(sa.select(case_steps.c.status).where(case_steps.c.case_id == case_id))).scalars()
+        assert sorted(steps) == ["forwarded", "received", "sla_warning"]
+    sent = await messages_of(db, case_id)
+    assert [m.step for m in sent] == ["received", "forwarded"]
+    assert all(m.state == "pending" and m.body for m in sent)
