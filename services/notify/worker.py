@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.privacy import ResidentCipher
@@ -102,12 +103,18 @@ class DeliveryWorker:
 
     async def _attempt(self, row: sa.Row, now: datetime) -> dict:
         attempts = row.attempts + 1
+        try:
+            resident = self._open(row.resident)
+        except InvalidToken:
+            # Sealed with a key this service no longer holds (rotated out too early, or another deployment's):
+            # this message can never be sent, and it must not stop the ones behind it.
+            return self._failed(row, attempts, "the resident's contact cannot be unsealed with the configured keys")
         message = OutgoingMessage(
             idempotency_key=str(row.idempotency_key),
             channel=row.channel,
             step=row.step,
             body=row.body,
-            resident=self._open(row.resident),
+            resident=resident,
             case_id=str(row.case_id),
             link=row.context.get("link", ""),
         )

@@ -13,13 +13,16 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import CaseReported, CaseStatusChanged, ResidentContact
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import Database
+from services.notify.channels import OutgoingMessage
 from services.notify.handlers import on_statuses, remember_residents
 from services.notify.settings import NotifySettings
 from services.notify.tables import case_steps, messages, outbox
 from services.notify.templates import Templates
+from services.notify.worker import DeliveryWorker
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +34,22 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 async def db(ns) -> AsyncIterator[Database]:
     database = Database(ns.database_urls["notify"], outbox=outbox, source="/test/notify-handlers")
     yield database
+    # Leave nothing for the namespace's delivery workers in later tests to send.
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            sa.update(messages)
+            .where(messages.c.case_id.in_(CASES), messages.c.state == "pending")
+            .values(state="skipped")
+        )
     await database.dispose()
+
+
+CASES: list[uuid.UUID] = []  # the cases these tests write
+
+
+def new_case() -> uuid.UUID:
+    CASES.append(case_id := uuid.uuid4())
+    return case_id
 
 
 def templates() -> Templates:
@@ -70,8 +88,8 @@ async def apply_statuses(db: Database, items: list[tuple[CaseStatusChanged, Deli
         )
 
 
-async def apply_reported(db: Database, events: list[CaseReported]) -> None:
-    cipher = ResidentCipher([Fernet.generate_key().decode()], "digest-key-of-sixteen-bytes")
+async def apply_reported(db: Database, events: list[CaseReported], cipher: ResidentCipher | None = None) -> None:
+    cipher = cipher or ResidentCipher.from_settings(AuthSettings())  # the services' own keys
     async with db.unit_of_work() as uow:
         await remember_residents(
             [(e, Delivery(uuid.uuid4(), "cases.reported", NOW)) for e in events],
@@ -89,7 +107,7 @@ async def messages_of(db: Database, case_id: uuid.UUID) -> list[sa.Row]:
 
 
 async def test_a_step_before_its_report_waits_for_the_contact_and_is_released_rendered(db: Database) -> None:
-    told, declined = uuid.uuid4(), uuid.uuid4()
+    told, declined = new_case(), new_case()
     await apply_statuses(db, [step(told, "received"), step(declined, "received")])
     for case_id in (told, declined):
         (waiting,) = await messages_of(db, case_id)
@@ -106,7 +124,7 @@ async def test_a_step_before_its_report_waits_for_the_contact_and_is_released_re
 
 
 async def test_a_run_of_steps_is_recorded_once_each_with_one_message_per_visible_step(db: Database) -> None:
-    case_id = uuid.uuid4()
+    case_id = new_case()
     await apply_reported(db, [reported(case_id)])
     run = [step(case_id, "received"), step(case_id, "forwarded"), step(case_id, "sla_warning")]
     await apply_statuses(db, run)
@@ -117,3 +135,36 @@ async def test_a_run_of_steps_is_recorded_once_each_with_one_message_per_visible
     sent = await messages_of(db, case_id)
     assert [m.step for m in sent] == ["received", "forwarded"]
     assert all(m.state == "pending" and m.body for m in sent)
+
+
+class RecordingChannel:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMessage] = []
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        self.sent.append(message)
+        return f"id-{len(self.sent)}"
+
+
+async def test_a_message_whose_contact_cannot_be_unsealed_fails_and_the_others_are_still_sent(db: Database) -> None:
+    """A contact sealed with a key the service does not hold is a poison row: it is marked failed, and the
+    delivery worker goes on with the messages behind it instead of crashing on it for ever."""
+    foreign, readable = new_case(), new_case()
+    other_deployment = ResidentCipher([Fernet.generate_key().decode()], "another-digest-key!!")
+    await apply_reported(db, [reported(foreign)], cipher=other_deployment)
+    await apply_reported(db, [reported(readable)])
+    await apply_statuses(db, [step(foreign, "received"), step(readable, "received")])
+
+    channel = RecordingChannel()
+    worker = DeliveryWorker(
+        db, {"sms": channel}, NotifySettings(), clock=lambda: NOW, cipher=ResidentCipher.from_settings(AuthSettings())
+    )
+    while await worker.deliver_due(NOW + timedelta(seconds=1)) >= NotifySettings().delivery_batch:
+        pass  # other tests' leftovers may be due too
+
+    (failed,) = await messages_of(db, foreign)
+    assert failed.state == "failed" and "cannot be unsealed" in failed.last_error
+    (sent,) = await messages_of(db, readable)
+    assert sent.state == "sent"
+    assert [m.case_id for m in channel.sent if m.case_id in {str(foreign), str(readable)}] == [str(readable)]
+    assert next(m for m in channel.sent if m.case_id == str(readable)).resident["phone"] == "13812345678"
