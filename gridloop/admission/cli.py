@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gridloop.admission.classifier import Classifier, default_classifier, default_model_path
-from gridloop.admission.examples import heldout2_examples, heldout_examples
+from gridloop.admission.examples import all_heldout_examples, heldout2_examples, heldout3_examples, heldout_examples
 from gridloop.admission.metrics import evaluate, format_comparison, format_table
 
 
@@ -60,23 +60,30 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument(
         "--split",
-        choices=("heldout", "fresh", "pooled", "all"),
+        choices=("heldout", "fresh", "third", "pooled", "all"),
         default="all",
-        help="heldout: the first held-out split (345); fresh: the blind-written one (426); pooled: both; all (default)",
+        help="heldout: the first held-out split (345); fresh and third: the blind-written ones (426 each); "
+        "pooled: all three; all (default): each, then pooled",
     )
     args = parser.parse_args(argv or [])
     classifier = default_classifier()
     splits = {
         "heldout": lambda: heldout_examples(),
         "fresh": lambda: heldout2_examples(),
-        "pooled": lambda: heldout_examples() + heldout2_examples(),
+        "third": lambda: heldout3_examples(),
+        "pooled": lambda: all_heldout_examples(),
     }
     chosen = list(splits) if args.split == "all" else [args.split]
     results = {name: evaluate(classifier, splits[name]()) for name in chosen}
     if args.json:
         print(json.dumps({name: m.to_dict() for name, m in results.items()}, ensure_ascii=False, indent=2))
     else:
-        titles = {"heldout": "held-out", "fresh": "fresh held-out (written blind)", "pooled": "both held-out splits"}
+        titles = {
+            "heldout": "held-out",
+            "fresh": "fresh held-out (written blind)",
+            "third": "third held-out (written blind)",
+            "pooled": "all held-out splits",
+        }
         print("\n\n".join(format_table(m, titles[name]) for name, m in results.items()))
     return 0
 

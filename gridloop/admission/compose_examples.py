@@ -14,15 +14,31 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridloop.admission.examples import CV_FILE, EXAMPLES_DIR, HELDOUT2_FILE, HELDOUT_FILE, NOT_ADMITTED, TRAIN_FILE
+from gridloop.admission.examples import (
+    CV_FILE,
+    EXAMPLES_DIR,
+    HELDOUT2_FILE,
+    HELDOUT3_FILE,
+    HELDOUT_FILE,
+    NOT_ADMITTED,
+    TRAIN_FILE,
+)
 
 PHRASEBANK = Path(__file__).parent / "data" / "phrasebank.txt"
 # The fresh held-out split's situations ("+ " lines only), written blind: see HELDOUT2_POOLS.
 PHRASEBANK_HELDOUT2 = Path(__file__).parent / "data" / "phrasebank-heldout2.txt"
+# Training situations ("- " lines) by two more authors, each in a voice of their own, written without seeing
+# the other banks: the first bank's single hand is what the blind split exposed (docs/classifier.md).
+PHRASEBANK_MORE_TRAINING = (
+    Path(__file__).parent / "data" / "phrasebank-train-b.txt",
+    Path(__file__).parent / "data" / "phrasebank-train-c.txt",
+)
+# The third held-out split ("+ " lines), written blind by a fourth author in six voices: see HELDOUT3_POOLS.
+PHRASEBANK_HELDOUT3 = Path(__file__).parent / "data" / "phrasebank-heldout3.txt"
 SEED = 20241125
-TRAIN_PER_ITEM = 54
+TRAIN_PER_ITEM = 72
 HELDOUT_PER_ITEM = 5
-TRAIN_PER_REASON = 45
+TRAIN_PER_REASON = 60
 HELDOUT_PER_REASON = 5
 CV_PER_SITUATION = 2
 
@@ -210,6 +226,22 @@ HELDOUT2_POOLS = Pools(
 )
 
 
+# The third held-out split: a fifth set of pools, shared with no other split.
+HELDOUT3_POOLS = Pools(
+    streets=("人民北路街道", "九里堤西街道", "驷马桥北街道"),
+    communities=("北站社区", "欧香社区", "马鞍山社区", "五里墩社区", "中环社区"),
+    roads=("星辉西路", "新都大道", "通锦路", "沙湾西一巷", "蓉都大道天回路"),
+    residents=("阮婆婆", "宋大哥", "业主卢某", "钱阿姨", "小龚"),
+    workers=("网格员阿敏", "谭XX", "龙晓"),
+    times=("今早八点", "昨天傍晚", "周五下午", "半夜两点过"),
+    openings=("", "", "【日报】", "{worker}反映：", "巡查发现：", "{community}：", "{t}，"),
+    closings=("", "", "，请处理", "。待回复", "，辛苦"),
+    asides=("已告知住户",),
+    typos={"已经": "以经", "没有": "没友"},
+    pair_joiners=("，",),
+)
+
+
 def parse_phrasebank(text: str) -> dict[str, dict[str, list[str]]]:
     """Section label -> {"train": [...], "heldout": [...]}."""
     bank: dict[str, dict[str, list[str]]] = {}
@@ -310,14 +342,37 @@ def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str
     return out
 
 
-def compose_heldout2(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
-    """The fresh held-out split: every situation of `phrasebank-heldout2.txt` once, in its own pools."""
-    rng = random.Random(seed + 3)
+def compose_blind_split(bank: dict[str, dict[str, list[str]]], pools: Pools, seed: int) -> list[dict[str, str]]:
+    """A blind-written held-out split: every situation of its bank once, unpaired, in its own pools."""
+    rng = random.Random(seed)
     rows: list[dict[str, str]] = []
     for section, cores in bank.items():
-        for text, _ in _examples_for(cores["heldout"], len(cores["heldout"]), rng, HELDOUT2_POOLS, pair_rate=0.0):
+        for text, _ in _examples_for(cores["heldout"], len(cores["heldout"]), rng, pools, pair_rate=0.0):
             rows.append({"text": text, **_label_fields(section)})
     return rows
+
+
+def compose_heldout2(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
+    return compose_blind_split(bank, HELDOUT2_POOLS, seed + 3)
+
+
+def compose_heldout3(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
+    return compose_blind_split(bank, HELDOUT3_POOLS, seed + 4)
+
+
+def training_bank() -> dict[str, dict[str, list[str]]]:
+    """The phrase bank with the other authors' training situations appended to each section."""
+    bank = parse_phrasebank(PHRASEBANK.read_text(encoding="utf-8"))
+    for path in PHRASEBANK_MORE_TRAINING:
+        for section, lines in parse_phrasebank(path.read_text(encoding="utf-8")).items():
+            if lines["heldout"]:
+                raise ValueError(f"{path}: held-out lines in a training bank ({section})")
+            bank[section]["train"].extend(lines["train"])
+    return bank
+
+
+def _read_bank(path: Path) -> dict[str, dict[str, list[str]]]:
+    return parse_phrasebank(path.read_text(encoding="utf-8"))
 
 
 def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
@@ -327,18 +382,20 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def main() -> int:
-    bank = parse_phrasebank(PHRASEBANK.read_text(encoding="utf-8"))
-    splits = compose(bank)
+    splits = compose(training_bank())
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     write_jsonl(TRAIN_FILE, splits["train"])
     write_jsonl(HELDOUT_FILE, splits["heldout"])
     write_jsonl(CV_FILE, splits["cv"])
-    heldout2 = compose_heldout2(parse_phrasebank(PHRASEBANK_HELDOUT2.read_text(encoding="utf-8")))
+    heldout2 = compose_heldout2(_read_bank(PHRASEBANK_HELDOUT2))
     write_jsonl(HELDOUT2_FILE, heldout2)
+    heldout3 = compose_heldout3(_read_bank(PHRASEBANK_HELDOUT3))
+    write_jsonl(HELDOUT3_FILE, heldout3)
     print(f"train: {len(splits['train'])} examples -> {TRAIN_FILE}")
     print(f"cross-validation test texts: {len(splits['cv'])} examples -> {CV_FILE}")
     print(f"held-out: {len(splits['heldout'])} examples -> {HELDOUT_FILE}")
     print(f"fresh held-out: {len(heldout2)} examples -> {HELDOUT2_FILE}")
+    print(f"third held-out: {len(heldout3)} examples -> {HELDOUT3_FILE}")
     return 0
 
 

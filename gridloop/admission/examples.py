@@ -16,6 +16,8 @@ CV_FILE = EXAMPLES_DIR / "cv.jsonl"
 # A second, fresh held-out split (third session): situations written blind by an author who never saw the
 # training phrases or the model, in a fourth set of pools. Evaluation only. See docs/classifier.md.
 HELDOUT2_FILE = EXAMPLES_DIR / "heldout2.jsonl"
+# A third held-out split, written blind by another author in several voices (also evaluation only).
+HELDOUT3_FILE = EXAMPLES_DIR / "heldout3.jsonl"
 
 NOT_ADMITTED = "NOT_ADMITTED"
 
@@ -107,3 +109,13 @@ def heldout_examples() -> list[Example]:
 def heldout2_examples() -> list[Example]:
     """The fresh held-out split (written blind): for evaluation only, never for training or tuning."""
     return load_examples(HELDOUT2_FILE)
+
+
+def heldout3_examples() -> list[Example]:
+    """The third held-out split (written blind): for evaluation only, never for training or tuning."""
+    return load_examples(HELDOUT3_FILE)
+
+
+def all_heldout_examples() -> list[Example]:
+    """Every held-out split together: texts that may never be trained on."""
+    return heldout_examples() + heldout2_examples() + heldout3_examples()

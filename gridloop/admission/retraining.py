@@ -6,13 +6,19 @@ from collections.abc import Iterable, Mapping
 
 from gridloop.admission.catalogue import AdmissionList, default_admission_list
 from gridloop.admission.classifier import Classifier, default_classifier
-from gridloop.admission.examples import Example, example_from_dict, heldout2_examples, heldout_examples, train_examples
+from gridloop.admission.examples import (
+    Example,
+    all_heldout_examples,
+    example_from_dict,
+    heldout_examples,
+    train_examples,
+)
 from gridloop.admission.metrics import Metrics, evaluate
 
 
 def corrections_from_dicts(rows: Iterable[Mapping[str, object]], admission_list: AdmissionList) -> list[Example]:
     """Validate corrections (same format as the examples); held-out texts are refused to keep it honest."""
-    heldout = {e.text for e in heldout_examples() + heldout2_examples()}
+    heldout = {e.text for e in all_heldout_examples()}
     corrections: list[Example] = []
     for n, row in enumerate(rows, start=1):
         try:

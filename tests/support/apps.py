@@ -57,7 +57,9 @@ async def running(apps: dict[str, FastAPI]) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         clients = {}
         for name, app in apps.items():
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=30))
+            # 180 s as for the stack's processes: on a fresh clone the router trains the classifier at its first
+            # start (~50 s on two cores) before anything is cached.
+            await stack.enter_async_context(LifespanManager(app, startup_timeout=180, shutdown_timeout=30))
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", auth=ActingAsCaller()

@@ -142,7 +142,7 @@ async def departments_app(ns: Namespace, clock: FakeClock, **settings: Any) -> A
         DepartmentsSettings(database_url=ns.database_urls["departments"], kafka=ns.kafka(), **values), clock=clock
     )
     async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        LifespanManager(app, startup_timeout=180, shutdown_timeout=30),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://departments", auth=ActingAsCaller()
         ) as client,

@@ -14,7 +14,9 @@ from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, 
 from gridloop.admission.examples import (
     NOT_ADMITTED,
     NOT_ADMITTED_REASONS,
+    all_heldout_examples,
     heldout2_examples,
+    heldout3_examples,
     heldout_examples,
     train_examples,
 )
@@ -40,8 +42,14 @@ def fresh_heldout_metrics() -> Metrics:
 
 
 @cache
+def third_heldout_metrics() -> Metrics:
+    """The third blind-written split: the one the issue's targets are judged on (docs/classifier.md)."""
+    return evaluate(trained_classifier(), heldout3_examples())
+
+
+@cache
 def pooled_heldout_metrics() -> Metrics:
-    return evaluate(trained_classifier(), heldout_examples() + heldout2_examples())
+    return evaluate(trained_classifier(), all_heldout_examples())
 
 
 @pytest.fixture
@@ -195,25 +203,24 @@ def test_threshold_bound_on_clustered_misroutes_is_at_least_the_point_estimate()
     assert bounded > point
 
 
-def test_held_out_stays_above_the_measured_floor() -> None:
-    """A regression guard at the level actually reached on both held-out splits (see docs/classifier.md)."""
-    first, fresh = heldout_metrics(), fresh_heldout_metrics()
-    assert first.item_accuracy >= 0.895
-    assert first.misroute_rate <= 0.03
-    assert first.triage_rate <= 0.10
-    assert fresh.item_accuracy >= 0.86
-    assert fresh.misroute_rate <= 0.035
-    assert fresh.triage_rate <= 0.10
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="targets are judged on the blind-written fresh split and on both splits pooled: fresh accuracy 0.871 "
-    "< 0.90 and misroute 0.026 (11 of 426) > 0.02; pooled 0.888 / 0.025 (triage 0.068 and 0.056 meet theirs); "
-    "the first split alone: 0.910 / 0.023; see docs/classifier.md",
-)
-def test_held_out_meets_accuracy_and_misroute_targets() -> None:
-    for metrics in (fresh_heldout_metrics(), pooled_heldout_metrics()):
+def test_held_out_meets_accuracy_misroute_and_triage_targets() -> None:
+    """The issue's targets, on the third blind-written split (scored once before the model was chosen) and on
+    all held-out splits pooled (1,197 reports)."""
+    for metrics in (third_heldout_metrics(), pooled_heldout_metrics()):
         assert metrics.item_accuracy >= 0.90
         assert metrics.misroute_rate <= 0.02
         assert metrics.triage_rate <= 0.10
+
+
+def test_every_held_out_split_stays_above_the_measured_floor() -> None:
+    """A regression guard a little under the level measured on each split (see docs/classifier.md)."""
+    floors = {  # split: (accuracy at least, misroute at most, triage at most); measured 0.945/0.006/0.023,
+        # 0.927/0.012/0.040 and 0.967/0.009/0.009
+        "first": (heldout_metrics(), 0.93, 0.015, 0.05),
+        "fresh": (fresh_heldout_metrics(), 0.91, 0.02, 0.06),
+        "third": (third_heldout_metrics(), 0.95, 0.015, 0.03),
+    }
+    for split, (metrics, accuracy, misroute, triage) in floors.items():
+        assert metrics.item_accuracy >= accuracy, split
+        assert metrics.misroute_rate <= misroute, split
+        assert metrics.triage_rate <= triage, split

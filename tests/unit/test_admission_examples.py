@@ -12,11 +12,14 @@ from gridloop.admission.catalogue import default_admission_list
 from gridloop.admission.examples import (
     CV_FILE,
     HELDOUT2_FILE,
+    HELDOUT3_FILE,
     HELDOUT_FILE,
     NOT_ADMITTED,
     NOT_ADMITTED_REASONS,
     TRAIN_FILE,
+    all_heldout_examples,
     heldout2_examples,
+    heldout3_examples,
     train_examples,
 )
 from gridloop.admission.retraining import corrections_from_dicts
@@ -27,35 +30,47 @@ def _jsonl(rows: list[dict[str, str]]) -> str:
 
 
 def test_committed_files_are_what_the_phrase_banks_compose_to() -> None:
-    splits = ce.compose(ce.parse_phrasebank(ce.PHRASEBANK.read_text(encoding="utf-8")))
+    splits = ce.compose(ce.training_bank())
     fresh = ce.compose_heldout2(ce.parse_phrasebank(ce.PHRASEBANK_HELDOUT2.read_text(encoding="utf-8")))
+    third = ce.compose_heldout3(ce.parse_phrasebank(ce.PHRASEBANK_HELDOUT3.read_text(encoding="utf-8")))
     expected = {
         TRAIN_FILE: splits["train"],
         HELDOUT_FILE: splits["heldout"],
         CV_FILE: splits["cv"],
         HELDOUT2_FILE: fresh,
+        HELDOUT3_FILE: third,
     }
     for path, rows in expected.items():
         assert path.read_text(encoding="utf-8") == _jsonl(rows), f"{path.name} is stale: run compose_examples"
 
 
-def test_fresh_held_out_split_has_every_item_and_reason_and_shares_no_text_with_training() -> None:
-    fresh = heldout2_examples()
-    items = Counter(e.label for e in fresh if e.admitted)
-    reasons = Counter(e.reason for e in fresh if e.label == NOT_ADMITTED)
+@pytest.mark.parametrize("split", [heldout2_examples, heldout3_examples])
+def test_blind_held_out_splits_have_every_item_and_reason_and_share_no_text_with_training(split) -> None:
+    examples = split()
+    items = Counter(e.label for e in examples if e.admitted)
+    reasons = Counter(e.reason for e in examples if e.label == NOT_ADMITTED)
     assert items == dict.fromkeys(default_admission_list().codes, 6)
     assert reasons == dict.fromkeys(NOT_ADMITTED_REASONS, 8)
-    assert not {e.text for e in fresh} & {e.text for e in train_examples()}
+    assert not {e.text for e in examples} & {e.text for e in train_examples()}
 
 
-def test_fresh_held_out_pools_are_shared_with_no_other_split() -> None:
-    others = (ce.TRAIN_POOLS, ce.HELDOUT_POOLS, ce.CV_POOLS)
+def test_training_banks_add_situations_to_every_section_and_no_held_out_line() -> None:
+    first = ce.parse_phrasebank(ce.PHRASEBANK.read_text(encoding="utf-8"))
+    merged = ce.training_bank()
+    for section, lines in merged.items():
+        assert len(lines["train"]) == len(first[section]["train"]) + (20 if section.startswith("NA:") else 16)
+        assert lines["heldout"] == first[section]["heldout"]
+
+
+@pytest.mark.parametrize("pools", ["HELDOUT2_POOLS", "HELDOUT3_POOLS"])
+def test_blind_held_out_pools_are_shared_with_no_other_split(pools: str) -> None:
+    names = ("TRAIN_POOLS", "HELDOUT_POOLS", "CV_POOLS", "HELDOUT2_POOLS", "HELDOUT3_POOLS")
+    mine, others = getattr(ce, pools), [getattr(ce, n) for n in names if n != pools]
     for field in ("streets", "communities", "roads", "residents", "workers"):
-        fresh = set(getattr(ce.HELDOUT2_POOLS, field))
-        assert not fresh & set().union(*(getattr(p, field) for p in others)), field
+        assert not set(getattr(mine, field)) & set().union(*(getattr(p, field) for p in others)), field
 
 
-def test_retraining_refuses_a_fresh_held_out_text() -> None:
-    text = heldout2_examples()[0].text
-    with pytest.raises(ValueError, match="held-out"):
-        corrections_from_dicts([{"text": text, "label": "S02"}], default_admission_list())
+def test_retraining_refuses_a_text_of_any_held_out_split() -> None:
+    for example in (heldout2_examples()[0], heldout3_examples()[0], all_heldout_examples()[0]):
+        with pytest.raises(ValueError, match="held-out"):
+            corrections_from_dicts([{"text": example.text, "label": "S02"}], default_admission_list())
