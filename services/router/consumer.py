@@ -4,9 +4,9 @@ from functools import partial
 
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import EventConsumer
+from gridloop.delivery.consumer import EventConsumer, batched
 from gridloop.servicekit.runtime import Runtime
-from services.router.handlers import Catalogue, Classifier, route_case
+from services.router.handlers import Catalogue, Classifier, route_cases
 from services.router.returns import RankingClassifier, reroute_returned_case
 from services.router.tables import inbox
 
@@ -15,7 +15,7 @@ def routing_consumer(runtime: Runtime, *, classifier: Classifier, catalogue: Cat
     return EventConsumer(
         group="gridloop.router",
         topics=[CASES_REPORTED],
-        handlers={CaseReported: partial(route_case, classifier=classifier, catalogue=catalogue)},
+        handlers={CaseReported: batched(partial(route_cases, classifier=classifier, catalogue=catalogue))},
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

@@ -62,51 +62,71 @@ def load_report(stored: dict[str, Any]) -> CaseReported:
     return CaseReported.model_validate({**stored, "resident": _resident_cipher().open(stored["resident"])})
 
 
-async def route_case(
-    event: CaseReported, uow: UnitOfWork, delivery: Delivery, *, classifier: Classifier, catalogue: Catalogue
+async def route_cases(
+    items: list[tuple[CaseReported, Delivery]], uow: UnitOfWork, *, classifier: Classifier, catalogue: Catalogue
 ) -> None:
-    """Classify a reported case; forward it to its department, or record why it is not forwarded."""
+    """Classify a run of reported cases; forward each to its department, or record why it is not forwarded.
+
+    The run's cases and decisions are written with one batched statement each (in order, so a case reported
+    twice in a run gets its rounds counted as one by one would)."""
     now = datetime.now(UTC)
     await uow.conn.execute(
-        insert(cases)
-        .values(case_id=event.case_id, reported=stored_report(event), received_at=now)
-        .on_conflict_do_update(index_elements=["case_id"], set_={"reported": stored_report(event)})
+        _STORE_CASE,
+        [{"case_id": e.case_id, "reported": stored_report(e), "received_at": now} for e, _ in items],
     )
-    decision = classifier.classify(event.description, event.item_hint)
-    await record_decision(uow, event, decision, decided_by="classifier", now=now)
-    await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+    decided = [(event, delivery, classifier.classify(event.description, event.item_hint)) for event, delivery in items]
+    await uow.conn.execute(
+        _INSERT_DECISION, [_decision_row(e, d, decided_by="classifier", now=now) for e, _, d in decided]
+    )
+    for event, delivery, decision in decided:
+        _count(decision)
+        await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+
+
+_store = insert(cases)
+_STORE_CASE = _store.on_conflict_do_update(index_elements=["case_id"], set_={"reported": _store.excluded.reported})
+
+# Rounds count decisions, not dispatches: an operator's triage decision and a later re-route each add one.
+_INSERT_DECISION = (
+    insert(decisions)
+    .values(
+        round=sa.select(sa.func.coalesce(sa.func.max(decisions.c.round), 0) + 1)
+        .where(decisions.c.case_id == sa.bindparam("b_case_id"))
+        .scalar_subquery()
+    )
+    .on_conflict_do_nothing(constraint="uq_decisions_case_round")
+)
+
+
+def _decision_row(event: CaseReported, decision: Decision, *, decided_by: str, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": event.case_id,
+        "b_case_id": event.case_id,  # the same, for the round's subquery
+        "outcome": decision.outcome,
+        "item_code": decision.item_code,
+        "department": decision.department,
+        "confidence": decision.confidence,
+        "reason": decision.reason,
+        "reason_code": getattr(decision, "reason_code", None),
+        "runner_up": decision.runner_up,
+        "features": list(decision.features or []),
+        "list_version": decision.list_version,
+        "decided_by": decided_by,
+        "decided_at": now,
+    }
+
+
+def _count(decision: Decision) -> None:
+    metrics.DECISIONS.labels(decision.outcome, decision.department or "none", decision.item_code or "none").inc()
+    metrics.CONFIDENCE.labels(decision.outcome).observe(decision.confidence)
 
 
 async def record_decision(
     uow: UnitOfWork, event: CaseReported, decision: Decision, *, decided_by: str, now: datetime
 ) -> None:
-    # Rounds count decisions, not dispatches: an operator's triage decision and a later re-route each add one.
-    next_round = (
-        sa.select(sa.func.coalesce(sa.func.max(decisions.c.round), 0) + 1)
-        .where(decisions.c.case_id == event.case_id)
-        .scalar_subquery()
-    )
-    await uow.conn.execute(
-        insert(decisions)
-        .values(
-            case_id=event.case_id,
-            round=next_round,
-            outcome=decision.outcome,
-            item_code=decision.item_code,
-            department=decision.department,
-            confidence=decision.confidence,
-            reason=decision.reason,
-            reason_code=getattr(decision, "reason_code", None),
-            runner_up=decision.runner_up,
-            features=list(decision.features or []),
-            list_version=decision.list_version,
-            decided_by=decided_by,
-            decided_at=now,
-        )
-        .on_conflict_do_nothing(constraint="uq_decisions_case_round")
-    )
-    metrics.DECISIONS.labels(decision.outcome, decision.department or "none", decision.item_code or "none").inc()
-    metrics.CONFIDENCE.labels(decision.outcome).observe(decision.confidence)
+    """One decision (an operator's, or a re-route's), as `route_cases` writes them."""
+    await uow.conn.execute(_INSERT_DECISION, [_decision_row(event, decision, decided_by=decided_by, now=now)])
+    _count(decision)
 
 
 async def publish_outcome(
