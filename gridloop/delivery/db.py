@@ -126,13 +126,13 @@ class UnitOfWork:
             }
             for topic, envelope in pending
         ]
+        # Rows as parameters, not `.values(rows)`: SQLAlchemy cannot cache a statement with a multi-row VALUES
+        # clause and compiled it on every flush; this one is compiled once and sent as one multi-row INSERT
+        # ("insertmanyvalues"), rows in the given order.
         stmt = (
-            insert(self._outbox)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(self._outbox.c.event_id)
+            insert(self._outbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(self._outbox.c.event_id)
         )
-        written = set((await self.conn.execute(stmt)).scalars())
+        written = set((await self.conn.execute(stmt, rows)).scalars())
         new = [envelope for _topic, envelope in pending if envelope.event_id in written]
         self.published += new
         return new
@@ -213,9 +213,7 @@ async def claim_inbox(
     if not events:
         return set()
     stmt = (
-        insert(inbox)
-        .values([{"consumer_group": group, "event_id": event_id, "topic": topic} for event_id, topic in events])
-        .on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
-        .returning(inbox.c.event_id)
+        insert(inbox).on_conflict_do_nothing(index_elements=["consumer_group", "event_id"]).returning(inbox.c.event_id)
     )
-    return set((await uow.conn.execute(stmt)).scalars())
+    rows = [{"consumer_group": group, "event_id": event_id, "topic": topic} for event_id, topic in events]
+    return set((await uow.conn.execute(stmt, rows)).scalars())  # rows as parameters: cached (see flush)

@@ -145,15 +145,15 @@ async def start_clocks(
         state = ClockState(rung=0, rung_started_at=start, deadline=start + window, window=window)
         values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
         rows.append({"case_id": case_id, "clock": clock, "generation": 0, **values})
-    stmt = insert(sla_clocks).values(rows)
-    restarted = {
-        column: stmt.excluded[column] for column in rows[0] if column not in ("case_id", "clock", "generation")
-    }
-    await uow.conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["case_id", "clock"], set_={**restarted, "generation": sla_clocks.c.generation + 1}
-        )
-    )
+    await uow.conn.execute(_START_CLOCK, rows)  # rows as parameters: a multi-row VALUES is never cached
+
+
+_start = insert(sla_clocks)
+_RESTARTED = ("dispatch_no", "window_seconds", "rung", "rung_started_at", "deadline", "warned", "next_fire_at")
+_START_CLOCK = _start.on_conflict_do_update(
+    index_elements=["case_id", "clock"],
+    set_={**{column: _start.excluded[column] for column in _RESTARTED}, "generation": sla_clocks.c.generation + 1},
+)
 
 
 async def move_deadline(uow: UnitOfWork, case_id: uuid.UUID, clock: str, delta: timedelta, now: datetime) -> None:
