@@ -143,6 +143,19 @@ class CaseStatusChanged(Event):
     note: str = ""
     detail: dict[str, Any] = Field(default_factory=dict)
 
+    def step_row(self, event_id: uuid.UUID) -> dict[str, Any]:
+        """The step as the timeline projections (intake's and notify's) store it, keyed by the event's id."""
+        return {
+            "event_id": event_id,
+            "case_id": self.case_id,
+            "status": self.status,
+            "at": self.at,
+            "actor": self.actor,
+            "department": self.department,
+            "item_code": self.item_code,
+            "note": self.note,
+        }
+
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.event_type: cls for cls in (CaseReported, CaseDispatched, CaseStatusChanged)}
 

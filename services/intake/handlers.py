@@ -116,19 +116,7 @@ async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: 
     timeline rows and one batched update, in event order (a later step never goes back in time)."""
     await uow.conn.execute(
         insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
-        [
-            {
-                "event_id": delivery.event_id,
-                "case_id": event.case_id,
-                "status": event.status,
-                "at": event.at,
-                "actor": event.actor,
-                "department": event.department,
-                "item_code": event.item_code,
-                "note": event.note,
-            }
-            for event, delivery in items
-        ],
+        [event.step_row(delivery.event_id) for event, delivery in items],
     )
     changes = [
         {"b_case_id": event.case_id, "b_status": event.status, "b_at": event.at}

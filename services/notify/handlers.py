@@ -154,20 +154,7 @@ async def on_statuses(
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
     await uow.conn.execute(
         insert(case_steps).on_conflict_do_nothing(index_elements=["event_id"]),
-        [
-            {
-                "event_id": delivery.event_id,
-                "case_id": event.case_id,
-                "status": event.status,
-                "at": event.at,
-                "actor": event.actor,
-                "department": event.department,
-                "item_code": event.item_code,
-                "note": event.note,
-                "detail": event.detail,
-            }
-            for event, delivery in items
-        ],
+        [{**event.step_row(delivery.event_id), "detail": event.detail} for event, delivery in items],
     )
 
 
