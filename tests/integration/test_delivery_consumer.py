@@ -119,6 +119,45 @@ async def test_a_batched_handler_gets_runs_of_events_in_order_without_duplicates
     assert max(len(run) for run in runs) > 1  # runs, not one call per event
 
 
+async def test_a_poison_event_inside_a_run_is_dead_lettered_and_the_rest_of_the_run_applied_once(
+    ns, db, producer
+) -> None:
+    """A run fails as a whole (one transaction); its events are then redone one by one: the others' effects are
+    committed exactly once and the poison goes to the dead-letter topic."""
+
+    async def handle_many(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
+        await uow.conn.execute(
+            sa.insert(timeline), [{**event.step_row(delivery.event_id), "actor": "test"} for event, delivery in items]
+        )
+        if any(event.note.startswith("poison") for event, _ in items):
+            raise ValueError("cannot handle this one")  # after writing the run's rows: they must roll back
+
+    group, marker, case_id = group_name("batched-poison"), uuid.uuid4().hex, uuid.uuid4()
+    poison_id = uuid.uuid4()
+    notes = ["a", "b", "poison", "c", "d"]
+    for note in notes:
+        await send(producer, ns, status(case_id, f"{note}-{marker}"), poison_id if note == "poison" else uuid.uuid4())
+
+    async def committed() -> list[str]:
+        async with db.engine.connect() as conn:
+            query = sa.select(timeline.c.note).where(timeline.c.note.endswith(marker))
+            return list((await conn.execute(query)).scalars())
+
+    async with consuming(ns, db, producer, batched(handle_many), group, max_retries=2, retry_backoff_ms=10):
+
+        async def dead_lettered() -> list:
+            return select(await read_dead_letters(ns.kafka(), [CASES_STATUS]), group=group, event_ids=[str(poison_id)])
+
+        letters = await wait_for(dead_lettered, what="the poison's dead letter")
+        await wait_for(lambda: _done(committed, f"d-{marker}"), what="the event after the poison")
+    assert [x.reason for x in letters] == ["ValueError"]
+    assert sorted(await committed()) == [f"{n}-{marker}" for n in notes if n != "poison"]  # each once
+
+
+async def _done(probe, wanted: str) -> bool:
+    return wanted in await probe()
+
+
 async def test_events_the_group_does_not_want_leave_no_trace_and_do_not_hold_it_up(ns, db, producer) -> None:
     """A group that acts only on some statuses passes over the others without a transaction or an inbox row, and
     its committed offset moves past them."""
