@@ -6,6 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.servicekit.app import RuntimeDep
@@ -35,7 +36,7 @@ async def get_stats(runtime: RuntimeDep) -> RouterStats:
     """Latest decision per case, counted by outcome and by department."""
     latest = (
         sa.select(decisions.c.outcome, decisions.c.department)
-        .distinct(decisions.c.case_id)
+        .ext(distinct_on(decisions.c.case_id))
         .order_by(decisions.c.case_id, decisions.c.round.desc())
         .subquery()
     )

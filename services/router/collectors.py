@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from gridloop.delivery.db import Database
 from services.router import metrics
@@ -18,7 +19,7 @@ REFRESH_SECONDS = 5.0
 async def triage_queue_size(db: Database) -> int:
     latest = (
         sa.select(decisions.c.outcome)
-        .distinct(decisions.c.case_id)
+        .ext(distinct_on(decisions.c.case_id))
         .order_by(decisions.c.case_id, decisions.c.round.desc())
         .subquery()
     )
