@@ -57,17 +57,13 @@ class Batched:
     `many(items, uow)` receives the events in their order in the poll, already claimed in the inbox, and must
     leave the database as applying them one by one would. Consecutive events for the same `Batched` handler
     form a run; any other handler between them ends the run, so effects keep their order across handlers. A
-    retried or single event is a run of one. Wrap with `batched(many)`."""
+    retried or single event is a run of one. Wrap with `Batched(many)`."""
 
     def __init__(self, many: ManyHandler) -> None:
         self.many = many
 
     async def __call__(self, event: Event, uow: UnitOfWork, delivery: Delivery) -> None:
         await self.many([(event, delivery)], uow)
-
-
-def batched(many: ManyHandler) -> Batched:
-    return Batched(many)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import Delivery, batched
+from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.registry import Registry
 from services.intake.schemas import ReportIn
@@ -132,5 +132,3 @@ _UPDATE_STATUS = (
     .where(cases.c.case_id == sa.bindparam("b_case_id"), cases.c.updated_at <= sa.bindparam("b_at"))
     .values(status=sa.bindparam("b_status"), updated_at=sa.bindparam("b_at"))
 )
-
-record_status = batched(record_statuses)

@@ -6,7 +6,7 @@ from functools import partial
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import EventConsumer, batched
+from gridloop.delivery.consumer import Batched, EventConsumer
 from gridloop.servicekit.runtime import Runtime
 from services.notify.handlers import on_statuses, remember_residents
 from services.notify.tables import inbox
@@ -23,8 +23,8 @@ def resident_consumer(
         group="gridloop.notify",
         topics=[CASES_REPORTED, CASES_STATUS],
         handlers={
-            CaseReported: batched(partial(remember_residents, **deps, cipher=cipher)),
-            CaseStatusChanged: batched(partial(on_statuses, **deps, clock=clock, feedback_timeout=feedback_timeout)),
+            CaseReported: Batched(partial(remember_residents, **deps, cipher=cipher)),
+            CaseStatusChanged: Batched(partial(on_statuses, **deps, clock=clock, feedback_timeout=feedback_timeout)),
         },
         db=runtime.db,
         inbox=inbox,

@@ -4,7 +4,7 @@ from functools import partial
 
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import EventConsumer, batched
+from gridloop.delivery.consumer import Batched, EventConsumer
 from gridloop.servicekit.runtime import Runtime
 from services.router.handlers import Catalogue, Classifier, route_cases
 from services.router.returns import RankingClassifier, reroute_returned_case
@@ -15,7 +15,7 @@ def routing_consumer(runtime: Runtime, *, classifier: Classifier, catalogue: Cat
     return EventConsumer(
         group="gridloop.router",
         topics=[CASES_REPORTED],
-        handlers={CaseReported: batched(partial(route_cases, classifier=classifier, catalogue=catalogue))},
+        handlers={CaseReported: Batched(partial(route_cases, classifier=classifier, catalogue=catalogue))},
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

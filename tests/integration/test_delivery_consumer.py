@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from gridloop.admission.catalogue import default_admission_list
 from gridloop.contracts.events import CaseStatusChanged, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
-from gridloop.delivery.consumer import Delivery, EventConsumer, batched
+from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
 from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.delivery.dead_letters import format_table, read_dead_letters, replay, select
 from gridloop.delivery.kafka import Envelope, encode, make_producer
@@ -112,7 +112,7 @@ async def test_a_batched_handler_gets_runs_of_events_in_order_without_duplicates
     await send(producer, ns, status(case_id, f"end-{marker}"), uuid.uuid4())
 
     # A new group reads the topic from the start: the first polls hold many events, ours among them.
-    async with consuming(ns, db, producer, batched(handle_many), group_name("batched")):
+    async with consuming(ns, db, producer, Batched(handle_many), group_name("batched")):
         await wait_for(lambda: _has([note for run in runs for note in run], f"end-{marker}"), what="the last event")
     ours = [note for run in runs for note in run if note.endswith(marker)]
     assert ours == [f"{n}-{marker}" for n in range(5)] + [f"end-{marker}"]
@@ -143,7 +143,7 @@ async def test_a_poison_event_inside_a_run_is_dead_lettered_and_the_rest_of_the_
             query = sa.select(timeline.c.note).where(timeline.c.note.endswith(marker))
             return list((await conn.execute(query)).scalars())
 
-    async with consuming(ns, db, producer, batched(handle_many), group, max_retries=2, retry_backoff_ms=10):
+    async with consuming(ns, db, producer, Batched(handle_many), group, max_retries=2, retry_backoff_ms=10):
 
         async def dead_lettered() -> list:
             return select(await read_dead_letters(ns.kafka(), [CASES_STATUS]), group=group, event_ids=[str(poison_id)])
