@@ -90,8 +90,7 @@ class ProducerSlot:
         return self._future.result() if self._future.done() else None
 
     def set(self, producer: AIOKafkaProducer) -> None:
-        if self._future.done():
-            self._future = asyncio.get_running_loop().create_future()
+        self.clear()
         self._future.set_result(producer)
 
     def clear(self) -> None:
