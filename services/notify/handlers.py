@@ -18,7 +18,7 @@ from gridloop.delivery.db import UnitOfWork
 from services.notify import metrics
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
-from services.notify.worker import Clock
+from services.notify.worker import Clock, update_messages
 
 
 def channel_for(resident: dict) -> str | None:
@@ -102,28 +102,17 @@ async def remember_residents(
         link = case_link(public_base_url, event.tracking_token, row.context.get("feedback_token"))
         context = {**row.context, "link": link}
         released.append(
-            {
-                "b_id": row.id,
-                "b_state": "pending" if channel else "skipped",
-                "b_channel": channel or "none",
-                "b_context": context,
-                "b_body": templates.render(row.step, context),
-            }
+            (
+                row.id,
+                {
+                    "state": "pending" if channel else "skipped",
+                    "channel": channel or "none",
+                    "context": context,
+                    "body": templates.render(row.step, context),
+                },
+            )
         )
-    if released:
-        await uow.conn.execute(_RELEASE_WAITING, released)
-
-
-_RELEASE_WAITING = (
-    sa.update(messages)
-    .where(messages.c.id == sa.bindparam("b_id"))
-    .values(
-        state=sa.bindparam("b_state"),
-        channel=sa.bindparam("b_channel"),
-        context=sa.bindparam("b_context"),
-        body=sa.bindparam("b_body"),
-    )
-)
+    await update_messages(uow.conn, released)
 
 
 async def on_statuses(

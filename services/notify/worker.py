@@ -86,7 +86,7 @@ class DeliveryWorker:
                 )
             ).all()
             outcomes = [(row.id, self._hold(row, now) or await self._attempt(row, now)) for row in due]
-            await _store_outcomes(conn, outcomes)
+            await update_messages(conn, outcomes)
         return len(due)
 
     def _hold(self, row: sa.Row, now: datetime) -> dict | None:
@@ -147,10 +147,12 @@ class DeliveryWorker:
         return {"attempts": attempts, "state": "failed", "last_error": error}
 
 
-async def _store_outcomes(conn: AsyncConnection, outcomes: list[tuple[int, dict]]) -> None:
-    """One batched update per kind of outcome (sent, retry, held, failed) instead of one statement per message."""
+async def update_messages(conn: AsyncConnection, changes_by_id: list[tuple[int, dict]]) -> None:
+    """Messages' new values by message id, as one batched update per set of columns changed (the worker's sent,
+    retry, held and failed outcomes; the release of messages that waited for a contact) instead of one statement
+    per message."""
     by_columns: dict[tuple[str, ...], list[dict]] = {}
-    for message_id, changes in outcomes:
+    for message_id, changes in changes_by_id:
         columns = tuple(sorted(changes))
         by_columns.setdefault(columns, []).append({"b_id": message_id, **{f"b_{k}": v for k, v in changes.items()}})
     for columns, params in by_columns.items():
