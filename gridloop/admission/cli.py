@@ -68,10 +68,10 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
     classifier = default_classifier()
     splits = {
-        "heldout": lambda: heldout_examples(),
-        "fresh": lambda: heldout2_examples(),
-        "third": lambda: heldout3_examples(),
-        "pooled": lambda: all_heldout_examples(),
+        "heldout": heldout_examples,
+        "fresh": heldout2_examples,
+        "third": heldout3_examples,
+        "pooled": all_heldout_examples,
     }
     chosen = list(splits) if args.split == "all" else [args.split]
     results = {name: evaluate(classifier, splits[name]()) for name in chosen}

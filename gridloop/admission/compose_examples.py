@@ -352,26 +352,27 @@ def compose_blind_split(bank: dict[str, dict[str, list[str]]], pools: Pools, see
     return rows
 
 
-def compose_heldout2(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
-    return compose_blind_split(bank, HELDOUT2_POOLS, seed + 3)
-
-
-def compose_heldout3(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> list[dict[str, str]]:
-    return compose_blind_split(bank, HELDOUT3_POOLS, seed + 4)
+def compose_blind_splits(seed: int = SEED) -> dict[Path, list[dict[str, str]]]:
+    """The blind-written held-out splits by output file, each from its own bank, pools and generator."""
+    blind = (
+        (PHRASEBANK_HELDOUT2, HELDOUT2_POOLS, seed + 3, HELDOUT2_FILE),
+        (PHRASEBANK_HELDOUT3, HELDOUT3_POOLS, seed + 4, HELDOUT3_FILE),
+    )
+    return {out: compose_blind_split(read_bank(bank), pools, split_seed) for bank, pools, split_seed, out in blind}
 
 
 def training_bank() -> dict[str, dict[str, list[str]]]:
     """The phrase bank with the other authors' training situations appended to each section."""
-    bank = parse_phrasebank(PHRASEBANK.read_text(encoding="utf-8"))
+    bank = read_bank(PHRASEBANK)
     for path in PHRASEBANK_MORE_TRAINING:
-        for section, lines in parse_phrasebank(path.read_text(encoding="utf-8")).items():
+        for section, lines in read_bank(path).items():
             if lines["heldout"]:
                 raise ValueError(f"{path}: held-out lines in a training bank ({section})")
             bank[section]["train"].extend(lines["train"])
     return bank
 
 
-def _read_bank(path: Path) -> dict[str, dict[str, list[str]]]:
+def read_bank(path: Path) -> dict[str, dict[str, list[str]]]:
     return parse_phrasebank(path.read_text(encoding="utf-8"))
 
 
@@ -387,15 +388,14 @@ def main() -> int:
     write_jsonl(TRAIN_FILE, splits["train"])
     write_jsonl(HELDOUT_FILE, splits["heldout"])
     write_jsonl(CV_FILE, splits["cv"])
-    heldout2 = compose_heldout2(_read_bank(PHRASEBANK_HELDOUT2))
-    write_jsonl(HELDOUT2_FILE, heldout2)
-    heldout3 = compose_heldout3(_read_bank(PHRASEBANK_HELDOUT3))
-    write_jsonl(HELDOUT3_FILE, heldout3)
+    blind = compose_blind_splits()
+    for path, rows in blind.items():
+        write_jsonl(path, rows)
     print(f"train: {len(splits['train'])} examples -> {TRAIN_FILE}")
     print(f"cross-validation test texts: {len(splits['cv'])} examples -> {CV_FILE}")
     print(f"held-out: {len(splits['heldout'])} examples -> {HELDOUT_FILE}")
-    print(f"fresh held-out: {len(heldout2)} examples -> {HELDOUT2_FILE}")
-    print(f"third held-out: {len(heldout3)} examples -> {HELDOUT3_FILE}")
+    for path, rows in blind.items():
+        print(f"blind held-out: {len(rows)} examples -> {path}")
     return 0
 
 
