@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gridloop.admission.catalogue import default_admission_list
-from gridloop.contracts.events import CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseStatusChanged, ResidentContact, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
 from gridloop.delivery.db import Database, UnitOfWork
@@ -23,6 +23,7 @@ from gridloop.delivery.kafka import Envelope, encode, make_producer
 from gridloop.delivery.topic_reader import topic_partitions
 from services.intake.tables import inbox, outbox, timeline
 from tests.support.polling import wait_for
+from tests.support.reports import reported_event
 
 pytestmark = pytest.mark.integration
 
@@ -262,12 +263,8 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
 
 def _reported_like(case):
     """A CaseReported for the dispatched test case (only the fields routing reads matter)."""
-    from gridloop.contracts.events import CaseReported, ResidentContact
-
-    return CaseReported(
+    return reported_event(
         case_id=case.case_id,
-        client_report_id=uuid.uuid4(),
-        worker_id="W-TEST",
         grid_id=case.grid_id,
         community_id=case.community_id,
         description=case.description,
@@ -315,16 +312,7 @@ async def test_dead_letters_are_listed_and_replayed_after_a_fix(ns, db, producer
     async def buggy(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
         if event.note.startswith("bug") and not fixed:
             raise ValueError("a bug in this handler")
-        await uow.conn.execute(
-            sa.insert(timeline).values(
-                event_id=delivery.event_id,
-                case_id=event.case_id,
-                status=event.status,
-                at=event.at,
-                actor="test",
-                note=event.note,
-            )
-        )
+        await uow.conn.execute(sa.insert(timeline).values({**event.step_row(delivery.event_id), "actor": "test"}))
 
     async def committed_effects() -> list[str]:
         """What the handler did, as the committed rows say: a failed batch's rolled-back work is no effect."""

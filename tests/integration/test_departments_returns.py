@@ -4,7 +4,6 @@ department; a second return sends it to the triage queue for an operator to arbi
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,13 +13,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.admission.catalogue import default_admission_list
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseReported, ResidentContact
+from gridloop.contracts.events import CaseReported
 from gridloop.contracts.topics import CASES_REPORTED
 from services.departments.clock import FakeClock
 from services.router.tables import case_returns
 from tests.support.auth import ActingAsCaller
 from tests.support.departments import StatusTap, as_department, departments_app, publish, wait_for_work_item
 from tests.support.polling import wait_for
+from tests.support.reports import reported_event
 
 pytestmark = pytest.mark.integration
 
@@ -73,19 +73,7 @@ async def tap(ns):
 
 
 def reported(description: str) -> CaseReported:
-    now = datetime.now(UTC)
-    return CaseReported(
-        case_id=uuid.uuid4(),
-        client_report_id=uuid.uuid4(),
-        worker_id="W-TEST",
-        grid_id=f"G-{uuid.uuid4().hex[:10]}",
-        community_id="JN-TEST-01",
-        description=description,
-        occurred_at=now,
-        reported_at=now,
-        resident=ResidentContact(name="刘桂芳", phone="13912345678"),
-        tracking_token=uuid.uuid4().hex,
-    )
+    return reported_event(description=description)
 
 
 async def _return(departments: httpx.AsyncClient, case_id: uuid.UUID, department: str, reason: str) -> None:

@@ -23,6 +23,7 @@ from services.notify.settings import NotifySettings
 from services.notify.tables import case_steps, messages, outbox
 from services.notify.templates import Templates
 from services.notify.worker import DeliveryWorker
+from tests.support.reports import reported_event
 
 pytestmark = pytest.mark.integration
 
@@ -57,13 +58,8 @@ def templates() -> Templates:
 
 
 def reported(case_id: uuid.UUID, *, channel: str = "sms", consent: bool = True) -> CaseReported:
-    return CaseReported(
+    return reported_event(
         case_id=case_id,
-        client_report_id=uuid.uuid4(),
-        worker_id="W0001",
-        grid_id="G001",
-        community_id="C001",
-        description="小区路灯坏了",
         occurred_at=NOW,
         reported_at=NOW,
         resident=ResidentContact(name="王孃孃", phone="13812345678", channel=channel, notify_consent=consent),

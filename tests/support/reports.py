@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from gridloop.contracts.events import CaseReported, ResidentContact
 from gridloop.registry import default_registry
 
 
@@ -30,3 +32,22 @@ def report_body(
     }
     body.update(overrides)
     return body
+
+
+def reported_event(**fields: Any) -> CaseReported:
+    """A CaseReported as intake publishes it, for tests that feed handlers directly; `fields` override the
+    defaults (its own case, grid and tracking token)."""
+    now = datetime.now(UTC)
+    defaults: dict[str, Any] = {
+        "case_id": uuid.uuid4(),
+        "client_report_id": uuid.uuid4(),
+        "worker_id": "W-TEST",
+        "grid_id": f"G-{uuid.uuid4().hex[:10]}",
+        "community_id": "JN-TEST-01",
+        "description": "小区路灯坏了",
+        "occurred_at": now,
+        "reported_at": now,
+        "resident": ResidentContact(name="刘桂芳", phone="13912345678"),
+        "tracking_token": uuid.uuid4().hex,
+    }
+    return CaseReported(**{**defaults, **fields})
