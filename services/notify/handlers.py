@@ -69,13 +69,14 @@ async def remember_residents(
     A run of reported cases is one insert, one select and, for the messages that were waiting (usually the
     `received` step: intake publishes it first, on another topic, so it often arrives before the report), one
     batched update."""
+    residents = {event.case_id: event.resident.model_dump(mode="json") for event, _ in items}
     await uow.conn.execute(
         insert(recipients).on_conflict_do_nothing(index_elements=["case_id"]),
         [
             {
                 "case_id": event.case_id,
                 "tracking_token": event.tracking_token,
-                "resident": cipher.seal(event.resident.model_dump(mode="json")),
+                "resident": cipher.seal(residents[event.case_id]),
                 "phone_digest": cipher.digest(event.resident.phone),
                 "summary": {
                     "description": event.description,
@@ -98,7 +99,7 @@ async def remember_residents(
     released = []
     for row in waiting:
         event = reported[row.case_id]
-        channel = channel_for(event.resident.model_dump(mode="json"))
+        channel = channel_for(residents[row.case_id])
         link = case_link(public_base_url, event.tracking_token, row.context.get("feedback_token"))
         context = {**row.context, "link": link}
         released.append(
