@@ -155,6 +155,18 @@ PIPELINE = [
         width=8,
     ),
     Panel(
+        "Reports per transaction (group commit)",
+        [
+            (
+                "sum by (name) (rate(gridloop_group_commit_units_sum[1m]))"
+                " / sum by (name) (rate(gridloop_group_commit_units_count[1m]))",
+                "{{name}} mean",
+            )
+        ],
+        width=8,
+        description="Intake commits the reports waiting at one moment together; near 1 when quiet, grows with load.",
+    ),
+    Panel(
         "Inbox duplicates skipped (15 min)",
         [("sum by (group) (increase(gridloop_inbox_duplicates_total[15m]))", "{{group}}")],
         kind="bargauge",

@@ -39,19 +39,37 @@ async def record_audit(
     request: Request | None = None,
 ) -> None:
     """Write one entry in the caller's transaction; with `request`, the middleware skips its generic one."""
-    await conn.execute(
-        sa.insert(audit_log).values(
-            actor=principal.actor,
-            role=principal.role,
-            action=action,
-            case_id=case_id,
-            target=target,
-            status=status,
-            detail=detail or {},
-        )
+    await record_audits(
+        conn, [audit_entry(principal, action, case_id=case_id, target=target, status=status, detail=detail)]
     )
     if request is not None:
         request.state.audited = True
+
+
+def audit_entry(
+    principal: Principal,
+    action: str,
+    *,
+    case_id: uuid.UUID | None = None,
+    target: str | None = None,
+    status: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit row, for `record_audits`."""
+    return {
+        "actor": principal.actor,
+        "role": principal.role,
+        "action": action,
+        "case_id": case_id,
+        "target": target,
+        "status": status,
+        "detail": detail or {},
+    }
+
+
+async def record_audits(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
+    """Write entries made by `audit_entry` in the caller's transaction, in one statement."""
+    await conn.execute(sa.insert(audit_log), entries)  # rows as parameters: one cached multi-row INSERT
 
 
 class AuditMiddleware:

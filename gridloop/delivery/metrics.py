@@ -24,3 +24,9 @@ EVENT_AGE_AT_CONSUME = Histogram(
     ["group", "topic"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+GROUP_COMMIT_UNITS = Histogram(
+    "gridloop_group_commit_units",
+    "Units of work written in one transaction by group commit (intake: reports per transaction)",
+    ["name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

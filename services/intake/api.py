@@ -4,7 +4,6 @@ read a case's timeline; operators read a resident's contact (audited)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -15,8 +14,16 @@ from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import metrics
-from services.intake.deps import CipherDep, CurrentPrincipal, OperatorDep, RegistryDep, WorkerDep, WorkerLimitDep
-from services.intake.handlers import accept_report
+from services.intake.deps import (
+    CipherDep,
+    CurrentPrincipal,
+    OperatorDep,
+    RegistryDep,
+    ReportDeskDep,
+    WorkerDep,
+    WorkerLimitDep,
+)
+from services.intake.handlers import Submission
 from services.intake.schemas import CaseView, ReportAccepted, ReportIn, TimelineEntry
 from services.intake.tables import cases, timeline
 
@@ -63,11 +70,10 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
 async def post_report(
     report: ReportIn,
     request: Request,
-    runtime: RuntimeDep,
     response: Response,
     worker: WorkerDep,
     registry: RegistryDep,
-    cipher: CipherDep,
+    desk: ReportDeskDep,
     limit: WorkerLimitDep,
 ) -> ReportAccepted:
     if report.worker_id != worker.subject:
@@ -75,19 +81,12 @@ async def post_report(
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"signed in as {worker.subject}, not {report.worker_id}")
     limit.check(worker.subject)
     check_against_registry(report, registry)
-    async with runtime.db.unit_of_work() as uow:
-        accepted = await accept_report(report, uow=uow, registry=registry, cipher=cipher, now=datetime.now(UTC))
-        # The audit entry in the report's own transaction (not a second one from the middleware).
-        await record_audit(
-            uow.conn,
-            worker,
-            "POST /v1/reports",
-            case_id=accepted.case_id,
-            status=status.HTTP_202_ACCEPTED if accepted.created else status.HTTP_200_OK,
-            request=request,
-        )
+    community_id = registry.grid(report.grid_id).community_id
+    # Committed with the reports posted at the same moment; the audit entry in the same transaction.
+    accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports"))
+    request.state.audited = True
     if accepted.created:
-        metrics.REPORTS_RECEIVED.labels(community=registry.grid(report.grid_id).community_id).inc()
+        metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
     else:
         metrics.REPORTS_DUPLICATE.inc()
         response.status_code = status.HTTP_200_OK

@@ -10,6 +10,7 @@ from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly, Work
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.registry import Registry
 from gridloop.servicekit.ratelimit import RateLimiter
+from services.intake.handlers import ReportDesk
 from services.intake.registry import ManagedRegistry, RegistryNotLoaded
 
 
@@ -30,6 +31,10 @@ async def get_cipher(request: Request) -> ResidentCipher:
     return request.app.state.runtime.cipher
 
 
+async def get_report_desk(request: Request) -> ReportDesk:
+    return request.app.state.report_desk
+
+
 async def get_worker_limit(request: Request) -> RateLimiter:
     return request.app.state.auth.worker_limit
 
@@ -37,6 +42,7 @@ async def get_worker_limit(request: Request) -> RateLimiter:
 ManagedRegistryDep = Annotated[ManagedRegistry, Depends(get_managed_registry)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CipherDep = Annotated[ResidentCipher, Depends(get_cipher)]
+ReportDeskDep = Annotated[ReportDesk, Depends(get_report_desk)]
 WorkerLimitDep = Annotated[RateLimiter, Depends(get_worker_limit)]
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "OperatorDep",
     "OperatorOnly",
     "RegistryDep",
+    "ReportDeskDep",
     "WorkerDep",
     "WorkerLimitDep",
 ]

@@ -12,6 +12,7 @@ from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
+from services.intake.handlers import ReportDesk
 from services.intake.open311 import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
@@ -19,9 +20,10 @@ from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import outbox
 
 
-async def build(settings: IntakeSettings, *, registry: ManagedRegistry) -> Runtime:
+async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
     runtime = Runtime("intake", settings, db)
+    desk.open(runtime)
     await registry.try_load(db)
     runtime.add_consumer(timeline_consumer(runtime))
     runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
@@ -29,15 +31,16 @@ async def build(settings: IntakeSettings, *, registry: ManagedRegistry) -> Runti
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
-    registry = ManagedRegistry()
+    registry, desk = ManagedRegistry(), ReportDesk()
     app = create_app(
         name="intake",
         settings=settings or get_settings(),
-        build=partial(build, registry=registry),
+        build=partial(build, registry=registry, desk=desk),
         routers=[router, registry_router, open311_router],
         title="GridLoop intake",
     )
     app.state.registry = registry
+    app.state.report_desk = desk
     return app
 
 

@@ -1,8 +1,8 @@
 """Open311 GeoReport v2 on the intake service: the admission list as services, and cases as service requests.
 
-A request posted here becomes a case through `accept_report`, reported by a configured pseudo-worker on the
-grid whose centre is nearest to the given coordinates, so it is routed like any grid worker's report. Every
-endpoint answers in JSON or XML (by the path's extension) and reports errors in the spec's format.
+A request posted here becomes a case through the report desk (`accept_reports`), reported by a configured
+pseudo-worker on the grid whose centre is nearest to the given coordinates, so it is routed like any grid worker's
+report. Every endpoint answers in JSON or XML (by the path's extension) and reports errors in the spec's format.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.registry import Grid, Registry
 from services.intake import metrics
 from services.intake.deps import get_registry
-from services.intake.handlers import accept_report
+from services.intake.handlers import ReportDesk, Submission
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
@@ -177,14 +177,15 @@ async def post_request(fmt: str, request: Request) -> Response:
     api_key = form.get("api_key")
     if not isinstance(api_key, str) or api_key not in settings.open311_api_keys:
         raise Open311Error(403, "api_key is missing or invalid")
-    request.state.principal = api_key_principal(api_key)  # for the audit log
+    principal = request.state.principal = api_key_principal(api_key)  # for the audit log
     request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
-    runtime = request.app.state.runtime
     registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
     report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
-    async with runtime.db.unit_of_work() as uow:
-        accepted = await accept_report(report, uow=uow, registry=registry, cipher=runtime.cipher, now=datetime.now(UTC))
-    metrics.REPORTS_RECEIVED.labels(community=registry.grid(report.grid_id).community_id).inc()
+    community_id = registry.grid(report.grid_id).community_id
+    desk: ReportDesk = request.app.state.report_desk
+    accepted = await desk.submit(Submission(report, community_id, principal, f"POST {request.scope['route'].path}"))
+    request.state.audited = True
+    metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
     body = [{"service_request_id": str(accepted.case_id), "service_notice": SERVICE_NOTICE, "account_id": None}]
     return render(body, fmt, root="service_requests", item="request")
 

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gridloop.servicekit.settings import DEV_ENVS, ServiceSettings
@@ -22,6 +22,10 @@ class IntakeSettings(ServiceSettings):
     open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
     open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
+    # Group commit of reports (gridloop/delivery/group_commit.py): at most this many reports per transaction,
+    # and this many transactions of reports in flight at once.
+    report_group_max: int = Field(default=64, ge=1, le=1000)
+    report_group_writers: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

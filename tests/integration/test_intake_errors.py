@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from prometheus_client import REGISTRY
 
+from gridloop.auth.tables import audit_log
 from services.intake.main import make_app
 from services.intake.settings import IntakeSettings
-from services.intake.tables import outbox
+from services.intake.tables import cases, outbox
 from tests.support.auth import ActingAsCaller
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
@@ -198,3 +201,45 @@ async def test_when_every_database_connection_is_busy_a_report_gets_a_quick_retr
                 await conn.close()
         accepted = await client.post("/v1/reports", json=report_body("小区门口的路灯坏了"))
         assert accepted.status_code == 202, accepted.text
+
+
+async def test_reports_posted_at_once_are_each_accepted_once_with_their_own_audit_entry(ns, intake) -> None:
+    """Concurrent posts are committed in groups (gridloop/delivery/group_commit.py): each distinct report becomes
+    its own case with one audit entry, and the same report posted five times at once is one case — one 202,
+    four 200 with the same case and tracking token."""
+    distinct = [report_body(f"{n}号楼下水道堵了，污水漫到路上") for n in range(12)]
+    same = report_body("小区东门的护栏被车撞歪了")
+    groups_before = _groups_written()
+    responses = await asyncio.gather(*(intake.post("/v1/reports", json=body) for body in [*distinct, *[same] * 5]))
+    assert _groups_written() - groups_before < 17  # some were written together
+    statuses = [r.status_code for r in responses]
+    assert statuses[:12] == [202] * 12
+    assert sorted(statuses[12:]) == [200, 200, 200, 200, 202]
+    assert len({r.json()["case_id"] for r in responses[:12]}) == 12
+    assert len({(r.json()["case_id"], r.json()["tracking_token"]) for r in responses[12:]}) == 1
+    case_ids = [r.json()["case_id"] for r in responses]
+    async with intake_db(ns) as conn:
+        entries = (
+            await conn.execute(
+                sa.select(audit_log.c.case_id, audit_log.c.status).where(
+                    audit_log.c.case_id.in_(case_ids), audit_log.c.action == "POST /v1/reports"
+                )
+            )
+        ).all()
+        cases_stored = await conn.scalar(sa.select(sa.func.count()).where(cases.c.case_id.in_(case_ids)))
+    assert cases_stored == 13
+    assert sorted(status for _, status in entries) == [200] * 4 + [202] * 13
+
+
+def _groups_written() -> float:
+    return REGISTRY.get_sample_value("gridloop_group_commit_units_count", {"name": "intake_reports"}) or 0.0
+
+
+@asynccontextmanager
+async def intake_db(ns):
+    engine = sa.ext.asyncio.create_async_engine(ns.database_urls["intake"])
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
