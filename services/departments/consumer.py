@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_TOPICS
-from gridloop.delivery.consumer import Delivery, EventConsumer
+from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
-from services.departments.handlers import receive_dispatch, record_feedback
+from services.departments.handlers import receive_dispatches, record_feedback
 from services.departments.reopen import reopen_work_item
 from services.departments.tables import inbox
 
@@ -26,7 +26,7 @@ def dispatch_consumer(runtime: Runtime) -> EventConsumer:
     return EventConsumer(
         group="gridloop.departments",
         topics=list(DEPARTMENT_TOPICS.values()),
-        handlers={CaseDispatched: receive_dispatch},
+        handlers={CaseDispatched: Batched(receive_dispatches)},
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

@@ -51,84 +51,144 @@ def is_duplicate(new: Sighting, open_case: Sighting) -> bool:
     return distance is not None and distance <= RADIUS_METRES
 
 
-def _near(row: Any) -> sa.ColumnElement[bool]:
-    """SQL for "same grid, or inside the box around the 100 m circle": the database narrows the candidates to the
-    neighbourhood (not the whole district's open cases of the item), `is_duplicate` then measures exactly."""
-    near = [work_items.c.grid_id == row.grid_id]
+def _box(row: Any) -> tuple[float | None, float | None, float | None, float | None]:
+    """The box around a work item's 100 m circle (lat from, lat to, lon from, lon to), or Nones without a location.
+    The database narrows candidates to the same grid or this box; `is_duplicate` then measures exactly."""
     location = row.location or {}
     lat, lon = location.get("lat"), location.get("lon")
-    if lat is not None and lon is not None:
-        dlat = math.degrees(RADIUS_METRES / EARTH_RADIUS_METRES) * 1.01
-        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
-        near.append(
-            sa.and_(
-                work_items.c.location["lat"].as_float().between(lat - dlat, lat + dlat),
-                work_items.c.location["lon"].as_float().between(lon - dlon, lon + dlon),
-            )
-        )
-    return sa.or_(*near)
+    if lat is None or lon is None:
+        return None, None, None, None
+    dlat = math.degrees(RADIUS_METRES / EARTH_RADIUS_METRES) * 1.01
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
 def _sighting(row: Any) -> Sighting:
     return Sighting(row.item_code, row.grid_id, row.dispatched_at, row.location)
 
 
-async def link_if_duplicate(uow: UnitOfWork, row: sa.Row, *, now: datetime) -> uuid.UUID | None:
-    """Link a freshly dispatched work item (`row`, as just written) to the earliest open work item it duplicates;
-    returns that case id."""
-    case_id = row.case_id
-    # Serialise matching per department and item, so two new duplicates cannot both become the primary.
-    await uow.conn.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"dup:{row.department}:{row.item_code}".encode())))
+def _lock_key(row: Any) -> int:
+    return zlib.crc32(f"dup:{row.department}:{row.item_code}".encode())
+
+
+_OPEN = ", ".join(f"'{status}'" for status in sorted(OPEN_STATUSES))
+# Per new work item (in the order given): the first 100 open, unlinked work items of its department and item
+# dispatched within the window of it, in its grid or its box, earliest first. One round trip for a whole run.
+_CANDIDATES = sa.text(
+    f"""
+    SELECT r.n, w.*
+    FROM unnest(
+        CAST(:case_ids AS uuid[]), CAST(:departments AS text[]), CAST(:items AS text[]), CAST(:grids AS text[]),
+        CAST(:times AS timestamptz[]), CAST(:lat_from AS float8[]), CAST(:lat_to AS float8[]),
+        CAST(:lon_from AS float8[]), CAST(:lon_to AS float8[])
+    ) WITH ORDINALITY AS r(case_id, department, item_code, grid_id, at, lat_from, lat_to, lon_from, lon_to, n)
+    CROSS JOIN LATERAL (
+        SELECT * FROM work_items
+        WHERE work_items.department = r.department AND work_items.item_code = r.item_code
+          AND work_items.status IN ({_OPEN}) AND work_items.primary_case_id IS NULL
+          AND work_items.case_id <> r.case_id
+          AND work_items.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
+          AND (
+            work_items.grid_id = r.grid_id
+            OR (CAST((work_items.location ->> 'lat') AS FLOAT) BETWEEN r.lat_from AND r.lat_to
+                AND CAST((work_items.location ->> 'lon') AS FLOAT) BETWEEN r.lon_from AND r.lon_to)
+          )
+        ORDER BY work_items.dispatched_at
+        LIMIT 100
+    ) AS w
+    ORDER BY r.n, w.dispatched_at
+    """
+)
+_LOCK_ITEMS = sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> dict[uuid.UUID, uuid.UUID]:
+    """Link each of a run of freshly dispatched work items (`rows`, as just written, in dispatch order) to the
+    earliest open work item it duplicates, as linking them one by one would: an item of the run can be the primary
+    of a later one, never of an earlier one. Returns {linked case id: primary case id}."""
+    if not rows:
+        return {}
+    # Serialise matching per department and item, so two new duplicates cannot both become the primary. Keys in
+    # one order, so two runs never wait for each other crosswise.
+    await uow.conn.execute(_LOCK_ITEMS, {"keys": sorted({_lock_key(row) for row in rows})})
+    boxes = [_box(row) for row in rows]
+    found = await uow.conn.execute(
+        _CANDIDATES,
+        {
+            "case_ids": [row.case_id for row in rows],
+            "departments": [row.department for row in rows],
+            "items": [row.item_code for row in rows],
+            "grids": [row.grid_id for row in rows],
+            "times": [row.dispatched_at for row in rows],
+            "lat_from": [box[0] for box in boxes],
+            "lat_to": [box[1] for box in boxes],
+            "lon_from": [box[2] for box in boxes],
+            "lon_to": [box[3] for box in boxes],
+            "window": WINDOW,
+        },
     )
-    candidates = (
-        await uow.conn.execute(
-            sa.select(work_items)
-            .where(
-                work_items.c.department == row.department,
-                work_items.c.item_code == row.item_code,
-                work_items.c.status.in_(OPEN_STATUSES),
-                work_items.c.primary_case_id.is_(None),
-                work_items.c.case_id != case_id,
-                work_items.c.dispatched_at.between(row.dispatched_at - WINDOW, row.dispatched_at + WINDOW),
-                _near(row),
-            )
-            .order_by(work_items.c.dispatched_at)
-            .limit(100)
+    candidates: dict[int, list[Any]] = {}
+    for candidate in found:
+        candidates.setdefault(candidate.n - 1, []).append(candidate)
+    position = {row.case_id: n for n, row in enumerate(rows)}
+    # Lock every open item from before the run that a new one duplicates, and look again (one statement).
+    outside = {
+        candidate.case_id
+        for n, found_for_row in candidates.items()
+        for candidate in found_for_row
+        if candidate.case_id not in position and is_duplicate(_sighting(rows[n]), _sighting(candidate))
+    }
+    still_open = await _lock_open(uow, outside)
+    primaries: dict[uuid.UUID, uuid.UUID] = {}
+    for n, row in enumerate(rows):
+
+        def there(candidate: Any, n: int = n) -> bool:
+            """Was the candidate there, open and unlinked, when one by one would have looked?"""
+            earlier = position.get(candidate.case_id)
+            return earlier is None or (earlier < n and candidate.case_id not in primaries)
+
+        primary = next(
+            (c for c in candidates.get(n, []) if there(c) and is_duplicate(_sighting(row), _sighting(c))), None
         )
-    ).all()
-    primary = next((c for c in candidates if is_duplicate(_sighting(row), _sighting(c))), None)
-    if primary is None:
-        return None
-    # Lock the primary and look again: a resolve or return that committed meanwhile did not see this link,
-    # so linking now would leave this case waiting on a closed work item and its resident never told.
-    primary = (
-        await uow.conn.execute(
-            sa.select(work_items)
-            .where(
-                work_items.c.case_id == primary.case_id,
-                work_items.c.status.in_(OPEN_STATUSES),
-                work_items.c.primary_case_id.is_(None),
-            )
-            .with_for_update()
+        if primary is None or (primary.case_id not in position and primary.case_id not in still_open):
+            continue  # none, or closed meanwhile: one by one would not have linked it either
+        await _link(uow, row, primary.case_id)
+        primaries[row.case_id] = primary.case_id
+    return primaries
+
+
+async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Lock the chosen primaries and look again: a resolve or return that committed meanwhile did not see the link,
+    so linking now would leave the new case waiting on a closed work item and its resident never told."""
+    if not case_ids:
+        return set()
+    query = (
+        sa.select(work_items.c.case_id)
+        .where(
+            work_items.c.case_id.in_(sorted(case_ids)),
+            work_items.c.status.in_(OPEN_STATUSES),
+            work_items.c.primary_case_id.is_(None),
         )
-    ).one_or_none()
-    if primary is None:
-        return None
+        .order_by(work_items.c.case_id)
+        .with_for_update()
+    )
+    return set((await uow.conn.execute(query)).scalars())
+
+
+async def _link(uow: UnitOfWork, row: Any, primary_case_id: uuid.UUID) -> None:
     await record_step(
         uow,
         row,
         status="duplicate_linked",
         actor="departments",
-        note=f"与同一网格（或100米内）24小时内的同类事项合并办理（主件 {primary.case_id}）",
-        now=now,
-        event_id=step_event_id(case_id, row.dispatch_no, "duplicate_linked"),
+        note=f"与同一网格（或100米内）24小时内的同类事项合并办理（主件 {primary_case_id}）",
+        now=row.dispatched_at,
+        event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",
-        values={"primary_case_id": primary.case_id},
-        detail={"primary_case_id": str(primary.case_id), "grid_id": row.grid_id},
+        values={"primary_case_id": primary_case_id},
+        detail={"primary_case_id": str(primary_case_id), "grid_id": row.grid_id},
     )
     metrics.DUPLICATES.labels(row.department, "linked").inc()
-    return primary.case_id
 
 
 async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:

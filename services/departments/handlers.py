@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -13,9 +14,9 @@ from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
-from services.departments.duplicates import link_if_duplicate
+from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
-from services.departments.sla import sign_for_window, start_clocks
+from services.departments.sla import clock_rows, sign_for_window, start_clock_rows
 from services.departments.steps import (
     InvalidTransition,
     WorkItemNotFound,
@@ -38,11 +39,41 @@ RETURN_REASONS: dict[str, str] = {
 RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
-async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Delivery) -> None:
-    """Create (or, for a later dispatch of the same case, replace) the department's work item, start its clocks
-    and link it to an open case it duplicates."""
-    windows = {"sign": sign_for_window(event.resolve_hours), "resolve": timedelta(hours=event.resolve_hours)}
-    values = dict(
+async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork) -> None:
+    """Create (or, for a later dispatch of the same case, replace) the departments' work items of a run of
+    dispatches, start their clocks and link each to an open case it duplicates: one statement per table for the
+    run, leaving the database as receiving them one by one would. A case twice in the run splits it."""
+    chunk: list[CaseDispatched] = []
+    for event, _delivery in items:
+        if any(earlier.case_id == event.case_id for earlier in chunk):
+            await _receive(chunk, uow)
+            chunk = []
+        chunk.append(event)
+    await _receive(chunk, uow)
+
+
+async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
+    if not events:
+        return
+    written = {row.case_id: row for row in await uow.conn.execute(_UPSERT_WORK_ITEM, [_work_item(e) for e in events])}
+    # A case missing from `written` had a later dispatch already: this one is old news.
+    fresh = [(event, written[event.case_id]) for event in events if event.case_id in written]
+    if not fresh:
+        return
+    clocks = []
+    for event, _row in fresh:
+        windows = {"sign": sign_for_window(event.resolve_hours), "resolve": timedelta(hours=event.resolve_hours)}
+        clocks += clock_rows(event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
+        metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
+        if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
+            metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
+    await start_clock_rows(uow, clocks)
+    await link_duplicates(uow, [row for _event, row in fresh])
+
+
+def _work_item(event: CaseDispatched) -> dict[str, Any]:
+    hours = event.resolve_hours
+    return dict(
         case_id=event.case_id,
         department=event.department,
         item_code=event.item_code,
@@ -56,9 +87,9 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
         resident_phone_masked=event.resident_phone_masked,
         dispatch_no=event.dispatch_no,
         dispatched_at=event.dispatched_at,
-        resolve_hours=event.resolve_hours,
-        sign_deadline=event.dispatched_at + windows["sign"],
-        resolve_deadline=event.dispatched_at + windows["resolve"],
+        resolve_hours=hours,
+        sign_deadline=event.dispatched_at + sign_for_window(hours),
+        resolve_deadline=event.dispatched_at + timedelta(hours=hours),
         signed_at=None,
         signed_by=None,
         resolved_at=None,
@@ -66,18 +97,16 @@ async def receive_dispatch(event: CaseDispatched, uow: UnitOfWork, delivery: Del
         primary_case_id=None,
         updated_at=event.dispatched_at,
     )
-    stmt = insert(work_items).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["case_id"], set_=values, where=work_items.c.dispatch_no < stmt.excluded.dispatch_no
-    ).returning(*work_items.c)
-    row = (await uow.conn.execute(stmt)).one_or_none()
-    if row is None:
-        return  # an older dispatch of a case already re-dispatched
-    await start_clocks(uow, event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
-    metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
-    if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
-        metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
-    await link_if_duplicate(uow, row, now=event.dispatched_at)
+
+
+_insert = insert(work_items)
+_REPLACED = [c.name for c in work_items.c if c.name not in ("case_id", "returns")]
+# Rows as parameters (one cached multi-row INSERT); an older dispatch of a case re-dispatched since changes nothing.
+_UPSERT_WORK_ITEM = _insert.on_conflict_do_update(
+    index_elements=["case_id"],
+    set_={name: _insert.excluded[name] for name in _REPLACED},
+    where=work_items.c.dispatch_no < _insert.excluded.dispatch_no,
+).returning(*work_items.c)
 
 
 def seconds_since(moment: datetime) -> float:

@@ -140,11 +140,21 @@ async def start_clocks(
 ) -> None:
     """(Re)start the clocks of a work item from `start`; `windows` maps clock name to its window. One statement
     for all of them."""
+    await start_clock_rows(uow, clock_rows(case_id, dispatch_no=dispatch_no, start=start, windows=windows))
+
+
+def clock_rows(case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict) -> list[dict]:
+    """The rows that (re)start a work item's clocks, for `start_clock_rows`."""
     rows = []
     for clock, window in windows.items():
         state = ClockState(rung=0, rung_started_at=start, deadline=start + window, window=window)
         values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
         rows.append({"case_id": case_id, "clock": clock, "generation": 0, **values})
+    return rows
+
+
+async def start_clock_rows(uow: UnitOfWork, rows: list[dict]) -> None:
+    """(Re)start clocks of any number of work items in one statement; a (case, clock) must not appear twice."""
     await uow.conn.execute(_START_CLOCK, rows)  # rows as parameters: a multi-row VALUES is never cached
 
 
