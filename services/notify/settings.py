@@ -4,7 +4,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gridloop.servicekit.settings import DEV_ENVS, ServiceSettings
@@ -36,6 +36,8 @@ class NotifySettings(ServiceSettings):
     log_channel_path: Path = Path(".gridloop/notify-messages.jsonl")
     delivery_batch: int = 50
     delivery_poll_seconds: float = 0.2
+    # Sends in flight at once within a pass (a gateway's round trip is waited out in parallel, not in turn).
+    delivery_concurrency: int = Field(default=16, ge=1)
     max_attempts: int = 6
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 300.0

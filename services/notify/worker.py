@@ -85,7 +85,20 @@ class DeliveryWorker:
                     .with_for_update(of=messages, skip_locked=True)
                 )
             ).all()
-            outcomes = [(row.id, self._hold(row, now) or await self._attempt(row, now)) for row in due]
+            sending = asyncio.Semaphore(self._settings.delivery_concurrency)
+
+            async def outcome(row: sa.Row) -> tuple[int, dict]:
+                held = self._hold(row, now)
+                if held is not None:
+                    return row.id, held
+                async with sending:
+                    return row.id, await self._attempt(row, now)
+
+            # Up to `delivery_concurrency` sends at once: a pass waits out one gateway round trip, not fifty.
+            outcomes = await asyncio.gather(*(outcome(row) for row in due), return_exceptions=True)
+            for failure in outcomes:
+                if isinstance(failure, BaseException):
+                    raise failure  # after every send of the pass finished: the pass is retried as a whole
             await update_messages(conn, outcomes)
         return len(due)
 

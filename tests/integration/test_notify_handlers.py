@@ -4,6 +4,7 @@ by one would."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -164,3 +165,40 @@ async def test_a_message_whose_contact_cannot_be_unsealed_fails_and_the_others_a
     assert sent.state == "sent"
     assert [m.case_id for m in channel.sent if m.case_id in {str(foreign), str(readable)}] == [str(readable)]
     assert next(m for m in channel.sent if m.case_id == str(readable)).resident["phone"] == "13812345678"
+
+
+class SlowChannel:
+    """A gateway that takes its time and counts how many sends it holds at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = self.most_in_flight = 0
+        self.sent: list[str] = []
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            self.in_flight -= 1
+        self.sent.append(message.case_id)
+        return f"id-{len(self.sent)}"
+
+
+async def test_a_pass_sends_its_messages_concurrently_up_to_the_limit_and_records_each_once(db: Database) -> None:
+    """A slow gateway's round trips are waited out side by side (`delivery_concurrency`), not in turn."""
+    cases = [new_case() for _ in range(6)]
+    await apply_reported(db, [reported(case_id) for case_id in cases])
+    await apply_statuses(db, [step(case_id, "received") for case_id in cases])
+    channel = SlowChannel()
+    settings = NotifySettings(delivery_concurrency=4)
+    worker = DeliveryWorker(
+        db, {"sms": channel}, settings, clock=lambda: NOW, cipher=ResidentCipher.from_settings(AuthSettings())
+    )
+    while await worker.deliver_due(NOW + timedelta(seconds=1)) >= settings.delivery_batch:
+        pass  # other tests' leftovers may be due too
+    assert channel.most_in_flight == 4
+    assert sorted(c for c in channel.sent if uuid.UUID(c) in cases) == sorted(str(c) for c in cases)
+    for case_id in cases:
+        (sent,) = await messages_of(db, case_id)
+        assert sent.state == "sent" and sent.attempts == 1
