@@ -84,15 +84,21 @@ _CANDIDATES = sa.text(
     ) WITH ORDINALITY AS r(case_id, department, item_code, grid_id, at, lat_from, lat_to, lon_from, lon_to, n)
     CROSS JOIN LATERAL (
         SELECT * FROM work_items
-        WHERE work_items.department = r.department AND work_items.item_code = r.item_code
+        WHERE work_items.case_id IN (
+                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_lat).
+                SELECT case_id FROM work_items AS g
+                WHERE g.item_code = r.item_code AND g.grid_id = r.grid_id
+                  AND g.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
+                UNION ALL
+                SELECT case_id FROM work_items AS b
+                WHERE b.item_code = r.item_code
+                  AND CAST((b.location ->> 'lat') AS FLOAT) BETWEEN r.lat_from AND r.lat_to
+                  AND CAST((b.location ->> 'lon') AS FLOAT) BETWEEN r.lon_from AND r.lon_to
+            )
+          AND work_items.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
+          AND work_items.department = r.department
           AND work_items.status IN ({_OPEN}) AND work_items.primary_case_id IS NULL
           AND work_items.case_id <> r.case_id
-          AND work_items.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
-          AND (
-            work_items.grid_id = r.grid_id
-            OR (CAST((work_items.location ->> 'lat') AS FLOAT) BETWEEN r.lat_from AND r.lat_to
-                AND CAST((work_items.location ->> 'lon') AS FLOAT) BETWEEN r.lon_from AND r.lon_to)
-          )
         ORDER BY work_items.dispatched_at
         LIMIT 100
     ) AS w
