@@ -85,7 +85,7 @@ _CANDIDATES = sa.text(
     CROSS JOIN LATERAL (
         SELECT * FROM work_items
         WHERE work_items.case_id IN (
-                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_lat).
+                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_box).
                 SELECT case_id FROM work_items AS g
                 WHERE g.item_code = r.item_code AND g.grid_id = r.grid_id
                   AND g.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
@@ -94,8 +94,8 @@ _CANDIDATES = sa.text(
                 WHERE b.item_code = r.item_code
                   AND CAST((b.location ->> 'lat') AS FLOAT) BETWEEN r.lat_from AND r.lat_to
                   AND CAST((b.location ->> 'lon') AS FLOAT) BETWEEN r.lon_from AND r.lon_to
+                  AND b.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
             )
-          AND work_items.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
           AND work_items.department = r.department
           AND work_items.status IN ({_OPEN}) AND work_items.primary_case_id IS NULL
           AND work_items.case_id <> r.case_id

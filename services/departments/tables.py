@@ -41,8 +41,15 @@ work_items = sa.Table(
     sa.Index("ix_work_items_item_dispatched", "item_code", "dispatched_at"),
     sa.Index("ix_work_items_item_grid", "item_code", "grid_id", "dispatched_at"),  # duplicates: same grid
 )
-# Duplicates within 100 m: the latitude band of the item's cases (duplicates.py narrows by it, then by longitude).
-sa.Index("ix_work_items_item_lat", work_items.c.item_code, work_items.c.location["lat"].as_float())
+# Duplicates within 100 m: the item's cases in the box around the circle and the 24 h window (duplicates.py); the
+# longitude and the time are in the index, so cases of the box outside them are never fetched from the table.
+sa.Index(
+    "ix_work_items_item_box",
+    work_items.c.item_code,
+    work_items.c.location["lat"].as_float(),
+    work_items.c.location["lon"].as_float(),
+    work_items.c.dispatched_at,
+)
 
 activity = sa.Table(
     "work_item_activity",
