@@ -6,25 +6,18 @@ import asyncio
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import distinct_on
 
 from gridloop.delivery.db import Database
 from services.router import metrics
-from services.router.tables import decisions
+from services.router.triage import open_triage
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0
 
 
 async def triage_queue_size(db: Database) -> int:
-    latest = (
-        sa.select(decisions.c.outcome)
-        .ext(distinct_on(decisions.c.case_id))
-        .order_by(decisions.c.case_id, decisions.c.round.desc())
-        .subquery()
-    )
     async with db.engine.connect() as conn:
-        return int(await conn.scalar(sa.select(sa.func.count()).where(latest.c.outcome == "triage")) or 0)
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(open_triage())) or 0)
 
 
 async def refresh_gauges(db: Database, interval: float = REFRESH_SECONDS) -> None:

@@ -34,6 +34,13 @@ decisions = sa.Table(
     sa.Column("decided_by", sa.Text, nullable=False),  # classifier | operator:<name>
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("case_id", "round", name="uq_decisions_case_round"),
+    # The triage queue (triage.open_triage): only the triage decisions, oldest first, read from the index alone.
+    sa.Index(
+        "ix_decisions_triage",
+        "decided_at",
+        postgresql_include=["case_id", "round"],
+        postgresql_where=sa.text("outcome = 'triage'"),
+    ),
 )
 
 # Every return (退单) of a case: the departments excluded when it is decided again, and the bounce counts.

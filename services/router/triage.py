@@ -141,24 +141,33 @@ async def _latest_decision(conn: AsyncConnection, case_id: uuid.UUID) -> sa.Row 
 # ---- the queue ----------------------------------------------------------------------------------------------
 
 
+def open_triage() -> sa.Subquery:
+    """The cases waiting for an operator: triage decisions that are their case's latest. Reads the triage decisions
+    only (ix_decisions_triage) and looks up a later round of each (uq_decisions_case_round), instead of finding
+    the latest decision of every case ever routed (that grew with the table: 150 ms every 5 s at 60,000 cases)."""
+    later = decisions.alias("later")
+    newer = sa.exists().where(later.c.case_id == decisions.c.case_id, later.c.round > decisions.c.round)
+    return sa.select(decisions).where(decisions.c.outcome == "triage", ~newer).subquery("open_triage")
+
+
 async def triage_queue(conn: AsyncConnection, *, status: str, limit: int) -> list[dict[str, Any]]:
     """Open: cases whose latest decision is triage, oldest first. Decided: triaged cases an operator decided,
     newest first, each with the triage explanation and the operator's decision."""
+    if status == "open":
+        waiting = open_triage()
+        query = (
+            sa.select(waiting, cases.c.reported, sa.null().label("resolution_outcome"))
+            .join(cases, cases.c.case_id == waiting.c.case_id)
+            .order_by(waiting.c.decided_at)
+        )
+        rows = (await conn.execute(query.limit(limit))).all()
+        return [_queue_entry(r, resolution=None) for r in rows]
     latest = (
         sa.select(decisions)
         .ext(distinct_on(decisions.c.case_id))
         .order_by(decisions.c.case_id, decisions.c.round.desc())
         .subquery("latest")
     )
-    if status == "open":
-        query = (
-            sa.select(latest, cases.c.reported, sa.null().label("resolution_outcome"))
-            .join(cases, cases.c.case_id == latest.c.case_id)
-            .where(latest.c.outcome == "triage")
-            .order_by(latest.c.decided_at)
-        )
-        rows = (await conn.execute(query.limit(limit))).all()
-        return [_queue_entry(r, resolution=None) for r in rows]
     triaged = decisions.alias("triaged")
     query = (
         sa.select(

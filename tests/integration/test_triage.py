@@ -4,12 +4,18 @@ admitted, then routes as usual; every operator decision is kept as a labelled ex
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
+from gridloop.delivery.db import Database
+from services.router.collectors import triage_queue_size
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
-from services.router.triage import export_corrections
+from services.router.tables import decisions, outbox
+from services.router.triage import export_corrections, open_triage
 from tests.support.apps import Services, build_apps, running
 from tests.support.auth import OPERATOR, as_department, as_worker
 from tests.support.polling import wait_for
@@ -134,3 +140,43 @@ async def _json_or_none(request) -> dict | None:
 
 async def _has(services: Services, case_id: str, status: str) -> bool:
     return status in await _timeline(services, case_id)
+
+
+async def test_the_queue_and_its_gauge_hold_the_cases_whose_latest_decision_is_triage(ns) -> None:
+    """Triage in round 1 and still waiting; triage decided by an operator in round 2; admitted first and sent to
+    triage after a return in round 2; admitted only: the queue (and the gauge) hold the first and the third."""
+    waiting, decided, returned, admitted = (uuid.uuid4() for _ in range(4))
+    rounds = {
+        waiting: ["triage"],
+        decided: ["triage", "admitted"],
+        returned: ["admitted", "triage"],
+        admitted: ["admitted"],
+    }
+    db = Database(ns.database_urls["router"], outbox=outbox, source="/test/triage-queue")
+    try:
+        before = await triage_queue_size(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.insert(decisions),
+                [
+                    {
+                        "case_id": case_id,
+                        "round": n,
+                        "outcome": outcome,
+                        "confidence": 0.5,
+                        "reason": "test",
+                        "features": {},
+                        "list_version": "test",
+                        "decided_by": "classifier",
+                        "decided_at": datetime.now(UTC),
+                    }
+                    for case_id, outcomes in rounds.items()
+                    for n, outcome in enumerate(outcomes, start=1)
+                ],
+            )
+        async with db.engine.connect() as conn:
+            queued = set((await conn.execute(sa.select(open_triage().c.case_id))).scalars())
+        assert queued & set(rounds) == {waiting, returned}
+        assert await triage_queue_size(db) == before + 2
+    finally:
+        await db.dispose()
