@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gridloop.delivery.db import Database
 from services.departments import metrics
-from services.departments.rates import counted, feedback_counts, work_counts
+from services.departments.rates import counted, feedback_counts, touched_since, work_counts
 from services.departments.tables import feedback, work_items
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def rate_counts_query(now: datetime, window: timedelta = RATE_WINDOW) -> sa.Sele
     w = work_items.c
     dimension = sa.case((sa.func.grouping(w.community_id) == 1, "item"), else_="community").label("dimension")
     query = sa.select(dimension, w.department, w.item_code, w.community_id, *window_counts(now, window))
-    query = query.select_from(rate_source())
+    # Only rows that can count: touched in the window or open, or rated in the window (two index scans, OR-ed).
+    since = now - window
+    rated = sa.select(feedback.c.case_id).where(feedback.c.rated_at >= since).scalar_subquery()
+    can_count = sa.or_(touched_since(since), w.case_id == sa.any_(sa.func.array(rated)))
+    query = query.select_from(rate_source()).where(can_count)
     by_item, by_community = sa.tuple_(w.department, w.item_code), sa.tuple_(w.department, w.community_id)
     return query.group_by(sa.func.grouping_sets(by_item, by_community))
 

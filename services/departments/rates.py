@@ -77,6 +77,21 @@ def counted() -> sa.ColumnElement[bool]:
     return sa.and_(w.primary_case_id.is_(None), w.status != "returned", w.status != "linked")
 
 
+def touched_since(start: datetime) -> sa.ColumnElement[bool]:
+    """Work items that can count in a window from `start`: dispatched, resolved or due since, or still open. The
+    others (resolved before the window, due before it) cannot, and the index ix_work_items_touched leaves them out,
+    so the rates read the window's rows, not every case since the district started. Exact: every count below
+    needs one of those times at or after `start`, or an open case (an unresolved case's time is infinity)."""
+    w = work_items.c
+    touched = sa.func.greatest(
+        w.dispatched_at,
+        sa.func.coalesce(w.resolved_at, sa.literal_column("'infinity'::timestamptz")),
+        w.resolve_deadline,
+        type_=sa.DateTime(timezone=True),
+    )
+    return touched >= start
+
+
 def _within(column: sa.ColumnElement, start: datetime, end: datetime | None) -> sa.ColumnElement[bool]:
     return sa.and_(column >= start, column < end) if end is not None else column >= start
 
@@ -116,7 +131,9 @@ def work_counts_query(
 ) -> sa.Select:
     key = GROUP_COLUMNS[group_by]
     return (
-        sa.select(key.label("group"), *work_counts(start, end, now)).where(counted(), *_scope(department)).group_by(key)
+        sa.select(key.label("group"), *work_counts(start, end, now))
+        .where(counted(), touched_since(start), *_scope(department))
+        .group_by(key)
     )
 
 

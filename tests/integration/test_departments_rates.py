@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.contracts.events import CaseStatusChanged
-from services.departments import collectors
+from services.departments import collectors, rates
 from services.departments.clock import FakeClock
-from services.departments.tables import work_items
+from services.departments.handlers import _work_item
+from services.departments.tables import feedback, work_items
 from tests.support.departments import (
     OPERATOR,
     as_department,
@@ -191,44 +192,11 @@ async def test_department_rates_are_exported_as_gauges(client, day):
 async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_full_grouping_would(ns, day):
     """The collector's one grouped scan (GROUPING SETS) gives the same counts as grouping by department, item
     and community and adding up, without ever exporting that cross product."""
-    w = work_items.c
-    now = at("03-05T00:00")
-    full = (
-        sa.select(w.department, w.item_code, w.community_id, *collectors.window_counts(now))
-        .select_from(collectors.rate_source())
-        .group_by(w.department, w.item_code, w.community_id)
-    )
-    engine = create_async_engine(ns.database_urls["departments"])
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(collectors.rate_counts_query(now))).all()
-            reference = (await conn.execute(full)).all()
-    finally:
-        await engine.dispose()
-    names = (*collectors.KINDS, *collectors.CLOCKS)
-
-    def summed(key: str) -> dict[tuple[str, str], tuple[int, ...]]:
-        sums: dict[tuple[str, str], list[int]] = {}
-        for r in reference:
-            counts = sums.setdefault((r.department, getattr(r, key)), [0] * len(names))
-            for i, name in enumerate(names):
-                counts[i] += getattr(r, name)
-        return {group: tuple(counts) for group, counts in sums.items()}
-
-    got = {
-        dimension: {
-            (r.department, r.item_code if dimension == "item" else r.community_id): tuple(getattr(r, n) for n in names)
-            for r in rows
-            if r.dimension == dimension
-        }
-        for dimension in ("item", "community")
-    }
-    assert got["item"] == summed("item_code")
-    assert got["community"] == summed("community_id")
+    rows, got = await grouped_counts_against_full_grouping(ns, at("03-05T00:00"))
     assert all(r.community_id is None for r in rows if r.dimension == "item")
     assert all(r.item_code is None for r in rows if r.dimension == "community")
     # f1, the only case of community C: dispatched, signed for and resolved in time, not rated, nothing overdue.
-    assert dict(zip(names, got["community"][("finance", "JN-RATES-C")], strict=True)) == {
+    assert dict(zip(NAMES, got["community"][("finance", "JN-RATES-C")], strict=True)) == {
         "dispatched": 1,
         "signed_on_time": 1,
         "due": 1,
@@ -241,7 +209,109 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
     # Satisfaction counts every reporter's latest rating, the linked duplicate c6's too: A has c1 (satisfied,
     # its later rating), c6 (basically satisfied), c2 (dissatisfied); B has c5 (satisfied).
     for group, rated, satisfied in ((("police", "JN-RATES-A"), 3, 2), (("police", "JN-RATES-B"), 1, 1)):
-        counts = dict(zip(names, got["community"][group], strict=True))
+        counts = dict(zip(NAMES, got["community"][group], strict=True))
         assert (counts["rated"], counts["satisfied"]) == (rated, satisfied), group
-    item = dict(zip(names, got["item"][("police", "P04")], strict=True))
+    item = dict(zip(NAMES, got["item"][("police", "P04")], strict=True))
     assert (item["rated"], item["satisfied"]) == (4, 3)
+
+
+NAMES = (*collectors.KINDS, *collectors.CLOCKS)
+
+
+async def grouped_counts_against_full_grouping(ns, now: datetime) -> tuple[list, dict]:
+    """The collector's rows at `now`, checked against grouping every work item by department, item and community
+    (no row left out) and adding up; returns the rows and their counts per dimension and group."""
+    w = work_items.c
+    full = (
+        sa.select(w.department, w.item_code, w.community_id, *collectors.window_counts(now))
+        .select_from(collectors.rate_source())
+        .group_by(w.department, w.item_code, w.community_id)
+    )
+    engine = create_async_engine(ns.database_urls["departments"])
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(collectors.rate_counts_query(now))).all()
+            reference = (await conn.execute(full)).all()
+    finally:
+        await engine.dispose()
+
+    def summed(key: str) -> dict[tuple[str, str], tuple[int, ...]]:
+        sums: dict[tuple[str, str], list[int]] = {}
+        for r in reference:
+            counts = sums.setdefault((r.department, getattr(r, key)), [0] * len(NAMES))
+            for i, name in enumerate(NAMES):
+                counts[i] += getattr(r, name)
+        # A group whose counts are all zero has no row in the collector's answer when none of its rows can count.
+        return {group: tuple(counts) for group, counts in sums.items() if any(counts)}
+
+    got = {
+        dimension: {
+            (r.department, r.item_code if dimension == "item" else r.community_id): tuple(getattr(r, n) for n in NAMES)
+            for r in rows
+            if r.dimension == dimension
+        }
+        for dimension in ("item", "community")
+    }
+    nonzero = {dimension: {g: c for g, c in groups.items() if any(c)} for dimension, groups in got.items()}
+    assert nonzero["item"] == summed("item_code")
+    assert nonzero["community"] == summed("community_id")
+    return rows, got
+
+
+async def test_the_rates_read_only_what_a_window_can_count_and_still_count_every_such_case(ns) -> None:
+    """The rates leave out work items resolved and due before the window (rates.touched_since, an index), but
+    keep an old case rated in the window and an old case still open and overdue: the gauges' counts equal the
+    full grouping's, and the rates API equals the same query without the restriction."""
+    now, t = at("09-01T00:00"), at
+    old = {"dispatched_at": t("05-01T09:00"), "sign_deadline": t("05-01T11:00"), "resolve_deadline": t("05-01T21:00")}
+    resolved = {"status": "resolved", "signed_at": t("05-01T10:00"), "signed_by": "x", "resolved_at": t("05-01T20:00")}
+    cases = {
+        "old_resolved": {**old, **resolved},  # nothing in the window: left out
+        "old_rated": {**old, **resolved},  # rated in the window
+        "old_open": old,  # still open, both deadlines long past
+        "recent": {
+            "dispatched_at": t("08-20T09:00"),
+            "sign_deadline": t("08-20T11:00"),
+            "resolve_deadline": t("08-20T21:00"),
+            **resolved,
+            "signed_at": t("08-20T10:00"),
+            "resolved_at": t("08-20T20:00"),
+        },
+    }
+    rows = []
+    for name, times in cases.items():
+        row = _work_item(dispatched("S03", community_id="JN-RATES-OLD"))
+        rows.append({**row, "description": name, "updated_at": times["dispatched_at"], **times})
+    engine = create_async_engine(ns.database_urls["departments"])
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(work_items), rows)
+            await conn.execute(
+                sa.insert(feedback).values(case_id=rows[1]["case_id"], rating="satisfied", rated_at=t("08-25T12:00"))
+            )
+        start = now - rates.GAUGE_WINDOW
+        async with engine.connect() as conn:
+            restricted = (await conn.execute(rates.work_counts_query("community", start, now, now))).all()
+            key = rates.GROUP_COLUMNS["community"]
+            unrestricted = (
+                await conn.execute(
+                    sa.select(key.label("group"), *rates.work_counts(start, now, now))
+                    .where(rates.counted())
+                    .group_by(key)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert {tuple(r) for r in restricted if any(r[1:])} == {tuple(r) for r in unrestricted if any(r[1:])}
+
+    _, got = await grouped_counts_against_full_grouping(ns, now)
+    assert dict(zip(NAMES, got["community"][("street_office", "JN-RATES-OLD")], strict=True)) == {
+        "dispatched": 1,  # recent
+        "signed_on_time": 1,
+        "due": 1,
+        "resolved_on_time": 1,
+        "rated": 1,  # old_rated
+        "satisfied": 1,
+        "sign": 1,  # old_open: never signed for nor resolved, overdue on both clocks
+        "resolve": 1,
+    }
