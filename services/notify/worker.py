@@ -87,19 +87,28 @@ class DeliveryWorker:
             ).all()
             sending = asyncio.Semaphore(self._settings.delivery_concurrency)
 
-            async def outcome(row: sa.Row) -> tuple[int, dict]:
-                held = self._hold(row, now)
-                if held is not None:
-                    return row.id, held
-                async with sending:
-                    return row.id, await self._attempt(row, now)
+            async def in_order(rows: list[sa.Row]) -> list[tuple[int, dict]]:
+                """One case's messages, one after another in id order: a resident hears "signed" after
+                "forwarded", never before."""
+                outcomes = []
+                for row in rows:
+                    outcome = self._hold(row, now)
+                    if outcome is None:
+                        async with sending:
+                            outcome = await self._attempt(row, now)
+                    outcomes.append((row.id, outcome))
+                return outcomes
 
-            # Up to `delivery_concurrency` sends at once: a pass waits out one gateway round trip, not fifty.
-            outcomes = await asyncio.gather(*(outcome(row) for row in due), return_exceptions=True)
-            for failure in outcomes:
+            by_case: dict[object, list[sa.Row]] = {}
+            for row in due:
+                by_case.setdefault(row.case_id, []).append(row)
+            # Cases side by side, up to `delivery_concurrency` sends at once: a pass waits out a gateway round trip
+            # per case in parallel, not fifty in turn.
+            results = await asyncio.gather(*(in_order(rows) for rows in by_case.values()), return_exceptions=True)
+            for failure in results:
                 if isinstance(failure, BaseException):
                     raise failure  # after every send of the pass finished: the pass is retried as a whole
-            await update_messages(conn, outcomes)
+            await update_messages(conn, [outcome for outcomes in results for outcome in outcomes])
         return len(due)
 
     def _hold(self, row: sa.Row, now: datetime) -> dict | None:

@@ -168,28 +168,30 @@ async def test_a_message_whose_contact_cannot_be_unsealed_fails_and_the_others_a
 
 
 class SlowChannel:
-    """A gateway that takes its time and counts how many sends it holds at once."""
+    """A gateway that takes its time (longer for the first step, as a busy provider might), counts how many sends
+    it holds at once and records the order it accepted them in."""
 
     def __init__(self) -> None:
         self.in_flight = self.most_in_flight = 0
-        self.sent: list[str] = []
+        self.sent: list[tuple[str, str]] = []
 
     async def send(self, message: OutgoingMessage) -> str | None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.08 if message.step == "received" else 0.02)
         finally:
             self.in_flight -= 1
-        self.sent.append(message.case_id)
+        self.sent.append((message.case_id, message.step))
         return f"id-{len(self.sent)}"
 
 
-async def test_a_pass_sends_its_messages_concurrently_up_to_the_limit_and_records_each_once(db: Database) -> None:
-    """A slow gateway's round trips are waited out side by side (`delivery_concurrency`), not in turn."""
+async def test_a_pass_sends_cases_side_by_side_up_to_the_limit_and_each_case_s_messages_in_order(db: Database) -> None:
+    """A slow gateway's round trips are waited out side by side (`delivery_concurrency`), not in turn; a case's
+    own messages still go out one after another, so the resident hears 已受理 before 已转派."""
     cases = [new_case() for _ in range(6)]
     await apply_reported(db, [reported(case_id) for case_id in cases])
-    await apply_statuses(db, [step(case_id, "received") for case_id in cases])
+    await apply_statuses(db, [step(case_id, name) for case_id in cases for name in ("received", "forwarded")])
     channel = SlowChannel()
     settings = NotifySettings(delivery_concurrency=4)
     worker = DeliveryWorker(
@@ -198,7 +200,9 @@ async def test_a_pass_sends_its_messages_concurrently_up_to_the_limit_and_record
     while await worker.deliver_due(NOW + timedelta(seconds=1)) >= settings.delivery_batch:
         pass  # other tests' leftovers may be due too
     assert channel.most_in_flight == 4
-    assert sorted(c for c in channel.sent if uuid.UUID(c) in cases) == sorted(str(c) for c in cases)
     for case_id in cases:
-        (sent,) = await messages_of(db, case_id)
-        assert sent.state == "sent" and sent.attempts == 1
+        assert [s for c, s in channel.sent if c == str(case_id)] == ["received", "forwarded"]
+        assert [(m.step, m.state, m.attempts) for m in await messages_of(db, case_id)] == [
+            ("received", "sent", 1),
+            ("forwarded", "sent", 1),
+        ]
