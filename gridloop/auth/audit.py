@@ -28,20 +28,11 @@ ANONYMOUS = Principal("anonymous", "-")
 
 
 async def record_audit(
-    conn: AsyncConnection,
-    principal: Principal,
-    action: str,
-    *,
-    case_id: uuid.UUID | None = None,
-    target: str | None = None,
-    status: int | None = None,
-    detail: dict[str, Any] | None = None,
-    request: Request | None = None,
+    conn: AsyncConnection, principal: Principal, action: str, *, request: Request | None = None, **fields: Any
 ) -> None:
-    """Write one entry in the caller's transaction; with `request`, the middleware skips its generic one."""
-    await record_audits(
-        conn, [audit_entry(principal, action, case_id=case_id, target=target, status=status, detail=detail)]
-    )
+    """Write one entry (`fields` as `audit_entry` takes them) in the caller's transaction; with `request`, the
+    middleware skips its generic one."""
+    await record_audits(conn, [audit_entry(principal, action, **fields)])
     if request is not None:
         request.state.audited = True
 
