@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_TOPICS
-from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
+from gridloop.delivery.consumer import Batched, Delivery, EventConsumer, Statuses
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
 from services.departments.handlers import receive_dispatches, record_feedback
@@ -45,7 +45,7 @@ def status_consumer(runtime: Runtime) -> EventConsumer:
         group="gridloop.departments.status",
         topics=[CASES_STATUS],
         handlers={CaseStatusChanged: on_status_changed},
-        wants=lambda event: event.status in STATUS_HANDLERS,
+        wants=Statuses(*STATUS_HANDLERS),
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,

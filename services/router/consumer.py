@@ -4,7 +4,7 @@ from functools import partial
 
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
-from gridloop.delivery.consumer import Batched, EventConsumer
+from gridloop.delivery.consumer import Batched, EventConsumer, Statuses
 from gridloop.servicekit.runtime import Runtime
 from services.router.handlers import Catalogue, Classifier, route_cases
 from services.router.returns import RankingClassifier, reroute_returned_case
@@ -28,7 +28,7 @@ def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, catalog
         group="gridloop.router.returns",
         topics=[CASES_STATUS],
         handlers={CaseStatusChanged: partial(reroute_returned_case, classifier=classifier, catalogue=catalogue)},
-        wants=lambda event: event.status == "returned",
+        wants=Statuses("returned"),
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,
