@@ -71,8 +71,11 @@ class _Desk:
 
     async def poll(self, department: str) -> None:
         while not self.stop.is_set():
-            new = [i for i in await self._dispatched(department) if str(i["case_id"]) not in self.seen]
-            self.seen.update(str(i["case_id"]) for i in new)
+            # By case: a case dispatched meanwhile with an earlier time shifts the pages, so one listing can name a
+            # case twice, and signing it twice was a 409 in the tally.
+            listed = {str(i["case_id"]): i for i in await self._dispatched(department)}
+            new = [item for case_id, item in listed.items() if case_id not in self.seen]
+            self.seen.update(listed)
             if new:
                 self.tally.seen += len(new)
                 self.bar.total = self.tally.seen
