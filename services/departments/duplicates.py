@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
-from services.departments.sla import sign_for_window, start_clocks
+from services.departments.sla import clock_windows, start_clocks
 from services.departments.steps import OPEN_STATUSES, lock_work_item, record_step, step_event_id
 from services.departments.tables import work_items
 
@@ -201,7 +201,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
     """Make a linked case its own work item again; its clocks restart now, as nobody was working it alone."""
     row = await lock_work_item(uow, case_id, "unlink", None)
     hours = row.resolve_hours or max(round((row.resolve_deadline - row.dispatched_at).total_seconds() / 3600), 1)
-    windows = {"sign": sign_for_window(hours), "resolve": timedelta(hours=hours)}
+    windows = clock_windows(hours)
     await record_step(
         uow,
         row,

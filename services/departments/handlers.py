@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
-from services.departments.sla import clock_rows, sign_for_window, start_clock_rows
+from services.departments.sla import clock_rows, clock_windows, start_clock_rows
 from services.departments.steps import (
     InvalidTransition,
     WorkItemNotFound,
@@ -43,13 +43,13 @@ async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: 
     """Create (or, for a later dispatch of the same case, replace) the departments' work items of a run of
     dispatches, start their clocks and link each to an open case it duplicates: one statement per table for the
     run, leaving the database as receiving them one by one would. A case twice in the run splits it."""
-    chunk: list[CaseDispatched] = []
+    chunk: dict[uuid.UUID, CaseDispatched] = {}
     for event, _delivery in items:
-        if any(earlier.case_id == event.case_id for earlier in chunk):
-            await _receive(chunk, uow)
-            chunk = []
-        chunk.append(event)
-    await _receive(chunk, uow)
+        if event.case_id in chunk:
+            await _receive(list(chunk.values()), uow)
+            chunk = {}
+        chunk[event.case_id] = event
+    await _receive(list(chunk.values()), uow)
 
 
 async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
@@ -62,7 +62,7 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
         return
     clocks = []
     for event, _row in fresh:
-        windows = {"sign": sign_for_window(event.resolve_hours), "resolve": timedelta(hours=event.resolve_hours)}
+        windows = clock_windows(event.resolve_hours)
         clocks += clock_rows(event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
         metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
@@ -72,7 +72,7 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
 
 
 def _work_item(event: CaseDispatched) -> dict[str, Any]:
-    hours = event.resolve_hours
+    windows = clock_windows(event.resolve_hours)
     return dict(
         case_id=event.case_id,
         department=event.department,
@@ -87,9 +87,9 @@ def _work_item(event: CaseDispatched) -> dict[str, Any]:
         resident_phone_masked=event.resident_phone_masked,
         dispatch_no=event.dispatch_no,
         dispatched_at=event.dispatched_at,
-        resolve_hours=hours,
-        sign_deadline=event.dispatched_at + sign_for_window(hours),
-        resolve_deadline=event.dispatched_at + timedelta(hours=hours),
+        resolve_hours=event.resolve_hours,
+        sign_deadline=event.dispatched_at + windows["sign"],
+        resolve_deadline=event.dispatched_at + windows["resolve"],
         signed_at=None,
         signed_by=None,
         resolved_at=None,

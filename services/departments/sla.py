@@ -62,6 +62,11 @@ def sign_for_window(resolve_hours: int) -> timedelta:
     return timedelta(hours=2 if resolve_hours <= 12 else 24)
 
 
+def clock_windows(resolve_hours: int) -> dict[str, timedelta]:
+    """A work item's two clocks from its start: sign for (sign_for_window) and resolve (its item's hours)."""
+    return {"sign": sign_for_window(resolve_hours), "resolve": timedelta(hours=resolve_hours)}
+
+
 def warning_time(state: ClockState) -> datetime:
     return state.rung_started_at + (state.deadline - state.rung_started_at) * WARNING_SHARE
 
