@@ -25,7 +25,7 @@ from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.delivery.db import Database
 from services.departments import metrics
 from services.departments.clock import Clock
-from services.departments.tables import feedback, work_items
+from services.departments.tables import TOUCHED_AT, feedback, work_items
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,7 @@ def touched_since(start: datetime) -> sa.ColumnElement[bool]:
     others (resolved before the window, due before it) cannot, and the index ix_work_items_touched leaves them out,
     so the rates read the window's rows, not every case since the district started. Exact: every count below
     needs one of those times at or after `start`, or an open case (an unresolved case's time is infinity)."""
-    w = work_items.c
-    touched = sa.func.greatest(
-        w.dispatched_at,
-        sa.func.coalesce(w.resolved_at, sa.literal_column("'infinity'::timestamptz")),
-        w.resolve_deadline,
-        type_=sa.DateTime(timezone=True),
-    )
-    return touched >= start
+    return TOUCHED_AT >= start
 
 
 def _within(column: sa.ColumnElement, start: datetime, end: datetime | None) -> sa.ColumnElement[bool]:

@@ -51,16 +51,15 @@ sa.Index(
     work_items.c.dispatched_at,
 )
 
-# The rates read only the work items a window can count (rates.touched_since): dispatched, resolved or due since
-# its start, or open.
-sa.Index(
-    "ix_work_items_touched",
-    sa.func.greatest(
-        work_items.c.dispatched_at,
-        sa.func.coalesce(work_items.c.resolved_at, sa.literal_column("'infinity'::timestamptz")),
-        work_items.c.resolve_deadline,
-    ),
+# The latest of a work item's dispatch, resolution (infinity while open) and resolution deadline: the rates read
+# only the work items a window can count (rates.touched_since), from this index.
+TOUCHED_AT = sa.func.greatest(
+    work_items.c.dispatched_at,
+    sa.func.coalesce(work_items.c.resolved_at, sa.literal_column("'infinity'::timestamptz")),
+    work_items.c.resolve_deadline,
+    type_=sa.DateTime(timezone=True),
 )
+sa.Index("ix_work_items_touched", TOUCHED_AT)
 
 activity = sa.Table(
     "work_item_activity",
