@@ -112,6 +112,8 @@ class EventConsumer:
         # Events this group has no effect for (say, every status but `returned`) are passed over without a
         # transaction or an inbox row: nothing to do means nothing to make exactly-once.
         self._wants = wants
+        # `Statuses` can tell from a record's bytes that it is not wanted, before it is decoded.
+        self._may_want: Callable[[bytes | None], bool] | None = getattr(wants, "may_want", None)
         self.topics = topics
         self._handlers = handlers
         self._db = db
@@ -175,9 +177,8 @@ class EventConsumer:
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:
         """Apply a poll's records in one transaction; if anything in it fails, redo them record by record."""
         work: list[_Work] = []
-        may_want = getattr(self._wants, "may_want", None)
         for record in records:
-            if may_want is not None and not may_want(record.value):
+            if self._may_want is not None and not self._may_want(record.value):
                 topic = self._kafka.logical(record.topic)
                 metrics.CONSUMED.labels(group=self.group, topic=topic, outcome="skipped").inc()
                 continue
