@@ -16,16 +16,15 @@ from sqlalchemy.engine.default import CacheStats
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, claim_inbox
-from services.intake.tables import inbox, outbox
+from services.intake.tables import inbox
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def db(ns) -> AsyncIterator[Database]:
-    database = Database(ns.database_urls["intake"], outbox=outbox, source="/test/statements")
-    yield database
-    await database.dispose()
+    async with ns.database("intake", "/test/statements") as database:
+        yield database
 
 
 def status(note: str) -> CaseStatusChanged:

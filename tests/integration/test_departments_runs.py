@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseDispatched
 from gridloop.delivery.db import Database
 from services.departments.handlers import receive_dispatches
-from services.departments.tables import outbox, sla_clocks, work_items
+from services.departments.tables import sla_clocks, work_items
 from tests.support.departments import dispatched
 
 pytestmark = pytest.mark.integration
@@ -21,9 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def db(ns) -> AsyncIterator[Database]:
-    database = Database(ns.database_urls["departments"], outbox=outbox, source="/test/departments-runs")
-    yield database
-    await database.dispose()
+    async with ns.database("departments", "/test/departments-runs") as database:
+        yield database
 
 
 def scenario(lat: float) -> list[CaseDispatched]:

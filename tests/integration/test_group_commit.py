@@ -22,9 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def db(ns) -> AsyncIterator[Database]:
-    database = Database(ns.database_urls["intake"], outbox=outbox, source="/test/group-commit")
-    yield database
-    await database.dispose()
+    async with ns.database("intake", "/test/group-commit") as database:
+        yield database
 
 
 class Recorder:

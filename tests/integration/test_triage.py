@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from gridloop.delivery.db import Database
 from services.router.collectors import triage_queue_size
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
-from services.router.tables import decisions, outbox
+from services.router.tables import decisions
 from services.router.triage import export_corrections, open_triage
 from tests.support.apps import Services, build_apps, running
 from tests.support.auth import OPERATOR, as_department, as_worker
@@ -152,8 +151,7 @@ async def test_the_queue_and_its_gauge_hold_the_cases_whose_latest_decision_is_t
         returned: ["admitted", "triage"],
         admitted: ["admitted"],
     }
-    db = Database(ns.database_urls["router"], outbox=outbox, source="/test/triage-queue")
-    try:
+    async with ns.database("router", "/test/triage-queue") as db:
         before = await triage_queue_size(db)
         async with db.engine.begin() as conn:
             await conn.execute(
@@ -178,5 +176,3 @@ async def test_the_queue_and_its_gauge_hold_the_cases_whose_latest_decision_is_t
             queued = set((await conn.execute(sa.select(open_triage().c.case_id))).scalars())
         assert queued & set(rounds) == {waiting, returned}
         assert await triage_queue_size(db) == before + 2
-    finally:
-        await db.dispose()

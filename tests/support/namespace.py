@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import KafkaSettings
 from gridloop.delivery.migrations import SERVICES, upgrade
 from gridloop.stack import ADMIN_DSN, delete_topics, ensure_topics, gridloop_topics
@@ -30,6 +34,16 @@ class Namespace:
     def kafka(self, **overrides: object) -> KafkaSettings:
         values = {"bootstrap_servers": self.bootstrap, "topic_prefix": self.topic_prefix, **overrides}
         return KafkaSettings(**values)
+
+    @asynccontextmanager
+    async def database(self, service: str, source: str) -> AsyncIterator[Database]:
+        """A service's `Database` in this namespace (its own outbox table), disposed of afterwards."""
+        outbox = importlib.import_module(f"services.{service}.tables").outbox
+        database = Database(self.database_urls[service], outbox=outbox, source=source)
+        try:
+            yield database
+        finally:
+            await database.dispose()
 
     def env(self) -> dict[str, str]:
         """Environment for services started as processes in this namespace."""
