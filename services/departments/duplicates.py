@@ -108,12 +108,12 @@ _CANDIDATES = sa.text(
 _LOCK_ITEMS = sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
-async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> dict[uuid.UUID, uuid.UUID]:
+async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
     """Link each of a run of freshly dispatched work items (`rows`, as just written, in dispatch order) to the
     earliest open work item it duplicates, as linking them one by one would: an item of the run can be the primary
-    of a later one, never of an earlier one. Returns {linked case id: primary case id}."""
+    of a later one, never of an earlier one."""
     if not rows:
-        return {}
+        return
     # Serialise matching per department and item, so two new duplicates cannot both become the primary. Keys in
     # one order, so two runs never wait for each other crosswise.
     await uow.conn.execute(_LOCK_ITEMS, {"keys": sorted({_lock_key(row) for row in rows})})
@@ -145,22 +145,16 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> dict[uuid.UUID
         if candidate.case_id not in position and is_duplicate(_sighting(rows[n]), _sighting(candidate))
     }
     still_open = await _lock_open(uow, outside)
-    primaries: dict[uuid.UUID, uuid.UUID] = {}
+    linked: set[uuid.UUID] = set()
     for n, row in enumerate(rows):
-
-        def there(candidate: Any, n: int = n) -> bool:
-            """Was the candidate there, open and unlinked, when one by one would have looked?"""
-            earlier = position.get(candidate.case_id)
-            return earlier is None or (earlier < n and candidate.case_id not in primaries)
-
-        primary = next(
-            (c for c in candidates.get(n, []) if there(c) and is_duplicate(_sighting(row), _sighting(c))), None
-        )
+        # A candidate from the run was there when one by one would have looked only if it came earlier and did not
+        # become a duplicate itself (a candidate from before the run sorts as -1).
+        there = (c for c in candidates.get(n, []) if position.get(c.case_id, -1) < n and c.case_id not in linked)
+        primary = next((c for c in there if is_duplicate(_sighting(row), _sighting(c))), None)
         if primary is None or (primary.case_id not in position and primary.case_id not in still_open):
             continue  # none, or closed meanwhile: one by one would not have linked it either
         await _link(uow, row, primary.case_id)
-        primaries[row.case_id] = primary.case_id
-    return primaries
+        linked.add(row.case_id)
 
 
 async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID]:

@@ -89,13 +89,11 @@ def case_id_for(client_report_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(client_report_id, "case")
 
 
-async def accept_reports(
-    submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher, now: datetime | None = None
-) -> list[Accepted]:
+async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher) -> list[Accepted]:
     """Store reports as cases (the residents' contacts sealed), publish CaseReported + `received` for each new one
     (once per client_report_id) and write the audit entries: one statement per table for the whole list, which
     must not name a client_report_id twice (group commit keeps them apart)."""
-    now = now or datetime.now(UTC)
+    now = datetime.now(UTC)  # the group's commit time is every report's reported_at
     rows = [_case_row(s.report, s.community_id, cipher=cipher, now=now) for s in submissions]
     inserted = set((await uow.conn.execute(_INSERT_CASE, rows)).scalars())
     earlier = {}
