@@ -14,13 +14,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from gridloop.contracts.events import Event
@@ -123,6 +123,8 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.connected = False
+        self._pending: dict[TopicPartition, int] = {}  # offsets of committed transactions, not yet in Kafka
+        self._next_commit = 0.0
         self.dead_letter_sealer: DeadLetterSealer | None = None
         self.renew_producer: Callable[[AIOKafkaProducer], Awaitable[None]] | None = None
 
@@ -132,21 +134,40 @@ class EventConsumer:
 
     async def run(self) -> None:
         self._consumer = await self._start_consumer()
+        self._next_commit = time.monotonic() + self._kafka.commit_interval_ms / 1000
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._kafka.poll_max_records)
                 if batches:
-                    # One transaction for the whole poll (each partition's records stay in order), then one
-                    # offset commit for all its partitions.
+                    # One transaction for the whole poll (each partition's records stay in order); its offsets are
+                    # committed with the next offset commit, never before this transaction committed.
                     await self._process_batch([record for records in batches.values() for record in records])
-                    await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                    self._pending.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                if time.monotonic() >= self._next_commit:
+                    await self._commit_pending()
                 await self._record_lag()
+            await self._commit_pending()  # a graceful stop leaves nothing for the next owner to redo
         finally:
             self.connected = False
             await self._consumer.stop()
 
-    async def _commit(self, offsets: dict) -> None:
-        """Commit after the database commit; partitions lost in a rebalance are redone by their new owners."""
+    async def _commit_pending(self, partitions: Collection[TopicPartition] | None = None) -> None:
+        """Commit the offsets of the polls whose transactions committed (of `partitions`, or all of them).
+
+        Offsets go to Kafka at most every `commit_interval_ms`, not after every poll: a commit is a round trip to
+        the group coordinator and a write to its log, and at a few records per poll there was one per event.
+        What a crash leaves uncommitted is redelivered and the inbox makes it a no-op; a partition revoked in a
+        rebalance has its offsets committed first (`_Revoked`), so its new owner does not even redo it."""
+        assert self._consumer is not None
+        self._next_commit = time.monotonic() + self._kafka.commit_interval_ms / 1000
+        wanted = self._pending.keys() if partitions is None else self._pending.keys() & set(partitions)
+        assigned = self._consumer.assignment()
+        offsets = {tp: self._pending.pop(tp) for tp in list(wanted)}
+        # A partition that moved to another member while its batch ran is redone by its new owner; committing
+        # it here would fail the whole commit.
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
@@ -156,7 +177,6 @@ class EventConsumer:
         delay = 0.5
         while True:
             consumer = AIOKafkaConsumer(
-                *[self._kafka.topic(t) for t in self.topics],
                 bootstrap_servers=self._kafka.bootstrap_servers,
                 group_id=self._kafka.topic(self.group),
                 enable_auto_commit=False,
@@ -165,6 +185,7 @@ class EventConsumer:
             )
             try:
                 await consumer.start()
+                consumer.subscribe([self._kafka.topic(t) for t in self.topics], listener=_Revoked(self))
                 self.connected = True
                 log.info("consumer %s subscribed to %s", self.group, self.topics)
                 return consumer
@@ -320,6 +341,19 @@ class EventConsumer:
             lag[topic] = lag.get(topic, 0) + max(highwater - position, 0)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(group=self.group, topic=topic).set(value)
+
+
+class _Revoked(ConsumerRebalanceListener):
+    """Commits a revoked partition's pending offsets before the group moves it to another member."""
+
+    def __init__(self, consumer: EventConsumer) -> None:
+        self._owner = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._owner._commit_pending(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
 
 
 async def _apply_run(run: list[_Work], uow: UnitOfWork) -> None:

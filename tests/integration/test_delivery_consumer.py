@@ -363,3 +363,66 @@ def _as_letter(template, event_id: uuid.UUID):
 
 async def _has(items: list[str], wanted: str) -> bool:
     return wanted in items
+
+
+async def _has_all(items: list[str], wanted: list[str]) -> bool:
+    return set(wanted) <= set(items)
+
+
+async def test_offsets_wait_for_the_commit_interval_and_what_a_crash_left_is_redone_without_effect(
+    ns, db, producer
+) -> None:
+    """Offsets go to Kafka at most every `commit_interval_ms`: with a long interval the committed offset stays
+    behind an event already applied, a crash (the task cancelled, nothing committed) hands it to the next
+    owner again, and the inbox makes that a no-op."""
+    effects: list[str] = []
+
+    async def handle(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        effects.append(event.note)
+
+    group, case_id, marker = group_name("interval"), uuid.uuid4(), uuid.uuid4().hex
+    first = await send(producer, ns, status(case_id, f"first-{marker}"), uuid.uuid4())
+    tp = TopicPartition(first.topic, first.partition)
+    async with consuming(ns, db, producer, handle, group, commit_interval_ms=600_000) as (consumer, _):
+        await wait_for(lambda: _has(effects, f"first-{marker}"), what="the first effect")
+        await asyncio.sleep(1.5)  # several empty polls: still no commit inside the interval
+        # The group's first commit comes after one interval from its start, so nothing is committed yet.
+        assert await _committed(ns, group, tp) <= first.offset
+    # Cancelled like a crash: the first event is redelivered to the next owner.
+    second = await send(producer, ns, status(case_id, f"second-{marker}"), uuid.uuid4())
+    async with consuming(ns, db, producer, handle, group):
+        await wait_for(lambda: _has(effects, f"second-{marker}"), what="the next message")
+        await wait_for(lambda: _is_past(ns, group, tp, second.offset), what="offsets committed within the interval")
+    assert [e for e in effects if e.endswith(marker)] == [f"first-{marker}", f"second-{marker}"]
+
+
+async def _is_past(ns, group: str, tp: TopicPartition, offset: int) -> bool:
+    return await _committed(ns, group, tp) > offset
+
+
+async def test_a_rebalance_commits_the_revoked_partitions_offsets_before_they_move(ns, db, producer) -> None:
+    """A member that has applied events but not yet committed their offsets (long interval) commits them when the
+    group takes its partitions away, so the new owner starts after them instead of redoing them."""
+    effects: list[str] = []
+
+    async def handle(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+        effects.append(event.note)
+
+    group, marker = group_name("revoke"), uuid.uuid4().hex
+    sent = [await send(producer, ns, status(uuid.uuid4(), f"{n}-{marker}"), uuid.uuid4()) for n in range(12)]
+    last = {}
+    for record in sent:
+        last[TopicPartition(record.topic, record.partition)] = record.offset
+    async with consuming(ns, db, producer, handle, group, commit_interval_ms=600_000):
+        await wait_for(lambda: _has_all(effects, [f"{n}-{marker}" for n in range(12)]), what="the first effects")
+        async with consuming(ns, db, producer, handle, group, commit_interval_ms=600_000) as (second, _):
+
+            async def rebalanced() -> bool:
+                return second.connected and bool(second._consumer.assignment())
+
+            await wait_for(rebalanced, what="the rebalance")
+            moved = second._consumer.assignment() & last.keys()
+            assert moved, "the second member took some of the partitions with our events"
+            for tp in moved:
+                assert await _committed(ns, group, tp) > last[tp]
+    assert sorted(e for e in effects if e.endswith(marker)) == sorted(f"{n}-{marker}" for n in range(12))
