@@ -91,3 +91,49 @@ def test_outside_development_every_published_key_is_refused(monkeypatch) -> None
         IntakeSettings()
     monkeypatch.setenv("GRIDLOOP_AUTH_RESIDENT_KEYS", f'["{Fernet.generate_key().decode()}"]')
     assert IntakeSettings().auth.development_secrets() == []
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_remembered_token_is_still_refused_once_it_expires() -> None:
+    clock = _Clock()
+    issuer = TokenIssuer(DEV_SIGNING_KEY, clock=clock)
+    issued = issuer.issue(role="worker", subject="JN-W0002", ttl=timedelta(minutes=10))
+    assert issuer.verify(issued.token) == issuer.verify(issued.token)  # the second from memory
+    clock.now = issued.expires_at.timestamp() - 1
+    assert issuer.verify(issued.token).worker_id == "JN-W0002"
+    clock.now = issued.expires_at.timestamp()
+    with pytest.raises(InvalidCredentials, match="expired"):
+        issuer.verify(issued.token)
+
+
+def test_a_token_one_character_away_from_a_remembered_one_is_verified_in_full() -> None:
+    issuer = TokenIssuer(DEV_SIGNING_KEY)
+    issued = issuer.issue(role="worker", subject="JN-W0003", ttl=timedelta(days=1))
+    issuer.verify(issued.token)
+    head, payload, signature = issued.token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    with pytest.raises(InvalidCredentials, match=r"(?i)signature"):
+        issuer.verify(f"{head}.{payload}.{flipped}")
+    forged = jwt.encode(
+        {**jwt.decode(issued.token, options={"verify_signature": False}), "sub": "JN-W9999"},
+        "another-key-of-at-least-thirty-two-bytes!",
+        algorithm="HS256",
+    )
+    with pytest.raises(InvalidCredentials, match=r"(?i)signature"):
+        issuer.verify(forged)
+
+
+def test_the_memory_of_verified_tokens_is_bounded() -> None:
+    from gridloop.auth import tokens
+
+    issuer = TokenIssuer(DEV_SIGNING_KEY)
+    for n in range(tokens.VERIFIED_CACHE_SIZE + 10):
+        issuer.verify(issuer.issue(role="worker", subject=f"W{n}", ttl=timedelta(days=1)).token)
+    assert len(issuer._verified) == tokens.VERIFIED_CACHE_SIZE
