@@ -3,6 +3,8 @@ credentials (`app.state.auth`), the audit log and its API."""
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -185,6 +187,9 @@ def _probes() -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # Rendered in a worker thread: departments' 330 kB took 34 ms, and on the event loop that was a 34 ms
+        # stall of every consumer and request on each scrape. In a thread the loop keeps its turns (the GIL
+        # switches every 5 ms). The metrics themselves are thread-safe.
+        return Response(await asyncio.to_thread(generate_latest), media_type=CONTENT_TYPE_LATEST)
 
     return router

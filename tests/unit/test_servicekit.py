@@ -33,3 +33,36 @@ def test_phone_numbers_are_masked_in_log_lines() -> None:
     line = json.loads(JsonFormatter("intake").format(record))
     assert line["msg"] == "resident 138****5678 called"
     assert mask_phones("订单号123456789012345") == "订单号123456789012345", "long digit runs are not phones"
+
+
+async def test_metrics_are_rendered_off_the_event_loop() -> None:
+    """A scrape renders the registry in a worker thread, so a large /metrics does not stall consumers and
+    requests for its whole rendering time."""
+    import threading
+
+    import httpx
+    from fastapi import FastAPI
+    from prometheus_client import REGISTRY
+    from prometheus_client.core import GaugeMetricFamily
+
+    from gridloop.servicekit.app import _probes
+
+    seen: list[int] = []
+
+    class Probe:
+        def collect(self):
+            seen.append(threading.get_ident())
+            yield GaugeMetricFamily("gridloop_test_render_thread", "where /metrics was rendered", value=1)
+
+    probe = Probe()
+    REGISTRY.register(probe)  # collects once, here, to check the names
+    seen.clear()
+    try:
+        app = FastAPI()
+        app.include_router(_probes())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            response = await client.get("/metrics")
+    finally:
+        REGISTRY.unregister(probe)
+    assert response.status_code == 200 and "gridloop_test_render_thread 1.0" in response.text
+    assert seen and threading.get_ident() not in seen
