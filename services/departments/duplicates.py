@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.sla import clock_windows, start_clocks
-from services.departments.steps import OPEN_STATUSES, lock_work_item, record_step, step_event_id
+from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
 from services.departments.tables import work_items
 
 WINDOW = timedelta(hours=24)
@@ -145,7 +145,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
         if candidate.case_id not in position and is_duplicate(_sighting(rows[n]), _sighting(candidate))
     }
     still_open = await _lock_open(uow, outside)
-    linked: set[uuid.UUID] = set()
+    linked: dict[uuid.UUID, Any] = {}  # case id -> its primary, in the run's order
     for n, row in enumerate(rows):
         # A candidate from the run was there when one by one would have looked only if it came earlier and did not
         # become a duplicate itself (a candidate from before the run sorts as -1).
@@ -153,8 +153,11 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
         primary = next((c for c in there if is_duplicate(_sighting(row), _sighting(c))), None)
         if primary is None or (primary.case_id not in position and primary.case_id not in still_open):
             continue  # none, or closed meanwhile: one by one would not have linked it either
-        await _link(uow, row, primary.case_id)
-        linked.add(row.case_id)
+        linked[row.case_id] = primary.case_id
+    await record_steps(uow, [_link(row, linked[row.case_id]) for row in rows if row.case_id in linked])
+    for row in rows:
+        if row.case_id in linked:
+            metrics.DUPLICATES.labels(row.department, "linked").inc()
 
 
 async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -175,9 +178,8 @@ async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID
     return set((await uow.conn.execute(query)).scalars())
 
 
-async def _link(uow: UnitOfWork, row: Any, primary_case_id: uuid.UUID) -> None:
-    await record_step(
-        uow,
+def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
+    return Step(
         row,
         status="duplicate_linked",
         actor="departments",
@@ -188,7 +190,6 @@ async def _link(uow: UnitOfWork, row: Any, primary_case_id: uuid.UUID) -> None:
         values={"primary_case_id": primary_case_id},
         detail={"primary_case_id": str(primary_case_id), "grid_id": row.grid_id},
     )
-    metrics.DUPLICATES.labels(row.department, "linked").inc()
 
 
 async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:

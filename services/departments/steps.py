@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +70,25 @@ async def linked_rows(uow: UnitOfWork, primary_case_id: uuid.UUID) -> list[sa.Ro
     return list((await uow.conn.execute(query)).all())
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a case: `becomes` is the work item's new status (None: unchanged), `values` other columns."""
+
+    row: sa.Row
+    status: str
+    actor: str
+    note: str
+    now: datetime
+    event_id: uuid.UUID
+    becomes: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    photo_urls: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def changes(self) -> dict[str, Any]:
+        return {**self.values, **({"status": self.becomes} if self.becomes is not None else {})}
+
+
 async def record_step(
     uow: UnitOfWork,
     row: sa.Row,
@@ -84,29 +104,58 @@ async def record_step(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Record one step of a case: `becomes` is the work item's new status (None: unchanged)."""
-    changes = dict(values or {})
-    if becomes is not None:
-        changes["status"] = becomes
-    await uow.conn.execute(
-        sa.update(work_items).where(work_items.c.case_id == row.case_id).values(updated_at=now, **changes)
+    step = Step(row, status, actor, note, now, event_id, becomes, dict(values or {}), tuple(photo_urls), detail or {})
+    await record_steps(uow, [step])
+
+
+async def record_steps(uow: UnitOfWork, steps: list[Step]) -> None:
+    """Record steps of different cases as recording them one by one would, in one statement per table (the
+    links of a run of dispatches: in a burst of reports about one broken main, most dispatches are linked).
+    Every step must change the same columns."""
+    if not steps:
+        return
+    columns = sorted(steps[0].changes())
+    if any(sorted(step.changes()) != columns for step in steps):
+        raise ValueError("steps recorded together must change the same columns")
+    update = (
+        sa.update(work_items)
+        .where(work_items.c.case_id == sa.bindparam("step_case_id"))
+        .values(updated_at=sa.bindparam("step_at"), **{c: sa.bindparam(f"step_{c}") for c in columns})
     )
     await uow.conn.execute(
-        sa.insert(activity).values(
-            case_id=row.case_id, action=status, actor=actor, note=note, photo_urls=list(photo_urls), at=now
+        update,
+        [
+            {"step_case_id": s.row.case_id, "step_at": s.now, **{f"step_{c}": v for c, v in s.changes().items()}}
+            for s in steps
+        ],
+    )
+    await uow.conn.execute(
+        sa.insert(activity),
+        [
+            {
+                "case_id": s.row.case_id,
+                "action": s.status,
+                "actor": s.actor,
+                "note": s.note,
+                "photo_urls": list(s.photo_urls),
+                "at": s.now,
+            }
+            for s in steps
+        ],
+    )
+    for s in steps:
+        await uow.publish(
+            CaseStatusChanged(
+                case_id=s.row.case_id,
+                status=s.status,
+                at=s.now,
+                actor=s.actor,
+                department=s.row.department,
+                item_code=s.row.item_code,
+                note=s.note,
+                detail=s.detail,
+            ),
+            CASES_STATUS,
+            event_id=s.event_id,
         )
-    )
-    await uow.publish(
-        CaseStatusChanged(
-            case_id=row.case_id,
-            status=status,
-            at=now,
-            actor=actor,
-            department=row.department,
-            item_code=row.item_code,
-            note=note,
-            detail=detail or {},
-        ),
-        CASES_STATUS,
-        event_id=event_id,
-    )
-    metrics.TRANSITIONS.labels(row.department, status).inc()
+        metrics.TRANSITIONS.labels(s.row.department, s.status).inc()

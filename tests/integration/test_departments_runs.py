@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseDispatched
 from gridloop.delivery.db import Database
 from services.departments.handlers import receive_dispatches
-from services.departments.tables import sla_clocks, work_items
+from services.departments.tables import activity, sla_clocks, work_items
 from tests.support.departments import dispatched
 
 pytestmark = pytest.mark.integration
@@ -55,6 +55,10 @@ async def outcome(db: Database, events: list[CaseDispatched]) -> list[tuple]:
         clocks = {}
         for row in await conn.execute(sa.select(sla_clocks).where(sla_clocks.c.case_id.in_(list(index)))):
             clocks.setdefault(row.case_id, []).append((row.clock, row.dispatch_no, row.generation, row.deadline))
+        steps: dict[uuid.UUID, list[str]] = {}
+        query = sa.select(activity).where(activity.c.case_id.in_(list(index))).order_by(activity.c.id)
+        for row in await conn.execute(query):
+            steps.setdefault(row.case_id, []).append(row.action)
     return [
         (
             items[e.case_id].status,
@@ -62,27 +66,42 @@ async def outcome(db: Database, events: list[CaseDispatched]) -> list[tuple]:
             items[e.case_id].dispatch_no,
             index.get(items[e.case_id].primary_case_id),
             sorted(clocks[e.case_id]),
+            steps.get(e.case_id, []),
         )
         for e in events
     ]
 
 
+def published(envelopes: list, events: list[CaseDispatched]) -> list[list[tuple]]:
+    """Per event's case: the status events published for it, in order, with the primary as an event index."""
+    index = {str(event.case_id): n for n, event in enumerate(events)}
+    per_case: list[list[tuple]] = [[] for _ in events]
+    for envelope in envelopes:
+        primary = envelope.data.get("detail", {}).get("primary_case_id")
+        per_case[index[envelope.data["case_id"]]].append((envelope.data["status"], index.get(primary)))
+    return per_case
+
+
 def relative(outcomes: list[tuple], events: list[CaseDispatched]) -> list[tuple]:
     """Deadlines as offsets from each event's own dispatch, so two scenarios can be compared."""
     start = min(e.dispatched_at for e in events)
-    return [(*o[:4], [(c, n, g, d - start) for c, n, g, d in o[4]]) for o in outcomes]
+    return [(*o[:4], [(c, n, g, d - start) for c, n, g, d in o[4]], *o[5:]) for o in outcomes]
 
 
 async def test_a_run_of_dispatches_leaves_the_database_as_receiving_them_one_by_one(db) -> None:
     one_by_one, as_run = scenario(30.60), scenario(30.64)
+    sent_one_by_one = []
     for event in one_by_one:
         async with db.unit_of_work() as uow:
             await receive_dispatches([(event, None)], uow)
+        sent_one_by_one += uow.published
     async with db.unit_of_work() as uow:
         await receive_dispatches([(event, None) for event in as_run], uow)
 
     expected = relative(await outcome(db, one_by_one), one_by_one)
     assert relative(await outcome(db, as_run), as_run) == expected
+    assert published(uow.published, as_run) == published(sent_one_by_one, one_by_one)
+    assert [steps.count("duplicate_linked") for *_, steps in expected[:7]] == [0, 1, 1, 0, 0, 1, 0]
     links = [o[3] for o in expected]
     # 1 came later, so it could not be 0's primary: 0 is the primary of 1 and 2; 5 is 45 m from 4.
     assert links[:7] == [None, 0, 0, None, None, 4, None]

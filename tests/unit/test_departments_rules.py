@@ -104,3 +104,20 @@ def test_a_returned_case_with_no_plausible_other_department_goes_to_triage() -> 
                           list_version="v")  # fmt: skip
     assert everything.outcome == "triage" and everything.item_code is None
     assert ARBITRATION_REASON == "二次退单，待仲裁"
+
+
+async def test_steps_recorded_together_must_change_the_same_columns() -> None:
+    """`record_steps` writes all its steps with one UPDATE, so a step that would change other columns is refused
+    before anything is written (the unit of work is never touched here)."""
+    import uuid
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from services.departments.steps import Step, record_steps
+
+    row = SimpleNamespace(case_id=uuid.uuid4(), department="police", item_code="P04")
+    now = datetime.now(UTC)
+    signed = Step(row, "signed", "x", "签收", now, uuid.uuid4(), "signed", {"signed_at": now})
+    linked = Step(row, "duplicate_linked", "x", "合并", now, uuid.uuid4(), "linked", {"primary_case_id": None})
+    with pytest.raises(ValueError, match="same columns"):
+        await record_steps(None, [signed, linked])  # type: ignore[arg-type]
