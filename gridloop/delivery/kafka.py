@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,6 +150,17 @@ class PoisonMessage(Exception):
     """A record that can never be processed: undecodable, unknown type or schema-invalid."""
 
 
+class _RawData(JSONFormat):
+    """The CloudEvents SDK reads the attributes from the headers; the data stays bytes, for pydantic to parse and
+    validate in one pass (`model_validate_json`) instead of `json.loads` and then validating the dict."""
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> bytes:
+        return body
+
+
+_RAW_DATA = _RawData()
+
+
 def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> tuple[uuid.UUID, Event]:
     """Kafka record -> (event id, typed event). Raises PoisonMessage with a precise reason."""
     header_map = {k: v for k, v in (headers or ())}
@@ -156,7 +168,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: b
         raise PoisonMessage("missing CloudEvents headers ce_id/ce_type")
     try:
         message = ce_kafka.KafkaMessage(headers=header_map, key=key, value=value or b"")
-        event = ce_kafka.from_binary_event(message)
+        event = ce_kafka.from_binary(message, _RAW_DATA)
         event_id = uuid.UUID(event.get_id())
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonMessage(f"undecodable CloudEvent: {exc}") from exc
@@ -166,11 +178,13 @@ def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: b
     if model is None:
         raise PoisonMessage(f"unknown event type {event.get_type()!r}")
     data = event.get_data()
-    if not isinstance(data, dict):
+    if not data or data.lstrip()[:1] != b"{":
         raise PoisonMessage("event data is not a JSON object")
     try:
-        return event_id, model.model_validate(data)
+        return event_id, model.model_validate_json(data)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise PoisonMessage(f"undecodable CloudEvent data: {exc.errors()[0]['msg']}") from exc
         raise PoisonMessage(
             f"schema-invalid {model.__name__}: {exc.error_count()} errors: {exc.errors()[0]['loc']}"
         ) from exc

@@ -48,6 +48,15 @@ def test_every_event_type_is_versioned() -> None:
     assert all(t.endswith(".v1") for t in EVENT_TYPES)
 
 
+_STATUS_HEADERS = [
+    ("ce_id", str(uuid.uuid4()).encode()),
+    ("ce_type", b"cn.gridloop.case.status_changed.v1"),
+    ("ce_source", b"/x"),
+    ("ce_specversion", b"1.0"),
+    ("content-type", b"application/json"),
+]
+
+
 @pytest.mark.parametrize(
     ("headers", "value", "reason"),
     [
@@ -84,6 +93,9 @@ def test_every_event_type_is_versioned() -> None:
             b'{"case_id": "x"}',
             "schema-invalid",
         ),
+        (_STATUS_HEADERS, b"not json", "not a JSON object"),
+        (_STATUS_HEADERS, b"[1, 2]", "not a JSON object"),
+        (_STATUS_HEADERS, b'{"case_id": ', "undecodable CloudEvent data: Invalid JSON"),
     ],
 )
 def test_undecodable_records_are_poison_with_a_reason(headers, value, reason) -> None:
