@@ -155,6 +155,19 @@ PIPELINE = [
         width=8,
     ),
     Panel(
+        "Event-loop lag p99 by service",
+        [
+            (
+                "histogram_quantile(0.99, sum by (job, le) (rate(gridloop_event_loop_lag_seconds_bucket[1m])))",
+                "{{job}}",
+            )
+        ],
+        unit="s",
+        width=8,
+        description="How late each service's event loop ran what was due. When it grows, every request, handler "
+        "and relay of that service waits: the process is short of CPU or something blocks the loop.",
+    ),
+    Panel(
         "Reports per transaction (group commit)",
         [
             (

@@ -4,7 +4,6 @@ credentials (`app.state.auth`), the audit log and its API."""
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable

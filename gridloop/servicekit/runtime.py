@@ -16,6 +16,7 @@ from gridloop.delivery.consumer import EventConsumer
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import ProducerSlot, make_producer
 from gridloop.delivery.outbox import OutboxRelay
+from gridloop.servicekit.loop_lag import watch_loop_lag
 from gridloop.servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self._start_producer(), name="producer"))
         self.add_task(self.relay.run, "outbox-relay")
         self.add_task(self.revocations.follow, "revocations")
+        self.add_task(watch_loop_lag, "loop-lag")
         for consumer in self.consumers:
             self.add_task(consumer.run, f"consumer-{consumer.group}")
 

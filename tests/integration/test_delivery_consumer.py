@@ -383,7 +383,7 @@ async def test_offsets_wait_for_the_commit_interval_and_what_a_crash_left_is_red
     group, case_id, marker = group_name("interval"), uuid.uuid4(), uuid.uuid4().hex
     first = await send(producer, ns, status(case_id, f"first-{marker}"), uuid.uuid4())
     tp = TopicPartition(first.topic, first.partition)
-    async with consuming(ns, db, producer, handle, group, commit_interval_ms=600_000) as (consumer, _):
+    async with consuming(ns, db, producer, handle, group, commit_interval_ms=600_000):
         await wait_for(lambda: _has(effects, f"first-{marker}"), what="the first effect")
         await asyncio.sleep(1.5)  # several empty polls: still no commit inside the interval
         # The group's first commit comes after one interval from its start, so nothing is committed yet.

@@ -18,6 +18,7 @@ PROMETHEUS_RULES = REPO / "deploy" / "prometheus" / "rules"
 METRIC_MODULES = (
     "gridloop.delivery.metrics",
     "gridloop.servicekit.app",
+    "gridloop.servicekit.loop_lag",
     "services.intake.metrics",
     "services.router.metrics",
     "services.departments.metrics",

@@ -66,3 +66,32 @@ async def test_metrics_are_rendered_off_the_event_loop() -> None:
         REGISTRY.unregister(probe)
     assert response.status_code == 200 and "gridloop_test_render_thread 1.0" in response.text
     assert seen and threading.get_ident() not in seen
+
+
+async def test_the_loop_lag_watcher_records_how_long_the_loop_was_blocked() -> None:
+    import asyncio
+    import contextlib
+    import time
+
+    from prometheus_client import REGISTRY
+
+    from gridloop.servicekit.loop_lag import watch_loop_lag
+
+    def observed() -> tuple[float, float]:
+        return (
+            REGISTRY.get_sample_value("gridloop_event_loop_lag_seconds_count") or 0.0,
+            REGISTRY.get_sample_value("gridloop_event_loop_lag_seconds_sum") or 0.0,
+        )
+
+    count_before, sum_before = observed()
+    watcher = asyncio.create_task(watch_loop_lag(interval=0.01))
+    await asyncio.sleep(0.005)  # the watcher is asleep, due in ~5 ms
+    time.sleep(0.2)  # noqa: ASYNC251 -- synchronous work holding the loop is what the watcher must see
+    await asyncio.sleep(0.05)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    count_after, sum_after = observed()
+    assert count_after > count_before
+    assert sum_after - sum_before >= 0.15  # the blocked ~195 ms were seen as lag, once
+    assert REGISTRY.get_sample_value("gridloop_event_loop_lag_seconds_bucket", {"le": "0.1"}) < count_after
