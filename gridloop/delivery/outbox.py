@@ -53,8 +53,9 @@ def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]
 
 def claim_statement(outbox: sa.Table, buckets: int, batch_size: int) -> sa.Select:
     """The unpublished rows, in id order, of the buckets whose lock this transaction can take now. The locks are
-    tried in the order of the `keys` parameter, each once (a CTE with a volatile function is evaluated once, in
-    full, before the rows are read), and held until the transaction ends."""
+    tried in the order of the `keys` parameter, each at most once: the CTE is materialised, so a key's lock is tried
+    when the scan first needs it (and none at all when no row is unpublished). They are held until the transaction
+    ends."""
     key = sa.func.unnest(sa.bindparam("keys", type_=ARRAY(sa.BigInteger))).column_valued("k")
     held = (
         sa.select(key.op("&")(MAX_BUCKETS - 1).label("bucket"))
