@@ -124,7 +124,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.connected = False
         self._pending: dict[TopicPartition, int] = {}  # offsets of committed transactions, not yet in Kafka
-        self._next_commit = 0.0
+        self._next_commit = 0.0  # set when `run` starts, then after each interval's commit
         self.dead_letter_sealer: DeadLetterSealer | None = None
         self.renew_producer: Callable[[AIOKafkaProducer], Awaitable[None]] | None = None
 
@@ -145,6 +145,7 @@ class EventConsumer:
                     self._pending.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
                 if time.monotonic() >= self._next_commit:
                     await self._commit_pending()
+                    self._next_commit = time.monotonic() + self._kafka.commit_interval_ms / 1000
                 await self._record_lag()
             await self._commit_pending()  # a graceful stop leaves nothing for the next owner to redo
         finally:
@@ -159,13 +160,12 @@ class EventConsumer:
         What a crash leaves uncommitted is redelivered and the inbox makes it a no-op; a partition revoked in a
         rebalance has its offsets committed first (`_Revoked`), so its new owner does not even redo it."""
         assert self._consumer is not None
-        self._next_commit = time.monotonic() + self._kafka.commit_interval_ms / 1000
-        wanted = self._pending.keys() if partitions is None else self._pending.keys() & set(partitions)
-        assigned = self._consumer.assignment()
-        offsets = {tp: self._pending.pop(tp) for tp in list(wanted)}
+        wanted = list(self._pending if partitions is None else self._pending.keys() & set(partitions))
+        due = {tp: self._pending.pop(tp) for tp in wanted}
         # A partition that moved to another member while its batch ran is redone by its new owner; committing
         # it here would fail the whole commit.
-        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in due.items() if tp in assigned}
         if not offsets:
             return
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -170,7 +169,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: b
         message = ce_kafka.KafkaMessage(headers=header_map, key=key, value=value or b"")
         event = ce_kafka.from_binary(message, _RAW_DATA)
         event_id = uuid.UUID(event.get_id())
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise PoisonMessage(f"undecodable CloudEvent: {exc}") from exc
     except Exception as exc:  # the SDK raises its own exception types for bad attributes
         raise PoisonMessage(f"invalid CloudEvent: {type(exc).__name__}: {exc}") from exc

@@ -145,7 +145,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
         if candidate.case_id not in position and is_duplicate(_sighting(rows[n]), _sighting(candidate))
     }
     still_open = await _lock_open(uow, outside)
-    linked: dict[uuid.UUID, Any] = {}  # case id -> its primary, in the run's order
+    linked: dict[uuid.UUID, tuple[Any, uuid.UUID]] = {}  # case id -> (its row, its primary), in the run's order
     for n, row in enumerate(rows):
         # A candidate from the run was there when one by one would have looked only if it came earlier and did not
         # become a duplicate itself (a candidate from before the run sorts as -1).
@@ -153,11 +153,10 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
         primary = next((c for c in there if is_duplicate(_sighting(row), _sighting(c))), None)
         if primary is None or (primary.case_id not in position and primary.case_id not in still_open):
             continue  # none, or closed meanwhile: one by one would not have linked it either
-        linked[row.case_id] = primary.case_id
-    await record_steps(uow, [_link(row, linked[row.case_id]) for row in rows if row.case_id in linked])
-    for row in rows:
-        if row.case_id in linked:
-            metrics.DUPLICATES.labels(row.department, "linked").inc()
+        linked[row.case_id] = (row, primary.case_id)
+    await record_steps(uow, [_link(row, primary) for row, primary in linked.values()])
+    for row, _ in linked.values():
+        metrics.DUPLICATES.labels(row.department, "linked").inc()
 
 
 async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID]:
