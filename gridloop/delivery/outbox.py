@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUCKETS = 8
 BACKLOG_CHECK_SECONDS = 1.0  # how often the backlog gauges are recounted (Prometheus scrapes every 5 s)
-MAX_BUCKETS = 256  # a lock key's low byte is its bucket
+BUCKET_BITS = 8  # a lock key is (service hash << BUCKET_BITS) + bucket
+MAX_BUCKETS = 1 << BUCKET_BITS
 
 
 def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]:
@@ -114,8 +115,8 @@ class OutboxRelay:
             raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {buckets}")
         self.buckets = buckets
         base = zlib.crc32(f"outbox-relay:{db.source}".encode())
-        # Advisory lock keys are bigint: (service hash << 8) + bucket never collides across buckets.
-        self.lock_keys = [(base << 8) + bucket for bucket in range(buckets)]
+        # Advisory lock keys are bigint: (service hash << BUCKET_BITS) + bucket never collides across buckets.
+        self.lock_keys = [(base << BUCKET_BITS) + bucket for bucket in range(buckets)]
         self._claim = claim_statement(db.outbox, buckets, batch_size)
         self._wakeup = asyncio.Event()
         self._next_backlog_check = 0.0
