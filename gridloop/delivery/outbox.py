@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.delivery import metrics
@@ -52,21 +51,19 @@ def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]
     return sa.func.mod(sa.func.hashtext(key).op("&")(0x7FFFFFFF), buckets)
 
 
-def claim_statement(outbox: sa.Table, buckets: int, batch_size: int) -> sa.Select:
-    """The unpublished rows, in id order, of the buckets whose lock this transaction can take now. The locks are
-    tried in the order of the `keys` parameter, each at most once: the CTE is materialised, so a key's lock is tried
-    when the scan first needs it (and none at all when no row is unpublished). They are held until the transaction
-    ends."""
-    key = sa.func.unnest(sa.bindparam("keys", type_=ARRAY(sa.BigInteger))).column_valued("k")
-    held = (
-        sa.select(key.op("&")(MAX_BUCKETS - 1).label("bucket"))
-        .where(sa.func.pg_try_advisory_xact_lock(key))
-        .cte("held")
-        .prefix_with("MATERIALIZED")
-    )
+_TRY_LOCKS = sa.text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)")
+
+
+def unpublished_in(outbox: sa.Table, buckets: int, batch_size: int) -> sa.Select:
+    """The unpublished rows of the buckets in the expanding parameter `held`, in id order. Read in a statement
+    of its own, after the locks: a statement's snapshot is taken when it starts, so rows read in the statement that
+    took the locks could include rows another relay deleted (published) just before releasing them."""
     return (
         sa.select(outbox)
-        .where(outbox.c.published_at.is_(None), bucket_of(outbox.c.key, buckets).in_(sa.select(held.c.bucket)))
+        .where(
+            outbox.c.published_at.is_(None),
+            bucket_of(outbox.c.key, buckets).in_(sa.bindparam("held", expanding=True)),
+        )
         .order_by(outbox.c.id)
         .limit(batch_size)
     )
@@ -117,7 +114,7 @@ class OutboxRelay:
         base = zlib.crc32(f"outbox-relay:{db.source}".encode())
         # Advisory lock keys are bigint: (service hash << BUCKET_BITS) + bucket never collides across buckets.
         self.lock_keys = [(base << BUCKET_BITS) + bucket for bucket in range(buckets)]
-        self._claim = claim_statement(db.outbox, buckets, batch_size)
+        self._unpublished = unpublished_in(db.outbox, buckets, batch_size)
         self._wakeup = asyncio.Event()
         self._next_backlog_check = 0.0
         self.last_error: str | None = None
@@ -158,9 +155,10 @@ class OutboxRelay:
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish one batch of unpublished rows from the buckets this relay can lock; returns how many."""
         async with self._db.engine.begin() as conn:
-            # One statement takes the free buckets' locks and reads their rows: a round trip less per pass than
-            # locking first, and a pass's round trips are most of a report's wait between commit and Kafka.
-            rows = (await conn.execute(self._claim, {"keys": self._keys_from_random_start()})).all()
+            held = await self._lock_free_buckets(conn)
+            if not held:
+                return 0
+            rows = (await conn.execute(self._unpublished, {"held": held})).all()
             if time.monotonic() >= self._next_backlog_check:  # a count per pass would cost a statement per report
                 await self._record_backlog(conn)
                 self._next_backlog_check = time.monotonic() + BACKLOG_CHECK_SECONDS
@@ -177,10 +175,12 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
         return len(rows)
 
-    def _keys_from_random_start(self) -> list[int]:
-        """The buckets' lock keys from a random bucket on, so replicas spread out over the buckets."""
+    async def _lock_free_buckets(self, conn: AsyncConnection) -> list[int]:
+        """Try each bucket's lock (from a random bucket on, so replicas spread out); the buckets now held."""
         start = random.randrange(self.buckets)
-        return self.lock_keys[start:] + self.lock_keys[:start]
+        keys = self.lock_keys[start:] + self.lock_keys[:start]
+        locked = (await conn.execute(_TRY_LOCKS, {"keys": keys})).scalars().all()
+        return sorted(key & (MAX_BUCKETS - 1) for key in locked)
 
     async def _send(self, producer: AIOKafkaProducer, row: sa.Row) -> asyncio.Future:
         envelope = Envelope(
