@@ -104,6 +104,13 @@ class UnitOfWork:
         self._source = source
         self._pending: list[tuple[str, Envelope]] = []
         self.published: list[Envelope] = []
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (not at all if it rolls back): say, wake a worker
+        for the rows it wrote. A callback given twice runs once."""
+        if callback not in self.committed_callbacks:
+            self.committed_callbacks.append(callback)
 
     async def publish(self, event: Event, topic: str, *, event_id: uuid.UUID, time: datetime | None = None) -> None:
         """Add an event to the outbox when the unit of work is flushed; an id written before is skipped."""
@@ -193,6 +200,8 @@ class Database:
             uow = UnitOfWork(conn, self.outbox, self.source)
             yield uow
             await uow.flush()
+        for callback in uow.committed_callbacks:
+            callback()
         if uow.published:
             for callback in self._on_commit:
                 callback()

@@ -1,5 +1,6 @@
 """Notify consumes reported cases (who to tell) and status events (what to tell, and the case page's timeline)."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -15,9 +16,16 @@ from services.notify.worker import Clock
 
 
 def resident_consumer(
-    runtime: Runtime, *, templates: Templates, public_base_url: str, clock: Clock, feedback_timeout: timedelta
+    runtime: Runtime,
+    *,
+    templates: Templates,
+    public_base_url: str,
+    clock: Clock,
+    feedback_timeout: timedelta,
+    wake: Callable[[], None] | None = None,
 ) -> EventConsumer:
-    deps = {"templates": templates, "public_base_url": public_base_url}
+    """`wake` (the delivery worker's) is called after a poll that made messages ready to send has committed."""
+    deps = {"templates": templates, "public_base_url": public_base_url, "wake": wake}
     cipher: ResidentCipher = runtime.cipher
     return EventConsumer(
         group="gridloop.notify",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -63,8 +64,10 @@ async def remember_residents(
     templates: Templates,
     public_base_url: str,
     cipher: ResidentCipher,
+    wake: Callable[[], None] | None = None,
 ) -> None:
-    """Store each resident's contact for the case (sealed); render and release messages that were waiting for it.
+    """Store each resident's contact for the case (sealed); render and release messages that were waiting for it
+    (and `wake` the delivery worker for them once committed).
 
     A run of reported cases is one insert, one select and, for the messages that were waiting (usually the
     `received` step: intake publishes it first, on another topic, so it often arrives before the report), one
@@ -114,6 +117,8 @@ async def remember_residents(
             )
         )
     await update_messages(uow.conn, released)
+    if wake is not None and any(changes["state"] == "pending" for _, changes in released):
+        uow.after_commit(wake)
 
 
 async def on_statuses(
@@ -124,8 +129,10 @@ async def on_statuses(
     public_base_url: str,
     clock: Clock,
     feedback_timeout: timedelta,
+    wake: Callable[[], None] | None = None,
 ) -> None:
-    """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident.
+    """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident
+    (`wake` is called once the messages are committed).
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
@@ -136,9 +143,11 @@ async def on_statuses(
         for event, delivery in items
         if event.status == "resolved"
     }
-    await notify_residents(
+    pending = await notify_residents(
         items, uow, templates=templates, public_base_url=public_base_url, now=now, feedback_tokens=feedback_tokens
     )
+    if wake is not None and pending:
+        uow.after_commit(wake)
 
 
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
@@ -181,11 +190,12 @@ async def notify_residents(
     public_base_url: str,
     now: datetime,
     feedback_tokens: dict[uuid.UUID, str],
-) -> None:
-    """Write the resident's message for each visible step; the delivery worker sends them."""
+) -> bool:
+    """Write the resident's message for each visible step; the delivery worker sends them. True if a message can
+    be sent now (not waiting for the resident's contact, and not skipped for want of a channel)."""
     visible = [(event, delivery) for event, delivery in items if event.status in RESIDENT_VISIBLE]
     if not visible:
-        return
+        return False
     case_ids = list({event.case_id for event, _ in visible})
     known = {
         row.case_id: row
@@ -230,3 +240,4 @@ async def notify_residents(
     )
     for step in created.scalars():
         metrics.MESSAGES_CREATED.labels(step).inc()
+    return any(row["state"] == "pending" for row in rows)

@@ -48,6 +48,10 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/notify")
     runtime = NotifyRuntime(settings, db, clock=clock)
     templates = Templates.load(settings.templates_path)
+    channels = build_channels(settings, runtime.http)
+    # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
+    quiet = frozenset({"sms"}) if settings.sms_gateway_url else frozenset()
+    worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet, cipher=runtime.cipher)
     runtime.add_consumer(
         resident_consumer(
             runtime,
@@ -55,12 +59,9 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
             public_base_url=settings.public_base_url,
             clock=clock,
             feedback_timeout=timedelta(days=settings.feedback_timeout_days),
+            wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
         )
     )
-    channels = build_channels(settings, runtime.http)
-    # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
-    quiet = frozenset({"sms"}) if settings.sms_gateway_url else frozenset()
-    worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet, cipher=runtime.cipher)
     runtime.add_task(worker.run, "delivery-worker")
     timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
     runtime.add_task(timeouts.run, "feedback-timeouts")

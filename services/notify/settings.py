@@ -35,7 +35,10 @@ class NotifySettings(ServiceSettings):
     webhook_timeout_seconds: float = 5.0
     log_channel_path: Path = Path(".gridloop/notify-messages.jsonl")
     delivery_batch: int = 50
-    delivery_poll_seconds: float = 0.2
+    # The delivery worker is woken when the consumer commits new messages; the poll finds the rest (retries due,
+    # held messages in the morning). A wake waits until `delivery_gather_seconds` after the last pass began.
+    delivery_poll_seconds: float = 1.0
+    delivery_gather_seconds: float = Field(default=0.1, ge=0)
     # Sends in flight at once within a pass (a gateway's round trip is waited out in parallel, not in turn).
     delivery_concurrency: int = Field(default=16, ge=1)
     max_attempts: int = 6

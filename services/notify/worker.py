@@ -65,12 +65,32 @@ class DeliveryWorker:
         self._clock = clock
         self._quiet_channels = quiet_channels
         self._quiet_tz = ZoneInfo(settings.quiet_hours_timezone)
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """New messages were committed (the consumer calls this): send them now, not at the next poll."""
+        self._wakeup.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
+            self._wakeup.clear()  # a commit during the pass sets it again, and its messages get the next pass
             attempted = await self.deliver_due(self._clock())
             if attempted < self._settings.delivery_batch:
-                await asyncio.sleep(self._settings.delivery_poll_seconds)
+                await self._wait_for_work(since=started)
+
+    async def _wait_for_work(self, *, since: float) -> None:
+        """Until woken, or `delivery_poll_seconds` (retries, the morning after quiet hours, other writers); a wake
+        comes no sooner than `delivery_gather_seconds` after the last pass began, so under load a pass sends what
+        several commits wrote instead of a pass per commit."""
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), self._settings.delivery_poll_seconds)
+        except TimeoutError:
+            return
+        rest = since + self._settings.delivery_gather_seconds - asyncio.get_running_loop().time()
+        if rest > 0:
+            await asyncio.sleep(rest)
 
     async def deliver_due(self, now: datetime) -> int:
         """Try every message that is due; returns how many were looked at."""

@@ -259,3 +259,24 @@ async def test_a_producer_that_cannot_go_on_is_replaced_and_the_rows_still_go_ou
         await asyncio.gather(task, return_exceptions=True)
     assert renewed == [broken]
     assert [note for _key, _id, note in await on_topic(ns, {str(case)}, 2)] == ["before-renewal-1", "before-renewal-2"]
+
+
+async def test_after_commit_callbacks_run_once_after_the_commit_and_never_after_a_rollback(db: Database) -> None:
+    calls: list[str] = []
+
+    def woken() -> None:
+        calls.append("woken")
+
+    async with db.unit_of_work() as uow:
+        uow.after_commit(woken)
+        uow.after_commit(woken)  # registered twice, runs once
+        await uow.conn.execute(sa.text("SELECT 1"))
+        assert calls == [], "not before the commit"
+    assert calls == ["woken"]
+
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            uow.after_commit(woken)
+            raise RuntimeError("the handler failed")
+    assert calls == [], "a rolled-back unit of work wakes nobody"

@@ -20,11 +20,13 @@ LINK = re.compile(r"/c/([\w-]+)\?t=([\w-]+)")
 
 @pytest.fixture(scope="module")
 async def stack(ns, tmp_path_factory):
-    # Quiet hours off (an empty window), so these tests do not depend on the hour they run at.
+    # Quiet hours off (an empty window), so these tests do not depend on the hour they run at. No poll within
+    # the tests' time: every message here goes out because the consumer woke the delivery worker.
     async with notify_stack(
         ns,
         tmp_path_factory.mktemp("feedback"),
         clock=MovableClock(),
+        delivery_poll_seconds=3600,
         feedback_reopen_limit=1,
         feedback_timeout_days=7,
         quiet_hours_start=time(0),
@@ -77,6 +79,15 @@ async def reply(stack: NotifyStack, phone: str, text: str) -> dict:
 
 async def work_item_status(stack: NotifyStack, case_id: str) -> str:
     return (await stack.services.departments.get(f"/v1/work-items/{case_id}")).json()["status"]
+
+
+async def test_a_message_goes_out_when_its_step_is_written_not_at_the_next_poll(stack: NotifyStack) -> None:
+    phone = new_phone()
+    body = report_body("楼道里的消防栓玻璃碎了，小孩容易划伤", item_hint="S05")
+    body["resident"] = {**body["resident"], "phone": phone}
+    assert (await stack.services.intake.post("/v1/reports", json=body)).status_code == 202
+    # The worker's next poll is an hour away: only the consumer's wake-up can send it within the 30 s wait.
+    await sms_containing(stack, phone, "已受理")
 
 
 async def test_rating_on_the_case_page_closes_the_case_and_the_token_works_once(stack: NotifyStack) -> None:

@@ -208,20 +208,22 @@ async def notify_stack(
     gateway = SmsGatewayStandIn()
     async with serving(gateway.app) as gateway_url, smtp_server() as (smtp, smtp_port):
         settings = NotifySettings(
-            database_url=ns.database_urls["notify"],
-            kafka=ns.kafka(),
-            log_channel_path=workdir / "notify-messages.jsonl",
-            delivery_poll_seconds=0.05,
-            sms_gateway_url=f"{gateway_url}/sms/send",
-            sms_api_key=gateway.api_key,
-            sms_callback_token="test-callback-token",
-            smtp_host="127.0.0.1",
-            smtp_port=smtp_port,
-            webhook_secret=WEBHOOK_SECRET,
-            retry_base_seconds=0.05,
-            retry_cap_seconds=0.5,
-            feedback_scan_seconds=0.1,
-            **notify_settings,
+            **{
+                "database_url": ns.database_urls["notify"],
+                "kafka": ns.kafka(),
+                "log_channel_path": workdir / "notify-messages.jsonl",
+                "delivery_poll_seconds": 0.05,
+                "sms_gateway_url": f"{gateway_url}/sms/send",
+                "sms_api_key": gateway.api_key,
+                "sms_callback_token": "test-callback-token",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp_port,
+                "webhook_secret": WEBHOOK_SECRET,
+                "retry_base_seconds": 0.05,
+                "retry_cap_seconds": 0.5,
+                "feedback_scan_seconds": 0.1,
+                **notify_settings,
+            }
         )
         apps = build_apps(ns, notify_log=workdir / "unused.jsonl")
         apps["notify"] = make_app(settings, clock=clock)
