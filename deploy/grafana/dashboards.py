@@ -180,6 +180,20 @@ PIPELINE = [
         description="Intake commits the reports waiting at one moment together; near 1 when quiet, grows with load.",
     ),
     Panel(
+        "Garbage-collection pauses p99 by service and generation",
+        [
+            (
+                "histogram_quantile(0.99, sum by (job, generation, le) (rate(gridloop_gc_pause_seconds_bucket[5m])))",
+                "{{job}} gen {{generation}}",
+            )
+        ],
+        unit="s",
+        width=8,
+        description="How long Python's garbage collector stopped each service (generation 2: a full collection). "
+        "Every request, handler and relay of the service waits meanwhile. The start-up heap is frozen out of "
+        "collection; a growing generation-2 pause means the live heap grew.",
+    ),
+    Panel(
         "Inbox duplicates skipped (15 min)",
         [("sum by (group) (increase(gridloop_inbox_duplicates_total[15m]))", "{{group}}")],
         kind="bargauge",

@@ -21,6 +21,7 @@ from gridloop.auth.access import AccessControl
 from gridloop.auth.api import access_router
 from gridloop.auth.audit import AuditMiddleware
 from gridloop.delivery.db import UNAVAILABLE_ERRORS, is_unavailable
+from gridloop.servicekit.gc_pauses import freeze_startup_heap, watch_gc_pauses
 from gridloop.servicekit.logs import configure_logging
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.settings import ServiceSettings
@@ -106,6 +107,9 @@ def create_app(
         runtime = await build(settings)
         await runtime.start()
         app.state.runtime = runtime
+        watch_gc_pauses()
+        if getattr(app.state, "freeze_gc_after_start", False):  # set by `serve()`: a process of its own
+            log.info("%s: %d start-up objects frozen out of garbage collection", name, freeze_startup_heap())
         log.info("%s started on %s:%d", name, settings.host, settings.port)
         yield
         log.info("%s stopping", name)

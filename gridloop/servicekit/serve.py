@@ -26,5 +26,12 @@ def server_config(make_app: Callable[[], FastAPI], *, host: str, port: int) -> u
 
 
 def serve(make_app: Callable[[], FastAPI], settings: ServiceSettings) -> int:
-    uvicorn.Server(server_config(make_app, host=settings.host, port=settings.port)).run()
+    def make_process_app() -> FastAPI:
+        app = make_app()
+        # The service has this process to itself: once started, its heap is frozen out of garbage collection
+        # (gridloop/servicekit/gc_pauses.py). Apps the tests run in-process share theirs and do not freeze.
+        app.state.freeze_gc_after_start = True
+        return app
+
+    uvicorn.Server(server_config(make_process_app, host=settings.host, port=settings.port)).run()
     return 0

@@ -224,3 +224,15 @@ async def test_every_dashboard_panel_shows_data_from_the_running_services(
 
 async def _has(prom: httpx.AsyncClient, expr: str) -> bool:
     return await has_data(prom, expr)
+
+
+async def test_each_service_process_froze_its_start_up_heap(service_ports: dict[str, int]) -> None:
+    """Services started as processes keep their start-up objects out of garbage collection, and time every
+    collection (gridloop/servicekit/gc_pauses.py)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name, port in service_ports.items():
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            frozen = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("gridloop_gc_frozen_")]
+            assert frozen and frozen[0] > 10_000, (name, frozen)
+            full = re.search(r'^gridloop_gc_pause_seconds_count\{generation="2"\} (\S+)$', text, re.MULTILINE)
+            assert full and float(full.group(1)) >= 1, f"{name}: the collection before the freeze was timed"

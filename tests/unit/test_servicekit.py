@@ -95,3 +95,34 @@ async def test_the_loop_lag_watcher_records_how_long_the_loop_was_blocked() -> N
     assert count_after > count_before
     assert sum_after - sum_before >= 0.15  # the blocked ~195 ms were seen as lag, once
     assert REGISTRY.get_sample_value("gridloop_event_loop_lag_seconds_bucket", {"le": "0.1"}) < count_after
+
+
+def test_every_collection_is_timed_once_by_generation() -> None:
+    import gc
+
+    from prometheus_client import REGISTRY
+
+    from gridloop.servicekit.gc_pauses import watch_gc_pauses
+
+    def full_collections() -> float:
+        return REGISTRY.get_sample_value("gridloop_gc_pause_seconds_count", {"generation": "2"}) or 0.0
+
+    watch_gc_pauses()
+    watch_gc_pauses()  # a second call adds no second timer
+    before = full_collections()
+    gc.collect()
+    gc.collect()
+    assert full_collections() == before + 2
+
+
+def test_the_start_up_heap_is_frozen_out_of_later_collections() -> None:
+    import gc
+
+    from gridloop.servicekit.gc_pauses import freeze_startup_heap
+
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() > 10_000  # this test process: pytest, our packages and their imports
+        assert len(gc.get_objects()) < frozen / 10, "later collections visit only what was created since"
+    finally:
+        gc.unfreeze()  # the rest of the suite keeps its normal collector
