@@ -155,6 +155,21 @@ PIPELINE = [
         width=8,
     ),
     Panel(
+        "Outbox delay (written → published) by service",
+        [
+            (
+                f"histogram_quantile({q}, sum by (job, le) (rate(gridloop_outbox_delay_seconds_bucket[1m])))",
+                "{{job}} " + name,
+            )
+            for q, name in (("0.5", "p50"), ("0.99", "p99"))
+        ],
+        unit="s",
+        width=8,
+        description="From the transaction that wrote an event to the relay's commit after the broker acknowledged "
+        "it: each service's share of end-to-end latency. It grows with a busy relay (slow passes) or an "
+        "unreachable broker (then the outbox age alert follows).",
+    ),
+    Panel(
         "Event-loop lag p99 by service",
         [
             (

@@ -6,6 +6,11 @@ OUTBOX_PUBLISHED = Counter("gridloop_outbox_published_total", "Outbox events pub
 OUTBOX_BACKLOG = Gauge("gridloop_outbox_backlog_events", "Outbox events not yet published")
 OUTBOX_OLDEST_AGE = Gauge("gridloop_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event")
 OUTBOX_RELAY_ERRORS = Counter("gridloop_outbox_relay_errors_total", "Relay iterations that failed", ["reason"])
+OUTBOX_DELAY = Histogram(
+    "gridloop_outbox_delay_seconds",
+    "From the transaction that wrote an outbox row to the commit that removed it after the broker's ack",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 CONSUMED = Counter("gridloop_consumer_messages_total", "Messages consumed, by outcome", ["group", "topic", "outcome"])
 INBOX_DUPLICATES = Counter(
     "gridloop_inbox_duplicates_total", "Messages skipped because their event id was processed before", ["group"]

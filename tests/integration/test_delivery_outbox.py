@@ -4,6 +4,7 @@ only after the broker's ack, and batched cleanup."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
 from gridloop.contracts.events import CaseStatusChanged
@@ -103,6 +105,12 @@ async def on_topic(ns, keys: set[str], expected: int) -> list[tuple[str, uuid.UU
         return found
     finally:
         await consumer.stop()
+
+
+def delays() -> tuple[float, float]:
+    """(count, sum) of the relay's written → published histogram so far."""
+    samples = [REGISTRY.get_sample_value(f"gridloop_outbox_delay_seconds_{part}") or 0.0 for part in ("count", "sum")]
+    return samples[0], samples[1]
 
 
 async def unpublished(db: Database, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -198,11 +206,16 @@ class RefusingProducer:
 
 async def test_rows_stay_unpublished_until_the_broker_acknowledges_them(db, ns, producer, clean) -> None:
     relay = relay_for(db, ns)
+    started, delays_before = time.time(), delays()
     ids = await write(db, step(uuid.uuid4(), "a"), step(uuid.uuid4(), "b"))
     with pytest.raises(KafkaTimeoutError):
         await relay.publish_batch(RefusingProducer())
     assert await unpublished(db, ids) == set(ids)
+    assert delays() == delays_before, "a refused row is not published, so it has no delay yet"
     assert await relay.publish_batch(producer) == 2
+    count, total = (after - before for after, before in zip(delays(), delays_before, strict=True))
+    assert count == 2, "each published row's delay is observed once"
+    assert 0 < total <= 2 * (time.time() - started), "each row's age: written in this test, published just now"
     async with db.engine.connect() as conn:  # acknowledged rows leave the outbox at once, not marked for later
         assert not (await conn.execute(sa.select(outbox.c.id).where(outbox.c.event_id.in_(ids)))).all()
 
