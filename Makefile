@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps up down status demo test unit bench chaos lint clean infra
+.PHONY: install deps up down status demo test unit bench capacity chaos lint clean infra
 
 DEPS_STAMP := .gridloop/.deps-installed
 
@@ -54,6 +54,10 @@ demo: install
 # BENCH_ARGS="--quick" for a short try; results and a latency plot land in bench/results/.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Where capacity goes: live, intake alone, catch-up in big batches; CPU per report for each (docs/benchmarks.md).
+capacity: install
+	$(BIN)/python -m bench.capacity $(CAPACITY_ARGS)
 
 # The full chaos test: 10,000 reports while every service is SIGKILLed several times and the broker and PostgreSQL
 # restart (docs/delivery.md). It restarts the broker and PostgreSQL it runs on: give it its own with GRIDLOOP_HOME,

@@ -29,3 +29,17 @@ def test_the_table_states_the_rate_the_cpu_allows() -> None:
     assert "intake 10.0" in lines[0] and "= 10.0" in lines[0]
     assert "at most 200 reports/s" in lines[1]
     assert format_cpu({}, cores=2) == []
+
+
+def test_a_capacity_phase_gives_its_rate_and_the_cpu_each_part_spent_per_report() -> None:
+    from bench.capacity import phase, table
+
+    before = dict.fromkeys(cpu.PARTS, 0.0)
+    after = {**before, "router": 3.0, "postgresql": 1.5}  # 3 s and 1.5 s over 1,500 reports
+    drained = phase("catch-up", 1500, 5.0, before, after)
+    assert drained["per_second"] == pytest.approx(300.0)
+    assert drained["cpu_ms_per_report"]["router"] == pytest.approx(2.0)
+    assert drained["cpu_ms_per_report"]["total"] == pytest.approx(3.0)
+    header, _rule, row = table([drained])
+    assert header.split()[:3] == ["phase", "reports", "per"]
+    assert row.split() == ["catch-up", "1500", "300", "0.00", "2.00", "0.00", "0.00", "0.00", "1.00", "3.00"]
