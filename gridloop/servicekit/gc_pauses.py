@@ -2,10 +2,10 @@
 heap moved out of its reach.
 
 A full (generation 2) collection visits every container object the process holds and stops the event loop while
-it does. A service holds ~135,000 of them once started — modules, classes, SQLAlchemy's and FastAPI's
-structures, pydantic's validators — almost all alive until the process ends. Visiting them took 50–60 ms on an
-idle machine and 110–195 ms under load (measured at 200 reports/s, docs/benchmarks.md): every request, consumer
-batch and relay pass of the service waited that long, a few times a minute.
+it does. A service holds ~130,000 of them once started — modules, classes, SQLAlchemy's and FastAPI's
+structures, pydantic's validators — almost all alive until the process ends. Visiting them took 50–62 ms on an
+idle machine and 119–195 ms at 200 reports/s (docs/operations.md): every request, consumer batch and relay pass of
+the service waited that long, about once a minute. Frozen, a full collection under load takes 10–50 ms.
 
 `freeze_startup_heap()` runs one collection and then `gc.freeze()`: what is alive at that moment is moved to a
 permanent generation that later collections skip (the approach CPython documents for long-running servers). Only
