@@ -118,18 +118,32 @@ async def sign_for(
     uow: UnitOfWork, case_id: uuid.UUID, *, handler: str, now: datetime, department: str | None = None
 ) -> None:
     row = await lock_work_item(uow, case_id, "sign", department)
+    note = f"{row.item_name_zh}：已签收，承办人{handler}"
     await record_step(
         uow,
         row,
         status="signed",
         actor=handler,
-        note=f"{row.item_name_zh}：已签收，承办人{handler}",
+        note=note,
         now=now,
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
         becomes="signed",
         values={"signed_at": now, "signed_by": handler},
         detail={"within_deadline": now <= row.sign_deadline},
     )
+    # The reporters of its linked duplicates hear it too (their work items stay linked). The step has an id of its
+    # own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
+    for duplicate in await linked_rows(uow, case_id):
+        await record_step(
+            uow,
+            duplicate,
+            status="signed",
+            actor=handler,
+            note=note,
+            now=now,
+            event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
+            detail={"primary_case_id": str(case_id)},
+        )
     metrics.TIME_TO_SIGN.labels(row.department).observe((now - row.dispatched_at).total_seconds())
 
 

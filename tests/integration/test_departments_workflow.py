@@ -184,6 +184,11 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     assert (
         await client.post(f"/v1/work-items/{first.case_id}/sign", json={"handler": "钱七"}, headers=street)
     ).is_success
+    # The linked duplicate's reporter hears it was signed for; its work item stays linked. The unlinked one is not.
+    (signed_with,) = await tap.wait(next_door.case_id, "signed")
+    assert signed_with.detail == {"primary_case_id": str(first.case_id)} and "钱七" in signed_with.note
+    assert (await wait_for_work_item(client, next_door.case_id, "linked"))["signed_at"] is None
+    assert tap.events(same_grid.case_id, "signed") == []
     result = {"result": "已疏通排水管道"}
     assert (await client.post(f"/v1/work-items/{first.case_id}/resolve", json=result, headers=street)).is_success
     for case in (first, next_door):
@@ -192,6 +197,33 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     assert (await wait_for_work_item(client, next_door.case_id, "resolved"))["result"] == "已疏通排水管道"
     assert (await wait_for_work_item(client, same_grid.case_id, "dispatched"))["resolved_at"] is None
     assert tap.events(same_grid.case_id, "resolved") == []
+
+
+async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_told_again_when_signed_itself(
+    ns, client, tap
+):
+    grid = f"G-dup-{uuid.uuid4().hex[:6]}"
+    first = dispatched("S08", grid_id=grid)
+    await publish(ns, first)
+    await wait_for_work_item(client, first.case_id)
+    duplicate = dispatched("S08", grid_id=grid, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
+    await publish(ns, duplicate)
+    await wait_for_work_item(client, duplicate.case_id, "linked")
+    street = as_department("street_office")
+    signed = await client.post(f"/v1/work-items/{first.case_id}/sign", json={"handler": "钱七"}, headers=street)
+    assert signed.is_success
+    await tap.wait(duplicate.case_id, "signed")
+
+    unlink = await client.post(
+        f"/v1/work-items/{duplicate.case_id}/unlink", json={"operator": "陈主任"}, headers=OPERATOR
+    )
+    assert unlink.json()["status"] == "dispatched"
+    own = await client.post(f"/v1/work-items/{duplicate.case_id}/sign", json={"handler": "孙八"}, headers=street)
+    assert own.is_success, own.text
+    steps = await tap.wait(duplicate.case_id, "signed", count=2)
+    assert [("primary_case_id" in e.detail, "孙八" in e.note) for e in steps] == [(True, False), (False, True)]
+    ids = [event_id for event_id, event in tap.by_case[duplicate.case_id] if event.status == "signed"]
+    assert len(set(ids)) == 2, "two steps: with the same event id every consumer's inbox would drop the second"
 
 
 async def test_a_duplicate_is_found_among_many_open_cases_of_its_item_elsewhere(ns, client, tap):
