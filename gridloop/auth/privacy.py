@@ -73,7 +73,7 @@ class ResidentCipher:
             data = None
         if not isinstance(data, dict):
             return self._fernet.encrypt(value), [(DLT_SEALED_HEADER, b"value")]
-        if "resident" not in data:
+        if data.get("resident") is None:  # no contact in clear (intake sends it sealed in `resident_sealed`)
             return value, []
         data["resident"] = self.encrypt(json.dumps(data["resident"], ensure_ascii=False))
         return json.dumps(data, ensure_ascii=False).encode(), [(DLT_SEALED_HEADER, b"resident")]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gridloop.contracts.topics import Department
 
@@ -103,10 +104,34 @@ class CaseReported(Event):
     occurred_at: datetime
     reported_at: datetime
     photo_urls: list[str] = Field(default_factory=list)
-    resident: ResidentContact
+    # The resident's contact crosses Kafka sealed: `resident_sealed` is `ResidentCipher.seal` of the contact, its
+    # name, phone, e-mail and webhook encrypted with the residents' key, which only GridLoop's services hold. Read
+    # it with `contact(cipher.open)`. `resident` (in clear) is what events written before sealing carry; exactly
+    # one of the two is set.
+    resident: ResidentContact | None = Field(
+        default=None, description="the contact in clear: only in events written before contacts were sealed"
+    )
+    resident_sealed: dict[str, Any] | None = Field(
+        default=None,
+        description="the contact as ResidentCipher.seal leaves it: name, phone, email and webhook_url Fernet-encrypted "
+        "with the residents' key, notify_consent and channel in clear, sealed: true",
+    )
     tracking_token: str
     excluded_departments: list[Department] = Field(default_factory=list)
     returns: int = 0
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> CaseReported:
+        if (self.resident is None) == (self.resident_sealed is None):
+            raise ValueError("a reported case carries exactly one of resident and resident_sealed")
+        return self
+
+    def contact(self, open_sealed: Callable[[dict[str, Any]], dict[str, Any]]) -> ResidentContact:
+        """The resident's contact in clear (`open_sealed`: `ResidentCipher.open`)."""
+        if self.resident is not None:
+            return self.resident
+        assert self.resident_sealed is not None
+        return ResidentContact.model_validate(open_sealed(self.resident_sealed))
 
 
 class CaseDispatched(Event):

@@ -156,7 +156,7 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         occurred_at=report.occurred_at,
         reported_at=now,
         photo_urls=row["photo_urls"],
-        resident=report.resident,
+        resident_sealed=row["resident"],  # sealed as the case row stores it: no contact in clear on Kafka
         tracking_token=row["tracking_token"],
     )
     received = CaseStatusChanged(

@@ -72,7 +72,8 @@ async def remember_residents(
     A run of reported cases is one insert, one select and, for the messages that were waiting (usually the
     `received` step: intake publishes it first, on another topic, so it often arrives before the report), one
     batched update."""
-    residents = {event.case_id: event.resident.model_dump(mode="json") for event, _ in items}
+    contacts = {event.case_id: event.contact(cipher.open) for event, _ in items}
+    residents = {case_id: contact.model_dump(mode="json") for case_id, contact in contacts.items()}
     await uow.conn.execute(
         insert(recipients).on_conflict_do_nothing(index_elements=["case_id"]),
         [
@@ -80,7 +81,7 @@ async def remember_residents(
                 "case_id": event.case_id,
                 "tracking_token": event.tracking_token,
                 "resident": cipher.seal(residents[event.case_id]),
-                "phone_digest": cipher.digest(event.resident.phone),
+                "phone_digest": cipher.digest(contacts[event.case_id].phone),
                 "summary": {
                     "description": event.description,
                     "address": event.location.address if event.location else None,

@@ -53,14 +53,18 @@ def _resident_cipher() -> ResidentCipher:
 
 
 def stored_report(event: CaseReported) -> dict[str, Any]:
-    """The reported case as the router keeps it for re-routing: the resident's contact encrypted at rest."""
+    """The reported case as the router keeps it for re-routing: the resident's contact sealed at rest (an event
+    from before intake sealed contacts is sealed here)."""
     data = event.model_dump(mode="json")
-    data["resident"] = _resident_cipher().seal(data["resident"])
+    if data["resident"] is not None:
+        data["resident_sealed"], data["resident"] = _resident_cipher().seal(data["resident"]), None
     return data
 
 
 def load_report(stored: dict[str, Any]) -> CaseReported:
-    return CaseReported.model_validate({**stored, "resident": _resident_cipher().open(stored["resident"])})
+    if stored.get("resident_sealed") is None:  # stored by an earlier version: the sealed contact under "resident"
+        stored = {**stored, "resident": None, "resident_sealed": stored["resident"]}
+    return CaseReported.model_validate(stored)
 
 
 async def route_cases(
@@ -163,6 +167,7 @@ async def publish_outcome(
         return
     item = catalogue.get(decision.item_code)
     department = item.department
+    resident = event.contact(_resident_cipher().open)  # departments see it masked only
     dispatched = CaseDispatched(
         case_id=event.case_id,
         department=department,
@@ -178,8 +183,8 @@ async def publish_outcome(
         occurred_at=event.occurred_at,
         reported_at=event.reported_at,
         dispatched_at=now,
-        resident_name_masked=mask_name(event.resident.name),
-        resident_phone_masked=mask_phone(event.resident.phone),
+        resident_name_masked=mask_name(resident.name),
+        resident_phone_masked=mask_phone(resident.phone),
         dispatch_no=event.returns + 1,
     )
     forwarded = CaseStatusChanged(

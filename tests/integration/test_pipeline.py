@@ -136,3 +136,39 @@ async def test_router_keeps_the_residents_contact_encrypted_at_rest(services: Se
     text = json.dumps(stored, ensure_ascii=False)
     assert "13987654321" not in text and "欧阳秀芳" not in text
     assert "井盖" in text, "the rest of the report stays readable for re-routing"
+
+
+async def test_the_residents_contact_crosses_kafka_sealed(services: Services, ns) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from gridloop.contracts.topics import CASES_REPORTED
+    from gridloop.delivery.kafka import decode
+
+    body = report_body("5栋楼下的垃圾桶满得冒出来了，好几天没人清运，臭得很", item_hint="S03")
+    body["resident"] = {**body["resident"], "name": "司马明月", "phone": "13712345678"}
+    case_id = (await services.intake.post("/v1/reports", json=body)).json()["case_id"]
+    consumer = AIOKafkaConsumer(
+        ns.kafka().topic(CASES_REPORTED), bootstrap_servers=ns.bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+
+        async def record():
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for found in records:
+                    if found.key.decode() == case_id:
+                        return found
+            return None
+
+        reported = await wait_for(record, what="the case's record on cases.reported")
+    finally:
+        await consumer.stop()
+    assert b"13712345678" not in reported.value and "司马明月".encode() not in reported.value
+    _, event = decode(reported.headers, reported.key, reported.value)
+    assert event.resident is None
+    contact = event.contact(services.apps["notify"].state.runtime.cipher.open)  # the residents' key opens it
+    assert (contact.name, contact.phone) == ("司马明月", "13712345678")
+    # Departments still get it masked, and the resident is still told.
+    item = await wait_for(lambda: _work_item(services, case_id), what="work item")
+    assert "13712345678" not in str(item) and "5678" in str(item["reporters"])
+    await wait_for(lambda: _sent_steps(services, case_id), what="a message to the resident")

@@ -35,8 +35,9 @@ def report_body(
 
 
 def reported_event(**fields: Any) -> CaseReported:
-    """A CaseReported as intake publishes it, for tests that feed handlers directly; `fields` override the
-    defaults (its own case, grid and tracking token)."""
+    """A CaseReported for tests that feed handlers directly; `fields` override the defaults (its own case, grid
+    and tracking token). The contact is in clear, as in events written before intake sealed it; handlers read both
+    forms, and `resident=None, resident_sealed=cipher.seal(...)` gives the sealed one."""
     now = datetime.now(UTC)
     defaults: dict[str, Any] = {
         "case_id": uuid.uuid4(),

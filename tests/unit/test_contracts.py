@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from gridloop.contracts.events import (
     EVENT_TYPES,
@@ -123,3 +124,31 @@ def test_topic_prefix_namespaces_physical_topics() -> None:
     kafka = KafkaSettings(topic_prefix="t1.")
     assert kafka.topic("gridloop.cases.status") == "t1.gridloop.cases.status"
     assert kafka.logical("t1.gridloop.cases.status") == "gridloop.cases.status"
+
+
+def test_a_reported_case_carries_the_contact_sealed_or_in_clear_never_both_nor_neither() -> None:
+    from gridloop.auth.privacy import ResidentCipher
+    from gridloop.auth.settings import AuthSettings
+    from tests.support.reports import reported_event
+
+    cipher = ResidentCipher.from_settings(AuthSettings())
+    legacy = reported_event()  # in clear, as events written before sealing
+    sealed = reported_event(resident=None, resident_sealed=cipher.seal(legacy.resident.model_dump(mode="json")))
+    assert legacy.resident.phone not in sealed.model_dump_json()
+    assert sealed.contact(cipher.open) == legacy.contact(cipher.open) == legacy.resident
+    with pytest.raises(ValidationError, match="exactly one"):
+        reported_event(resident_sealed=sealed.resident_sealed)
+    with pytest.raises(ValidationError, match="exactly one"):
+        reported_event(resident=None)
+
+
+def test_the_router_reads_back_reports_it_stored_before_contacts_came_sealed() -> None:
+    from services.router.handlers import _resident_cipher, load_report, stored_report
+    from tests.support.reports import reported_event
+
+    event = reported_event()
+    earlier = {**event.model_dump(mode="json"), "resident": _resident_cipher().seal(event.resident.model_dump())}
+    earlier.pop("resident_sealed")  # the row an earlier version wrote: the sealed contact under "resident"
+    for stored in (earlier, stored_report(event)):
+        assert event.resident.phone not in str(stored)
+        assert load_report(stored).contact(_resident_cipher().open) == event.resident
