@@ -80,7 +80,8 @@ async def remember_residents(
             {
                 "case_id": event.case_id,
                 "tracking_token": event.tracking_token,
-                "resident": cipher.seal(residents[event.case_id]),
+                # Kept as intake sealed it; only an event from before sealing is sealed here.
+                "resident": event.resident_sealed or cipher.seal(residents[event.case_id]),
                 "phone_digest": cipher.digest(contacts[event.case_id].phone),
                 "summary": {
                     "description": event.description,
