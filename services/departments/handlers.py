@@ -19,10 +19,12 @@ from services.departments.reopen import resolution_step
 from services.departments.sla import clock_rows, clock_windows, start_clock_rows
 from services.departments.steps import (
     InvalidTransition,
+    Step,
     WorkItemNotFound,
     linked_rows,
     lock_work_item,
     record_step,
+    record_steps,
     step_event_id,
 )
 from services.departments.tables import feedback, returns, work_items
@@ -131,19 +133,23 @@ async def sign_for(
         values={"signed_at": now, "signed_by": handler},
         detail={"within_deadline": now <= row.sign_deadline},
     )
-    # The reporters of its linked duplicates hear it too (their work items stay linked). The step has an id of its
-    # own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
-    for duplicate in await linked_rows(uow, case_id):
-        await record_step(
-            uow,
-            duplicate,
-            status="signed",
-            actor=handler,
-            note=note,
-            now=now,
-            event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
-            detail={"primary_case_id": str(case_id)},
-        )
+    # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
+    # has an id of its own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
+    await record_steps(
+        uow,
+        [
+            Step(
+                duplicate,
+                status="signed",
+                actor=handler,
+                note=note,
+                now=now,
+                event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
+                detail={"primary_case_id": str(case_id)},
+            )
+            for duplicate in await linked_rows(uow, case_id)
+        ],
+    )
     metrics.TIME_TO_SIGN.labels(row.department).observe((now - row.dispatched_at).total_seconds())
 
 
