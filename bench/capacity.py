@@ -24,12 +24,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bench import cpu
-from bench.http_load import Load
-from bench.run import ensure_stack, report_bodies, wait_drained
-from gridloop.stack import PORTS, start_service, stop_service
+from bench.run import ensure_stack, post_reports, report_bodies, wait_drained
+from gridloop.stack import start_service, stop_service
 
 DOWNSTREAM = ("router", "departments", "notify")
 RESULTS = Path(__file__).parent / "results"
@@ -58,19 +55,10 @@ def table(phases: list[dict]) -> list[str]:
 
 async def post(reports: int, connections: int, what: str) -> tuple[int, float]:
     """Post `reports` fresh reports back to back; (accepted, seconds)."""
-    bodies = iter(report_bodies(reports))
-    with tqdm(total=reports, desc=what, unit="report") as bar:
-        started = time.perf_counter()
-        load = Load(
-            "127.0.0.1",
-            PORTS["intake"],
-            "/v1/reports",
-            bodies,
-            connections=connections,
-            on_result=lambda _: bar.update(),
-        )
-        results = await load.closed_loop(3600)
-    return sum(r.status == 202 for r in results), time.perf_counter() - started
+    results, elapsed = await post_reports(
+        iter(report_bodies(reports)), connections=connections, seconds=3600, desc=what, total=reports
+    )
+    return sum(r.status == 202 for r in results), elapsed
 
 
 async def run(args: argparse.Namespace) -> list[dict]:

@@ -150,19 +150,29 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-async def saturate_intake(bodies, args: argparse.Namespace) -> dict[str, Any]:
-    with tqdm(desc="intake saturated", unit="report") as bar:
+async def post_reports(
+    bodies, *, connections: int, seconds: float, desc: str, total: int | None = None
+) -> tuple[list[Any], float]:
+    """Post reports to intake back to back over `connections` connections, for `seconds` or until `bodies` runs
+    out, with a progress bar; (the answers, seconds taken)."""
+    with tqdm(total=total, desc=desc, unit="report") as bar:
         load = Load(
             "127.0.0.1",
             PORTS["intake"],
             "/v1/reports",
             bodies,
-            connections=args.connections,
+            connections=connections,
             on_result=lambda _r: bar.update(),
         )
         started = time.perf_counter()
-        results = await load.closed_loop(args.saturation_seconds)
-        elapsed = time.perf_counter() - started
+        results = await load.closed_loop(seconds)
+        return results, time.perf_counter() - started
+
+
+async def saturate_intake(bodies, args: argparse.Namespace) -> dict[str, Any]:
+    results, elapsed = await post_reports(
+        bodies, connections=args.connections, seconds=args.saturation_seconds, desc="intake saturated"
+    )
     accepted = [r for r in results if r.status == 202]
     return {
         "per_second": len(accepted) / elapsed,
