@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl
 
@@ -51,7 +51,24 @@ class CaseView(BaseModel):
     community_id: str
     reported_at: datetime
     description: str
+    worker_id: str
+    outside_grid_m: float | None = Field(
+        default=None, description="set when the report's location lies this far outside its grid (flagged)"
+    )
+    located_grid_id: str | None = Field(default=None, description="the grid that does hold a flagged location")
     timeline: list[TimelineEntry]
+
+
+class OutsideGridCase(BaseModel):
+    """A report located outside the grid it names, beyond the GPS tolerance: accepted, flagged for operators."""
+
+    case_id: uuid.UUID
+    worker_id: str
+    grid_id: str
+    located_grid_id: str | None
+    outside_grid_m: float
+    reported_at: datetime
+    status: str
 
 
 # ---- the grid registry (operators) --------------------------------------------------------------------------
@@ -63,6 +80,11 @@ class CommunityIn(StrictModel):
     street: Text = Field(min_length=1, max_length=50)
 
 
+class GeoJsonPolygon(StrictModel):
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any] = Field(min_length=1)
+
+
 class GridIn(StrictModel):
     grid_id: RegistryId = Field(examples=["JN-G0999"])
     community_id: RegistryId
@@ -70,6 +92,9 @@ class GridIn(StrictModel):
     households: int = Field(ge=0, le=100_000)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    boundary: GeoJsonPolygon | None = Field(
+        default=None, description="GeoJSON Polygon or MultiPolygon, WGS84; the grid's point must lie inside it"
+    )
 
 
 class WorkerIn(StrictModel):
@@ -103,6 +128,8 @@ class GridView(BaseModel):
     households: int
     lat: float
     lon: float
+    boundary: dict[str, Any] | None = Field(description="GeoJSON geometry, WGS84")
+    active: bool
     worker_ids: list[str]
 
 
@@ -111,6 +138,26 @@ class WorkerView(BaseModel):
     name: str
     phone: str
     grid_ids: list[str]
+    active: bool
+
+
+class Activation(StrictModel):
+    active: bool = Field(description="false: deactivate (kept for the cases naming it); true: reactivate")
+
+
+class ImportProblemView(BaseModel):
+    file: str
+    where: str = Field(description="feature N (GeoJSON, from 1) or line N (CSV/XLSX, the header is line 1)")
+    message: str
+
+
+class ImportResult(BaseModel):
+    dry_run: bool
+    applied: bool = Field(description="false on a dry run or when the files change nothing")
+    version: int | None
+    summary: dict[str, dict[str, int]]
+    preview: list[str]
+    changes: dict[str, Any]
 
 
 class RegistrySummary(BaseModel):
