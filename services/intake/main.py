@@ -40,6 +40,7 @@ def make_app(settings: IntakeSettings | None = None) -> FastAPI:
         build=partial(build, registry=registry, desk=desk),
         routers=[router, registry_router, open311_router],
         title="GridLoop intake",
+        larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
     )
     app.state.registry = registry
     app.state.report_desk = desk
