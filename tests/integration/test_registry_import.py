@@ -264,3 +264,22 @@ async def test_an_open311_request_is_placed_in_the_grid_whose_boundary_holds_it(
         assert case["grid_id"] == "T-G4" and case["community_id"] == "T-C2"
         outside = await client.post("/open311/v2/requests.json", data={**form, "lat": str(lat + 0.01)})
         assert outside.status_code == 400 and "outside the district" in outside.text
+
+
+async def test_the_demo_imports_the_generated_district_as_files(intake: Intake) -> None:
+    from gridloop.demo.client import DemoClient, ServiceUrls
+    from gridloop.demo.run import import_generated_district
+
+    async with intake() as client:
+        transport = client._transport  # the intake app in memory, as the demo reaches it over HTTP
+        async with DemoClient(ServiceUrls(intake="http://intake"), transport=transport) as demo:
+            first = await import_generated_district(demo)
+            assert first["applied"] is True and first["summary"]["grid"] == {"added": 998}
+            again = await import_generated_district(demo)
+            assert again["applied"] is False and again["version"] == first["version"]
+        registry = default_registry()
+        grid = registry.grids[42]
+        form = {"api_key": DEV_OPEN311_API_KEY, "service_code": "S03", "lat": str(grid.lat), "long": str(grid.lon)}
+        placed = (await client.post("/open311/v2/requests.json", data=form)).json()
+        case = (await client.get(f"/v1/cases/{placed[0]['service_request_id']}")).json()
+        assert case["grid_id"] == grid.grid_id
