@@ -82,8 +82,9 @@ class _Reader:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(file, where, message))
 
-    def features(self, file: str, data: bytes) -> Iterator[tuple[str, dict[str, Any], BaseGeometry | None]]:
-        """(where, properties, geometry in WGS84) of each feature; problems for what cannot be read."""
+    def features(self, file: str, data: bytes) -> Iterator[tuple[str, dict[str, Any], BaseGeometry | None, bool]]:
+        """(where, properties, geometry in WGS84, whether a geometry was given) of each feature; problems for what
+        cannot be read (a geometry given but refused comes as None, with its problem reported)."""
         try:
             collection = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -97,7 +98,8 @@ class _Reader:
             if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
                 self.problem(file, where, "not a Feature with properties")
                 continue
-            yield where, feature["properties"], self._geometry(file, where, feature.get("geometry"))
+            raw = feature.get("geometry")
+            yield where, feature["properties"], self._geometry(file, where, raw), raw is not None
 
     def _geometry(self, file: str, where: str, raw: Any) -> BaseGeometry | None:
         if raw is None:
@@ -141,7 +143,7 @@ def read_district(files: DistrictFiles, *, datum: Datum = "wgs84") -> Registry:
     streets = _streets(reader, files.streets) if files.streets is not None else None
     communities, community_shapes = _communities(reader, files.communities, streets)
     grids, grid_where = _grids(reader, files.grids, communities)
-    workers = _workers(reader, files.workers, files.workers_format, grids)
+    workers = _workers(reader, files.workers, files.workers_format, set(grid_where))
     if grids:  # the grids that could be read, even when some could not
         _check_layout(reader, grids, grid_where, community_shapes)
     if reader.problems:
@@ -151,7 +153,7 @@ def read_district(files: DistrictFiles, *, datum: Datum = "wgs84") -> Registry:
 
 def _streets(reader: _Reader, data: bytes) -> set[str]:
     names: dict[str, str] = {}
-    for where, properties, _ in reader.features("streets", data):
+    for where, properties, _, _ in reader.features("streets", data):
         name = reader.text("streets", where, properties, "name")
         if name is None:
             continue
@@ -167,7 +169,7 @@ def _communities(
     communities: dict[str, Community] = {}
     first: dict[str, str] = {}
     shapes: dict[str, tuple[str, BaseGeometry]] = {}
-    for where, properties, geometry in reader.features("communities", data):
+    for where, properties, geometry, _ in reader.features("communities", data):
         cid = reader.text("communities", where, properties, "community_id", pattern=ID)
         name = reader.text("communities", where, properties, "name")
         street = reader.text("communities", where, properties, "street")
@@ -186,9 +188,10 @@ def _communities(
 
 
 def _grids(reader: _Reader, data: bytes, communities: dict[str, Community]) -> tuple[dict[str, Grid], dict[str, str]]:
+    """The grids read, and where each grid id in the file was first seen (readable or not)."""
     grids: dict[str, Grid] = {}
     first: dict[str, str] = {}
-    for where, properties, geometry in reader.features("grids", data):
+    for where, properties, geometry, given in reader.features("grids", data):
         gid = reader.text("grids", where, properties, "grid_id", pattern=ID)
         cid = reader.text("grids", where, properties, "community_id", pattern=ID)
         name = reader.text("grids", where, properties, "name")
@@ -205,7 +208,8 @@ def _grids(reader: _Reader, data: bytes, communities: dict[str, Community]) -> t
         if cid not in communities:
             reader.problem("grids", where, f"grid {gid}: community {cid} is not in the communities file")
         if geometry is None:
-            reader.problem("grids", where, f"grid {gid} has no boundary")
+            if not given:  # a boundary given but refused has its own problem reported
+                reader.problem("grids", where, f"grid {gid} has no boundary")
             continue
         point = _point(reader, where, properties, geometry)
         if point is not None:
@@ -267,7 +271,7 @@ def _xlsx_rows(reader: _Reader, data: bytes) -> list[list[str]]:
     return [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
 
 
-def _workers(reader: _Reader, data: bytes, fmt: str, grids: dict[str, Grid]) -> list[Worker]:
+def _workers(reader: _Reader, data: bytes, fmt: str, grids: set[str]) -> list[Worker]:
     workers: list[Worker] = []
     first: dict[str, int] = {}
     for line, row in _rows(reader, data, fmt):

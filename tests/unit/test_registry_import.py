@@ -112,6 +112,7 @@ def test_invalid_polygons_are_refused_with_the_reason() -> None:
     assert "grids: feature 2: the boundary must be a Polygon or MultiPolygon, not LineString" in found
     assert any(p.startswith("grids: feature 3: invalid geometry") for p in found), found
     assert "grids: feature 4: coordinates out of range: GeoJSON is [longitude, latitude] in degrees" in found
+    assert not [p for p in found if "has no boundary" in p or p.startswith("workers")], "no follow-on problems"
 
 
 def test_a_grid_outside_its_community_and_unknown_names_are_reported() -> None:
