@@ -201,7 +201,8 @@ def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Regi
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
         location = Location(lat=float(field["lat"]), lon=float(field["long"]), address=address)
     elif address:
-        grid = registry.grid(settings.open311_fallback_grid) if settings.open311_fallback_grid else registry.grids[0]
+        fallback = settings.open311_fallback_grid
+        grid = registry.grid(fallback) if fallback else next(g for g in registry.grids if g.active)
         location = Location(address=address[:300])
     else:
         raise Open311Error(400, "a location is required: lat and long, or address_string")

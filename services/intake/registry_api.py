@@ -30,7 +30,6 @@ from services.intake.schemas import (
     GridAssignment,
     GridIn,
     GridView,
-    ImportProblemView,
     ImportResult,
     IssuedTokenView,
     RegistrySummary,
@@ -280,7 +279,7 @@ async def set_grid_active(
 
 IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "operators only"},
-    422: {"description": "the files do not describe a usable registry: every problem, by file and feature/line"},
+    422: {"description": "the files do not describe a usable registry: every problem, loc [body, file, place]"},
 }
 
 
@@ -313,8 +312,12 @@ async def import_registry(
                 conn, files, operator=operator, datum=datum, dry_run=dry_run, request=request
             )
     except ImportRejected as exc:
-        problems = [ImportProblemView(file=p.file, where=p.where, message=p.message) for p in exc.problems]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [p.model_dump() for p in problems]) from None
+        # In FastAPI's own 422 shape: loc names the form part (file) and the feature or line in it.
+        problems = [
+            {"loc": ["body", p.file, *([p.where] if p.where else [])], "msg": p.message, "type": "value_error"}
+            for p in exc.problems
+        ]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from None
     applied = not dry_run and not change.is_empty
     if applied:
         await managed.load(runtime.db)

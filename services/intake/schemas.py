@@ -145,12 +145,6 @@ class Activation(StrictModel):
     active: bool = Field(description="false: deactivate (kept for the cases naming it); true: reactivate")
 
 
-class ImportProblemView(BaseModel):
-    file: str
-    where: str = Field(description="feature N (GeoJSON, from 1) or line N (CSV/XLSX, the header is line 1)")
-    message: str
-
-
 class ImportResult(BaseModel):
     dry_run: bool
     applied: bool = Field(description="false on a dry run or when the files change nothing")

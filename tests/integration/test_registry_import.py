@@ -157,9 +157,9 @@ async def test_problems_in_the_files_are_all_answered_with_their_places_and_noth
     async with intake() as client:
         response = await import_files(client, district.files())
         assert response.status_code == 422
-        problems = {(p["file"], p["where"], p["message"]) for p in response.json()["detail"]}
-        assert ("workers", "line 3", "worker T-W2: grid T-G7 is not in the grids file") in problems
-        assert ("grids", "feature 5", "duplicate grid_id T-G1 (first at feature 1)") in problems
+        problems = {(*p["loc"], p["msg"]) for p in response.json()["detail"]}
+        assert ("body", "workers", "line 3", "worker T-W2: grid T-G7 is not in the grids file") in problems
+        assert ("body", "grids", "feature 5", "duplicate grid_id T-G1 (first at feature 1)") in problems
         assert (await client.get("/v1/registry")).json()["version"] is None
 
 
