@@ -7,10 +7,10 @@ on the others within `registry_check_seconds`.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from shapely.geometry import shape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +32,7 @@ from services.intake.schemas import (
     GridView,
     ImportResult,
     IssuedTokenView,
+    RegistryImportForm,
     RegistrySummary,
     TokenRequest,
     WorkerIn,
@@ -289,23 +290,19 @@ async def import_registry(
     runtime: RuntimeDep,
     managed: ManagedRegistryDep,
     operator: OperatorDep,
-    communities: UploadFile,
-    grids: UploadFile,
-    workers: UploadFile,
-    streets: UploadFile | None = None,
-    datum: Annotated[Literal["wgs84", "gcj02"], Form()] = "wgs84",
-    dry_run: Annotated[bool, Form()] = False,
+    form: Annotated[RegistryImportForm, Form()],
 ) -> ImportResult:
     """Import a district's registry (docs/registry.md): streets, communities and grids as GeoJSON, workers as CSV
     or XLSX. Applied as one version with one audit entry; `dry_run` shows the difference without applying it;
     files that describe the registry in force change nothing. Grids and workers not in the files are deactivated."""
     files = DistrictFiles(
-        communities=await communities.read(),
-        grids=await grids.read(),
-        workers=await workers.read(),
-        workers_format="xlsx" if (workers.filename or "").lower().endswith(".xlsx") else "csv",
-        streets=await streets.read() if streets is not None else None,
+        communities=await form.communities.read(),
+        grids=await form.grids.read(),
+        workers=await form.workers.read(),
+        workers_format="xlsx" if (form.workers.filename or "").lower().endswith(".xlsx") else "csv",
+        streets=await form.streets.read() if form.streets is not None else None,
     )
+    datum, dry_run = form.datum, form.dry_run
     try:
         async with runtime.db.engine.begin() as conn:
             change = await changes.import_district(

@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, HttpUrl
+from fastapi import UploadFile
+from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, WithJsonSchema
 
 from gridloop.contracts.events import CaseStatus, Location, ResidentContact
 from gridloop.servicekit.schemas import StrictModel, Text
@@ -143,6 +144,24 @@ class WorkerView(BaseModel):
 
 class Activation(StrictModel):
     active: bool = Field(description="false: deactivate (kept for the cases naming it); true: reactivate")
+
+
+IMPORT_FILE_BYTES = 64 * 1024 * 1024  # the import's default upload limit (GRIDLOOP_INTAKE_REGISTRY_IMPORT_MAX_BYTES)
+ImportFile = Annotated[
+    UploadFile,
+    WithJsonSchema({"type": "string", "contentMediaType": "application/octet-stream", "maxLength": IMPORT_FILE_BYTES}),
+]
+
+
+class RegistryImportForm(StrictModel):
+    """A district's registry files (docs/registry.md), as a multipart form."""
+
+    communities: ImportFile = Field(description="GeoJSON FeatureCollection")
+    grids: ImportFile = Field(description="GeoJSON FeatureCollection of Polygons/MultiPolygons")
+    workers: ImportFile = Field(description="CSV (UTF-8) or XLSX (by the file name): worker_id,name,phone,grids,active")
+    streets: ImportFile | None = Field(default=None, description="GeoJSON FeatureCollection (optional)")
+    datum: Literal["wgs84", "gcj02"] = Field(default="wgs84", description="the coordinates' datum")
+    dry_run: bool = Field(default=False, description="show the difference, apply nothing")
 
 
 class ImportResult(BaseModel):
