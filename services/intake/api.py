@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.audit import record_audit
 from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
