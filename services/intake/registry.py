@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
+from shapely import unary_union
 from shapely.geometry import mapping, shape
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +29,8 @@ from gridloop.delivery.db import Database, is_unavailable
 from gridloop.registry import Community, Grid, Registry, Worker, default_registry
 from gridloop.registry.changes import RegistryChange, plan_import
 from gridloop.registry.geojson import DistrictFiles, district_files
-from gridloop.registry.importer import Datum, read_district
+from gridloop.registry.importer import GAP_TOLERANCE_M2, Datum, read_district
+from gridloop.registry.places import LocalPlane
 from services.intake.tables import communities, grids, registry_state, worker_grids, workers
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ async def import_district(
     datum: Datum = "wgs84",
     dry_run: bool = False,
     request: Request | None = None,
+    action: str = "import_registry",
 ) -> RegistryChange:
     """Read and check the files (ImportRejected with every problem), compare them with the registry in force and,
     unless `dry_run` or nothing differs, apply the difference as one version with one audit entry."""
@@ -136,7 +139,7 @@ async def import_district(
     await record_audit(
         conn,
         operator,
-        "import_registry",
+        action,
         target=f"{len(imported.grids)} grids",
         status=200,
         detail=detail,
@@ -324,3 +327,35 @@ async def set_grid_active(conn: AsyncConnection, grid_id: str, active: bool) -> 
     if updated.rowcount:
         await _bump(conn)
     return bool(updated.rowcount)
+
+
+def redrawn(current: Registry, *, retire: set[str], drawn: list[Grid], moves: dict[str, tuple[str, ...]]) -> Registry:
+    """The registry with grids merged or split: `retire` replaced by the grids `drawn`, workers moved by `moves`
+    (worker -> grids). The drawn grids must cover what the retired ones covered; RegistryConflict otherwise."""
+    active = {g.grid_id: g for g in current.grids if g.active}
+    if unknown := sorted(retire - set(active)):
+        raise RegistryConflict(f"no active grid {', '.join(unknown)}")
+    if taken := sorted(g.grid_id for g in drawn if g.grid_id in {x.grid_id for x in current.grids}):
+        raise RegistryConflict(f"grid {', '.join(taken)} exists already (retired ids are not reused)")
+    if missing := [g.grid_id for g in drawn if g.boundary is None]:
+        raise RegistryConflict(f"grid {', '.join(missing)} has no boundary")
+    workers = {w.worker_id: w for w in current.workers if w.active}
+    if unknown := sorted(set(moves) - set(workers)):
+        raise RegistryConflict(f"no active worker {', '.join(unknown)}")
+    _check_covered(current, retire, drawn)
+    return Registry(
+        communities=current.communities,
+        grids=(*(g for g in active.values() if g.grid_id not in retire), *drawn),
+        workers=tuple(replace(w, grid_ids=moves.get(w.worker_id, w.grid_ids)) for w in workers.values()),
+    )
+
+
+def _check_covered(current: Registry, retire: set[str], drawn: list[Grid]) -> None:
+    old = [current.grid(g).boundary for g in sorted(retire)]
+    new = [g.boundary for g in drawn]
+    shapes = [s for s in (*old, *new) if s is not None]
+    plane = LocalPlane.around(shapes)
+    before = unary_union([plane.project(s) for s in old if s is not None])
+    after = unary_union([plane.project(s) for s in new if s is not None])
+    if (uncovered := before.difference(after).area) > GAP_TOLERANCE_M2:
+        raise RegistryConflict(f"the drawn grids leave {uncovered:,.0f} m² of the retired grids uncovered")

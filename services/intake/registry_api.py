@@ -6,6 +6,7 @@ on the others within `registry_check_seconds`.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -17,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridloop.auth.audit import record_audit
 from gridloop.auth.tokens import Principal
 from gridloop.registry import Community, Grid, NotInRegistry, Registry, Worker
-from gridloop.registry.geojson import DistrictFiles
-from gridloop.registry.importer import ImportRejected
+from gridloop.registry.geojson import DistrictFiles, district_files
+from gridloop.registry.importer import Datum, ImportRejected
 from gridloop.registry.models import grid_dict, worker_dict
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import registry as changes
@@ -29,6 +30,7 @@ from services.intake.schemas import (
     CommunityView,
     GridAssignment,
     GridIn,
+    GridRedraw,
     GridView,
     ImportResult,
     IssuedTokenView,
@@ -268,7 +270,7 @@ async def set_grid_active(
     operator: OperatorDep,
 ) -> GridView:
     """Deactivate a grid no longer in use (its cases keep it; new reports are refused on it) or reactivate it.
-    Refused (409) while active workers walk it: reassign them first. A redrawn district is best imported whole."""
+    Refused (409) while active workers walk it: reassign them first. Grids merged or split: `POST /grids/redraw`."""
 
     async def apply(conn: AsyncConnection) -> None:
         await changes.set_grid_active(conn, grid_id, body.active)
@@ -276,6 +278,27 @@ async def set_grid_active(
     action = "activate_grid" if body.active else "deactivate_grid"
     await _change(request, runtime, managed, operator, action, grid_id, apply, {"active": body.active})
     return _grid_view(managed.current, managed.current.grid(grid_id))
+
+
+@router.post(
+    "/grids/redraw",
+    response_model=ImportResult,
+    responses={**ERRORS, 422: {"description": "the result fails the import checks"}},
+)
+async def redraw_grids(
+    body: GridRedraw, request: Request, runtime: RuntimeDep, managed: ManagedRegistryDep, operator: OperatorDep
+) -> ImportResult:
+    """Merge or split grids: the retired grids are deactivated (their cases keep them), the drawn ones added, the
+    workers moved; the result passes the import's checks (overlaps, gaps) and is applied the same way, as one
+    audited version (`redraw_grids`). `dry_run` shows the difference."""
+    drawn = [_grid_from(g) for g in body.grids]
+    moves = {w.worker_id: tuple(dict.fromkeys(w.grid_ids)) for w in body.workers}
+    try:
+        planned = changes.redrawn(managed.current, retire=set(body.retire), drawn=drawn, moves=moves)
+    except changes.RegistryConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    files = await asyncio.to_thread(district_files, planned)
+    return await _import(request, runtime, managed, operator, files, "wgs84", body.dry_run, "redraw_grids")
 
 
 IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -302,11 +325,23 @@ async def import_registry(
         workers_format="xlsx" if (form.workers.filename or "").lower().endswith(".xlsx") else "csv",
         streets=await form.streets.read() if form.streets is not None else None,
     )
-    datum, dry_run = form.datum, form.dry_run
+    return await _import(request, runtime, managed, operator, files, form.datum, form.dry_run, "import_registry")
+
+
+async def _import(
+    request: Request,
+    runtime: RuntimeDep,
+    managed: ManagedRegistryDep,
+    operator: Principal,
+    files: DistrictFiles,
+    datum: Datum,
+    dry_run: bool,
+    action: str,
+) -> ImportResult:
     try:
         async with runtime.db.engine.begin() as conn:
             change = await changes.import_district(
-                conn, files, operator=operator, datum=datum, dry_run=dry_run, request=request
+                conn, files, operator=operator, datum=datum, dry_run=dry_run, request=request, action=action
             )
     except ImportRejected as exc:
         # In FastAPI's own 422 shape: loc names the form part (file) and the feature or line in it.

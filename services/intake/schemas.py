@@ -142,6 +142,21 @@ class WorkerView(BaseModel):
     active: bool
 
 
+class WorkerGrids(StrictModel):
+    worker_id: RegistryId
+    grid_ids: list[RegistryId] = Field(max_length=20)
+
+
+class GridRedraw(StrictModel):
+    """Grids merged or split: the grids retired, the grids drawn in their place (each with a boundary; together
+    covering what the retired ones covered), and the grids of the workers who walked them."""
+
+    retire: list[RegistryId] = Field(min_length=1, max_length=50)
+    grids: list[GridIn] = Field(min_length=1, max_length=50)
+    workers: list[WorkerGrids] = Field(default_factory=list, max_length=200)
+    dry_run: bool = False
+
+
 class Activation(StrictModel):
     active: bool = Field(description="false: deactivate (kept for the cases naming it); true: reactivate")
 

@@ -283,3 +283,49 @@ async def test_the_demo_imports_the_generated_district_as_files(intake: Intake) 
         placed = (await client.post("/open311/v2/requests.json", data=form)).json()
         case = (await client.get(f"/v1/cases/{placed[0]['service_request_id']}")).json()
         assert case["grid_id"] == grid.grid_id
+
+
+def drawn(n: int, community_id: str, x0: float, x1: float) -> dict[str, Any]:
+    """A grid posted to the redraw: the small district's row between longitudes x0 and x1."""
+    y0, y1 = ORIGIN[1], ORIGIN[1] + SIZE
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    return {
+        "grid_id": f"T-G{n}",
+        "community_id": community_id,
+        "name": f"第{n}网格",
+        "households": 250,
+        "lat": (y0 + y1) / 2,
+        "lon": (x0 + x1) / 2,
+        "boundary": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+async def test_a_split_grid_is_redrawn_through_the_api_and_its_old_cases_keep_it(intake: Intake) -> None:
+    async with intake() as client:
+        await import_files(client, District().files())
+        lat, lon = centre(0)
+        old = await post_report(client, "T-W1", "T-G1", lat, lon)
+        x0, mid, x1 = ORIGIN[0], ORIGIN[0] + SIZE / 2, ORIGIN[0] + SIZE
+        split = {
+            "retire": ["T-G1"],
+            "grids": [drawn(6, "T-C1", x0, mid), drawn(7, "T-C1", mid, x1)],
+            "workers": [{"worker_id": "T-W1", "grid_ids": ["T-G6", "T-G7"]}],
+        }
+        half = {**split, "grids": split["grids"][:1], "workers": [{"worker_id": "T-W1", "grid_ids": ["T-G6"]}]}
+        uncovered = await client.post("/v1/registry/grids/redraw", json=half)
+        assert uncovered.status_code == 409 and "uncovered" in uncovered.json()["detail"]
+        stranded = await client.post("/v1/registry/grids/redraw", json={**split, "workers": []})
+        assert stranded.status_code == 422
+        assert any(p["loc"][1] == "workers" and "T-G1" in p["msg"] for p in stranded.json()["detail"])
+
+        preview = (await client.post("/v1/registry/grids/redraw", json={**split, "dry_run": True})).json()
+        assert preview["applied"] is False and preview["summary"]["grid"] == {"added": 2, "deactivated": 1}
+        applied = (await client.post("/v1/registry/grids/redraw", json=split)).json()
+        assert applied["applied"] is True and applied["changes"]["deactivated"] == {"grid": ["T-G1"]}
+
+        assert (await client.get(f"/v1/cases/{old.json()['case_id']}")).json()["grid_id"] == "T-G1"
+        assert (await post_report(client, "T-W1", "T-G1", lat, lon)).status_code == 422
+        new = await post_report(client, "T-W1", "T-G7", lat, mid + SIZE / 4)
+        assert new.status_code == 202
+        audit = (await client.get("/v1/audit", params={"action": "redraw_grids"})).json()
+        assert len(audit) == 1 and audit[0]["detail"]["grid"] == {"added": 2, "deactivated": 1}
