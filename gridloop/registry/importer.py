@@ -305,7 +305,7 @@ def _check_layout(
     """Overlaps and gaps between grids, grids outside their community: areas measured in square metres."""
     ids = list(grids)
     plane = LocalPlane.around(g.boundary for g in grids.values() if g.boundary is not None)
-    shapes = [plane.project(grids[g].boundary) for g in ids]  # type: ignore[arg-type]
+    shapes = [plane.project(boundary) for g in ids if (boundary := grids[g].boundary) is not None]
     tree = STRtree(shapes)
     left, right = tree.query(shapes, predicate="intersects")
     for i, j in zip(left.tolist(), right.tolist(), strict=True):
@@ -332,11 +332,8 @@ def _check_layout(
 
 
 def _holes(geometry: BaseGeometry) -> list[BaseGeometry]:
-    parts = geometry.geoms if geometry.geom_type == "MultiPolygon" else [geometry]  # type: ignore[attr-defined]
-    return [shapely.Polygon(ring) for part in parts for ring in part.interiors]
+    return [shapely.Polygon(ring) for part in shapely.get_parts(geometry) for ring in part.interiors]
 
 
 def _degrees(plane: LocalPlane, point: BaseGeometry) -> tuple[float, float]:
-    lon = plane.lon0 + point.x / (plane.xy(plane.lat0, plane.lon0 + 1)[0])  # type: ignore[attr-defined]
-    lat = plane.lat0 + point.y / plane.xy(plane.lat0 + 1, plane.lon0)[1]  # type: ignore[attr-defined]
-    return lat, lon
+    return plane.degrees(point.x, point.y)

@@ -45,6 +45,10 @@ class LocalPlane:
     def xy(self, lat: float, lon: float) -> tuple[float, float]:
         return (lon - self.lon0) * self._kx, (lat - self.lat0) * METRES_PER_DEGREE
 
+    def degrees(self, x: float, y: float) -> tuple[float, float]:
+        """(lat, lon) of a point on the plane."""
+        return self.lat0 + y / METRES_PER_DEGREE, self.lon0 + x / self._kx
+
     def project(self, geometry: BaseGeometry) -> BaseGeometry:
         def to_metres(coords: NDArray[np.float64]) -> NDArray[np.float64]:
             x = (coords[:, 0] - self.lon0) * self._kx
@@ -72,7 +76,7 @@ class GridLocator:
     def grid_at(self, lat: float, lon: float) -> str | None:
         """The id of the grid holding the point (on a shared edge: the first in registry order), or None."""
         x, y = self.plane.xy(lat, lon)
-        for i in sorted(self._tree.query(shapely.points(x, y))):
+        for i in sorted(int(j) for j in self._tree.query(shapely.points(x, y))):
             if shapely.intersects_xy(self._shapes[i], x, y):
                 return self._ids[i]
         return None

@@ -29,6 +29,7 @@ from services.intake.deps import (
 )
 from services.intake.handlers import Submission
 from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn, TimelineEntry
+from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -78,7 +79,6 @@ async def post_report(
     report: ReportIn,
     request: Request,
     response: Response,
-    runtime: RuntimeDep,
     worker: ActiveWorkerDep,
     registry: RegistryDep,
     desk: ReportDeskDep,
@@ -90,7 +90,8 @@ async def post_report(
     limit.check(worker.subject)
     check_against_registry(report, registry)
     community_id = registry.grid(report.grid_id).community_id
-    outside = _outside_grid(report, registry, runtime.settings.place_tolerance_m)
+    settings: IntakeSettings = request.app.state.runtime.settings
+    outside = _outside_grid(report, registry, settings.place_tolerance_m)
     # Committed with the reports posted at the same moment; the audit entry in the same transaction.
     accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", outside))
     request.state.audited = True
