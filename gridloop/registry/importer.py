@@ -151,20 +151,24 @@ def read_district(files: DistrictFiles, *, datum: Datum = "wgs84") -> Registry:
     return Registry(communities=tuple(communities.values()), grids=tuple(grids.values()), workers=tuple(workers))
 
 
-def _streets(reader: _Reader, data: bytes) -> set[str]:
+def _streets(reader: _Reader, data: bytes) -> dict[str, BaseGeometry | None]:
+    """Street name -> boundary (None when the feature has none)."""
     names: dict[str, str] = {}
-    for where, properties, _, _ in reader.features("streets", data):
+    shapes: dict[str, BaseGeometry | None] = {}
+    for where, properties, geometry, _ in reader.features("streets", data):
         name = reader.text("streets", where, properties, "name")
         if name is None:
             continue
         if name in names:
             reader.problem("streets", where, f"duplicate street {name} (first at {names[name]})")
-        names.setdefault(name, where)
-    return set(names)
+            continue
+        names[name] = where
+        shapes[name] = geometry
+    return shapes
 
 
 def _communities(
-    reader: _Reader, data: bytes, streets: set[str] | None
+    reader: _Reader, data: bytes, streets: dict[str, BaseGeometry | None] | None
 ) -> tuple[dict[str, Community], dict[str, tuple[str, BaseGeometry]]]:
     communities: dict[str, Community] = {}
     first: dict[str, str] = {}
@@ -175,6 +179,9 @@ def _communities(
         street = reader.text("communities", where, properties, "street")
         if cid is None or name is None or street is None:
             continue
+        street_shape = streets.get(street) if streets else None
+        if geometry is not None and street_shape is not None:
+            _check_within(reader, "communities", where, f"community {cid}", geometry, street_shape, f"street {street}")
         if cid in first:
             reader.problem("communities", where, f"duplicate community_id {cid} (first at {first[cid]})")
             continue
@@ -329,6 +336,14 @@ def _check_layout(
             if (outside := shapes[i].difference(area).area) > OUTSIDE_TOLERANCE_M2:
                 gid = ids[i]
                 reader.problem("grids", grid_where[gid], f"grid {gid}: {outside:,.0f} m² outside community {cid}")
+
+
+def _check_within(
+    reader: _Reader, file: str, where: str, what: str, inner: BaseGeometry, outer: BaseGeometry, outer_name: str
+) -> None:
+    plane = LocalPlane.around([outer])
+    if (outside := plane.project(inner).difference(plane.project(outer)).area) > OUTSIDE_TOLERANCE_M2:
+        reader.problem(file, where, f"{what}: {outside:,.0f} m² outside {outer_name}")
 
 
 def _holes(geometry: BaseGeometry) -> list[BaseGeometry]:

@@ -126,6 +126,12 @@ def test_a_grid_outside_its_community_and_unknown_names_are_reported() -> None:
     assert "communities: feature 2: street 别的街道 is not in the streets file" in found
 
 
+def test_a_community_outside_its_street_is_reported() -> None:
+    district = District()
+    district.streets[0]["geometry"]["coordinates"] = square(0, width=3)  # the street no longer reaches grid 4
+    assert problems(district) == ["communities: feature 2: community T-C2: 42,437 m² outside street T街道"]
+
+
 def test_bad_rows_and_properties_are_reported_each_in_its_place() -> None:
     district = District()
     district.workers[0][2] = "12345"
