@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.contracts.topics import DEPARTMENTS
+from gridloop.contracts.topics import DEPARTMENTS, Department
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import duplicates, extensions, handlers
@@ -44,7 +44,6 @@ from services.departments.tables import extensions as extension_requests
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
-DepartmentName = Literal["police", "finance", "street_office"]
 WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved", "returned", "linked"]
 ERRORS = {404: {"description": "no such work item (or not yours)"}, 409: {"description": "step not allowed now"}}
 OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
@@ -54,7 +53,7 @@ OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
 async def list_work_items(
     runtime: RuntimeDep,
     caller: CallerDep,
-    department: DepartmentName | None = None,
+    department: Department | None = None,
     status_: Annotated[WorkStatus | None, Query(alias="status")] = None,
     include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

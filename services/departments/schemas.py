@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from gridloop.contracts.events import ReturnReason
 from gridloop.servicekit.schemas import StrictModel
-
-ReturnReason = Literal["not_our_remit", "wrong_area", "insufficient_information"]
 
 
 class SignIn(StrictModel):

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.audit import audit_entry, record_audits
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.tokens import Principal
-from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseReported, CaseStatusChanged, ReceivedDetail, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
@@ -165,7 +165,7 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         at=now,
         actor="intake",
         note="网格员上报已受理",
-        detail={"grid_id": report.grid_id, "community_id": submission.community_id},
+        detail=ReceivedDetail(grid_id=report.grid_id, community_id=submission.community_id),
     )
     # `received` first: the relay sends a case's events in outbox order, so the timeline starts with it.
     await uow.publish(received, CASES_STATUS, event_id=derived_event_id(report.client_report_id, "received"))

@@ -16,6 +16,8 @@ from gridloop.contracts.events import (
     CaseDispatched,
     CaseReported,
     CaseStatusChanged,
+    ForwardedDetail,
+    RoutingDetail,
     derived_event_id,
     mask_name,
     mask_phone,
@@ -159,7 +161,7 @@ async def publish_outcome(
                 at=now,
                 actor="router",
                 note=note,
-                detail={"confidence": round(decision.confidence, 3)},
+                detail=RoutingDetail(confidence=round(decision.confidence, 3)),
             ),
             CASES_STATUS,
             event_id=status_id,
@@ -195,7 +197,7 @@ async def publish_outcome(
         department=department,
         item_code=item.code,
         note=f"已转派至{DEPARTMENT_NAMES_ZH[department]}（{item.name_zh}）",
-        detail={"item_name_zh": item.name_zh, "resolve_hours": item.resolve_hours},
+        detail=ForwardedDetail(item_name_zh=item.name_zh, resolve_hours=item.resolve_hours),
     )
     # `forwarded` first: the relay sends a case's events in outbox order, so the department cannot sign for the
     # case before its timeline says it was forwarded.

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseStatusChanged, ReturnedDetail, RoutingDetail, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
@@ -110,14 +110,15 @@ async def reroute_returned_case(
     if row is None:
         raise LookupError(f"returned case {event.case_id} was never routed here")
     reported = load_report(row.reported)
-    department = event.detail.get("department") or event.department
-    dispatch_no = int(event.detail.get("dispatch_no", reported.returns + 1))
+    detail = event.detail_as(ReturnedDetail)
+    department = detail.department or event.department
+    dispatch_no = detail.dispatch_no if detail.dispatch_no is not None else reported.returns + 1
     if dispatch_no != reported.returns + 1:
         log.warning(
             "stale return of %s (dispatch %d, now at %d): ignored", event.case_id, dispatch_no, reported.returns + 1
         )
         return
-    reason_code = str(event.detail.get("reason_code", "unspecified"))
+    reason_code = detail.reason_code or "unspecified"
     await uow.conn.execute(
         insert(case_returns)
         .values(
@@ -159,7 +160,9 @@ async def reroute_returned_case(
             at=now,
             actor="router",
             note=decision.reason,
-            detail={"returns": again.returns, "excluded_departments": excluded, "reason_code": decision.reason_code},
+            detail=RoutingDetail(
+                returns=again.returns, excluded_departments=excluded, reason_code=decision.reason_code
+            ),
         ),
         CASES_STATUS,
         event_id=derived_event_id(delivery.event_id, "routing-status"),
