@@ -26,7 +26,7 @@ from gridloop.contracts.events import (
 )
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.logs import mask_phones
-from services.notify.api import NotifyDep
+from services.notify.deps import NotifyDep
 from services.notify.feedback import FeedbackAlreadyGiven, FeedbackNotFound, record_feedback
 from services.notify.handlers import case_number
 from services.notify.tables import case_steps, feedback_requests, recipients
