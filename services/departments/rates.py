@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridloop.contracts.events import SATISFIED
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.delivery.db import Database
+from gridloop.servicekit.clock import Clock
 from services.departments import metrics
-from services.departments.clock import Clock
 from services.departments.tables import TOUCHED_AT, feedback, work_items
 
 log = logging.getLogger(__name__)

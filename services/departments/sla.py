@@ -21,8 +21,8 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.contracts.events import CaseStatusChanged, EscalationDetail
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.departments import metrics
-from services.departments.clock import Clock
 from services.departments.tables import activity, sla_deadlines, sla_marks, work_items
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from gridloop.contracts.events import (
 )
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.tables import feedback_requests, recipients
-from services.notify.worker import Clock
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class FeedbackTimeouts:
     async def run(self) -> None:
         while True:
             async with self._db.unit_of_work() as uow:
-                closed = await close_unanswered(uow, now=self._clock())
+                closed = await close_unanswered(uow, now=self._clock.now())
             if closed:
                 log.info("closed %d cases whose feedback request fell due unanswered", closed)
             await asyncio.sleep(self._scan_seconds)

@@ -22,10 +22,11 @@ from gridloop.contracts.events import (
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
-from services.notify.worker import Clock, update_messages
+from services.notify.worker import update_messages
 
 
 def channel_for(resident: dict) -> str | None:
@@ -145,7 +146,7 @@ async def on_statuses(
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
-    now = clock()
+    now = clock.now()
     await record_steps(items, uow)
     feedback_tokens = {
         delivery.event_id: await open_feedback(event, uow, delivery, due_at=now + feedback_timeout)

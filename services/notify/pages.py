@@ -169,7 +169,7 @@ async def submit_feedback(
                 rating=rating,
                 comment=comment.strip(),
                 via="web",
-                now=runtime.clock(),
+                now=runtime.clock.now(),
                 reopen_limit=runtime.settings.feedback_reopen_limit,
             )
     except FeedbackNotFound:

@@ -15,7 +15,7 @@ from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import Decision
 from gridloop.contracts.events import CaseReported, ReturnedDetail, RoutingDetail
 from gridloop.contracts.topics import CASES_REPORTED
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from services.router.tables import case_returns
 from tests.support.auth import ActingAsCaller
 from tests.support.departments import StatusTap, as_department, departments_app, publish, wait_for_work_item
@@ -61,7 +61,7 @@ async def services(ns):
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=router_app), base_url="http://router", auth=ActingAsCaller()
         ) as router,
-        departments_app(ns, FakeClock()) as departments,
+        departments_app(ns, FixedClock()) as departments,
     ):
         yield router, departments
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gridloop.contracts.events import EscalationDetail
 from gridloop.delivery.db import Database
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox, sla_marks
 from tests.support.departments import (
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ async def tap(ns):
 
 
 @pytest.fixture(autouse=True)
-def real_time(clock: FakeClock) -> None:
+def real_time(clock: FixedClock) -> None:
     clock.set(datetime.now(UTC))
 
 

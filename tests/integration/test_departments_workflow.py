@@ -15,7 +15,7 @@ from gridloop.contracts.events import (
     ResolvedDetail,
     SignedDetail,
 )
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from tests.support.departments import (
     OPERATOR,
     StatusTap,
@@ -32,8 +32,8 @@ POLICE, FINANCE = as_department("police"), as_department("finance")
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ async def tap(ns):
 
 
 @pytest.fixture(autouse=True)
-def real_time(clock: FakeClock) -> None:
+def real_time(clock: FixedClock) -> None:
     clock.set(datetime.now(UTC))
 
 

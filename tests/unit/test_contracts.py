@@ -148,15 +148,18 @@ def test_a_reported_case_carries_the_contact_sealed_or_in_clear_never_both_nor_n
 
 
 def test_the_router_reads_back_reports_it_stored_before_contacts_came_sealed() -> None:
-    from services.router.handlers import _resident_cipher, load_report, stored_report
+    from gridloop.auth.privacy import ResidentCipher
+    from gridloop.auth.settings import AuthSettings
+    from services.router.handlers import load_report, stored_report
     from tests.support.reports import reported_event
 
+    cipher = ResidentCipher.from_settings(AuthSettings())
     event = reported_event()
-    earlier = {**event.model_dump(mode="json"), "resident": _resident_cipher().seal(event.resident.model_dump())}
+    earlier = {**event.model_dump(mode="json"), "resident": cipher.seal(event.resident.model_dump())}
     earlier.pop("resident_sealed")  # the row an earlier version wrote: the sealed contact under "resident"
-    for stored in (earlier, stored_report(event)):
+    for stored in (earlier, stored_report(event, cipher)):
         assert event.resident.phone not in str(stored)
-        assert load_report(stored).contact(_resident_cipher().open) == event.resident
+        assert load_report(stored).contact(cipher.open) == event.resident
 
 
 # Status details exactly as services wrote them before the detail models existed (v1 on Kafka, in outboxes and
