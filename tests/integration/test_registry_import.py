@@ -4,6 +4,7 @@ their grids; a departed worker's credentials stop working; a report placed outsi
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import uuid
@@ -79,9 +80,11 @@ def upload(files: DistrictFiles, *, workers_name: str = "workers.csv") -> dict[s
     return parts
 
 
-async def import_files(client: httpx.AsyncClient, files: DistrictFiles, **form: Any) -> httpx.Response:
+async def import_files(
+    client: httpx.AsyncClient, files: DistrictFiles, *, workers_name: str = "workers.csv", **form: Any
+) -> httpx.Response:
     data = {k: str(v).lower() if isinstance(v, bool) else v for k, v in form.items()}
-    return await client.post("/v1/registry/imports", files=upload(files), data=data)
+    return await client.post("/v1/registry/imports", files=upload(files, workers_name=workers_name), data=data)
 
 
 def report(worker_id: str, grid_id: str, lat: float, lon: float) -> dict[str, Any]:
@@ -329,3 +332,35 @@ async def test_a_split_grid_is_redrawn_through_the_api_and_its_old_cases_keep_it
         assert new.status_code == 202
         audit = (await client.get("/v1/audit", params={"action": "redraw_grids"})).json()
         assert len(audit) == 1 and audit[0]["detail"]["grid"] == {"added": 2, "deactivated": 1}
+
+
+async def test_gcj02_files_and_an_xlsx_workers_sheet_import_through_the_api(intake: Intake) -> None:
+    from coord_convert.transform import wgs2gcj
+    from openpyxl import Workbook
+
+    district = District()
+    for feature in district.grids + district.communities + district.streets:
+        ring = feature["geometry"]["coordinates"][0]
+        feature["geometry"]["coordinates"] = [[list(wgs2gcj(lon, lat)) for lon, lat in ring]]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["worker_id", "name", "phone", "grids", "active"])
+    for row in district.workers:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    files = DistrictFiles(
+        communities=district.files().communities,
+        grids=district.files().grids,
+        workers=buffer.getvalue(),
+        streets=district.files().streets,
+    )
+    async with intake() as client:
+        result = await import_files(client, files, workers_name="workers.xlsx", datum="gcj02")
+        assert result.status_code == 200, result.text[:500]
+        # Converted back to WGS84: the WGS84 centre of grid 2 lies in grid 2.
+        lat, lon = centre(1)
+        assert (await post_report(client, "T-W2", "T-G2", lat, lon)).status_code == 202
+        assert (await client.get("/v1/cases/outside-grid")).json() == []
+        corner = (await client.get("/v1/registry/grids/T-G1")).json()["boundary"]["coordinates"][0][0]
+        assert corner == pytest.approx([ORIGIN[0], ORIGIN[1]], abs=2e-6)  # within ~0.2 m
