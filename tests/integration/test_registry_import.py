@@ -4,6 +4,7 @@ their grids; a departed worker's credentials stop working; a report placed outsi
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -49,8 +50,6 @@ def intake(ns: Any, tmp_path: Any) -> Intake:
     @asynccontextmanager
     async def start(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
         url = f"{ns.database_urls['intake']}_reg{uuid.uuid4().hex[:6]}"
-        import asyncio
-
         await asyncio.to_thread(upgrade, "intake", url)
         app = make_app(IntakeSettings(database_url=url, kafka=ns.kafka(), **settings))
         app.state.registry.seed = False
