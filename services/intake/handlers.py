@@ -124,7 +124,10 @@ async def accept_reports(
     return accepted
 
 
-_INSERT_CASE = insert(cases).on_conflict_do_nothing(index_elements=["client_report_id"]).returning(cases.c.case_id)
+# No conflict target: the case id derives from the report id, so a retry conflicts on both unique indexes. Naming
+# only client_report_id made a retry racing its first post (two groups committing at once) fail on the primary key
+# with a 500: PostgreSQL waits for the other insert, then raises on any unique index that is not the arbiter.
+_INSERT_CASE = insert(cases).on_conflict_do_nothing().returning(cases.c.case_id)
 
 
 def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
