@@ -19,6 +19,7 @@ from services.notify.feedback import FeedbackTimeouts
 from services.notify.pages import router as pages_router
 from services.notify.runtime import NotifyRuntime
 from services.notify.settings import NotifySettings, get_settings
+from services.notify.sms_callbacks_api import router as sms_callbacks_router
 from services.notify.sms_providers import DEFAULT_LIMITS, AliyunSms, ProviderLimits, TencentSms
 from services.notify.sms_templates import SmsTemplateTable
 from services.notify.tables import outbox
@@ -138,7 +139,7 @@ def make_app(settings: NotifySettings | None = None, *, clock: Clock = utc_now) 
         name="notify",
         settings=settings or get_settings(),
         build=partial(build, clock=clock),
-        routers=[router, pages_router],
+        routers=[router, sms_callbacks_router, pages_router],
         title="GridLoop notify",
     )
 

@@ -66,3 +66,63 @@ class InboundResult(BaseModel):
     rating: str | None = None
     outcome: str | None = None
     reason: str | None = None
+
+
+# Provider callbacks, in each provider's documented format. Unknown fields are ignored (see above).
+class AliyunReport(StrictModel):
+    """Aliyun SmsReport (HTTP 批量推送): one delivery receipt; `biz_id` is SendSms's BizId."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    biz_id: str = Field(min_length=1, max_length=200)
+    success: bool
+    err_code: str | None = Field(default=None, max_length=100)
+    err_msg: str | None = Field(default=None, max_length=500)
+    phone_number: str | None = Field(default=None, max_length=20)
+    report_time: str | None = Field(default=None, max_length=40)
+    out_id: str | None = Field(default=None, max_length=200)
+
+
+class AliyunUp(StrictModel):
+    """Aliyun SmsUp: a resident's reply (上行短信); `sequence_id` identifies it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    phone_number: str = Field(pattern=r"^(\+?86)?1[3-9]\d{9}$")
+    content: str = Field(max_length=1000)
+    sequence_id: int | str
+    send_time: str | None = Field(default=None, max_length=40)
+    sign_name: str | None = Field(default=None, max_length=100)
+    dest_code: str | None = Field(default=None, max_length=40)
+
+
+class TencentReceipt(StrictModel):
+    """Tencent SMS status callback (短信下发状态通知): `sid` is SendSms's SerialNo."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    sid: str = Field(min_length=1, max_length=200)
+    report_status: Literal["SUCCESS", "FAIL"]
+    errmsg: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=500)
+    mobile: str | None = Field(default=None, max_length=20)
+    user_receive_time: str | None = Field(default=None, max_length=40)
+
+
+class TencentReply(StrictModel):
+    """Tencent SMS reply callback (短信回复): no id of its own; mobile, time and text identify it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    mobile: str = Field(pattern=r"^1[3-9]\d{9}$")
+    text: str = Field(max_length=1000)
+    time: int
+    nationcode: str = "86"
+    sign: str | None = Field(default=None, max_length=100)
+    extend: str | None = Field(default=None, max_length=100)
+
+
+class AliyunAck(BaseModel):
+    code: int = 0
+    msg: str = "接收成功"
+
+
+class TencentAck(BaseModel):
+    result: int = 0
+    errmsg: str = "OK"

@@ -80,5 +80,17 @@ feedback_requests = sa.Table(
     sa.Index("ix_feedback_awaiting_due", "due_at", postgresql_where=sa.text("state = 'awaiting'")),
 )
 
+# Residents' SMS replies taken from a provider's callback, once each: the provider's id for the reply (Aliyun
+# sequence_id) or a digest of what identifies it (Tencent: number, time, text). A repeated callback is answered
+# without rating again.
+sms_replies = sa.Table(
+    "sms_replies",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("reply_key", sa.Text, primary_key=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),  # closed | reopened | escalated | not_a_rating | no_case_… | …
+)
+
 outbox, inbox = add_delivery_tables(metadata)
 auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens
