@@ -15,7 +15,10 @@ from gridloop.servicekit.serve import serve
 from services.notify.api import router
 from services.notify.channels import Channel, HttpSmsGateway, LogFileChannel, SmtpChannel, WebhookChannel
 from services.notify.consumer import resident_consumer
+from services.notify.escalations_api import router as escalations_router
 from services.notify.feedback import FeedbackTimeouts
+from services.notify.officials import OfficialsDelivery
+from services.notify.officials_api import router as officials_router
 from services.notify.pages import router as pages_router
 from services.notify.runtime import NotifyRuntime
 from services.notify.settings import NotifySettings, get_settings
@@ -117,6 +120,15 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
     # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
     quiet = frozenset({"sms"}) if settings.resident_sms else frozenset()
     worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet, cipher=runtime.cipher)
+    officials_delivery = OfficialsDelivery(
+        db,
+        channels,
+        clock=clock,
+        poll_seconds=settings.officials_poll_seconds,
+        max_attempts=settings.max_attempts,
+        retry_base=settings.retry_base_seconds,
+        retry_cap=settings.retry_cap_seconds,
+    )
     runtime.add_consumer(
         resident_consumer(
             runtime,
@@ -125,8 +137,11 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
             clock=clock,
             feedback_timeout=timedelta(days=settings.feedback_timeout_days),
             wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
+            official_case_url=settings.official_case_url,
+            officials_wake=officials_delivery.wake,
         )
     )
+    runtime.add_task(officials_delivery.run, "officials-delivery")
     runtime.add_task(worker.run, "delivery-worker")
     timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
     runtime.add_task(timeouts.run, "feedback-timeouts")
@@ -139,7 +154,7 @@ def make_app(settings: NotifySettings | None = None, *, clock: Clock = utc_now) 
         name="notify",
         settings=settings or get_settings(),
         build=partial(build, clock=clock),
-        routers=[router, sms_callbacks_router, pages_router],
+        routers=[router, sms_callbacks_router, officials_router, escalations_router, pages_router],
         title="GridLoop notify",
     )
 

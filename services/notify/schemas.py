@@ -126,3 +126,58 @@ class AliyunAck(BaseModel):
 class TencentAck(BaseModel):
     result: int = 0
     errmsg: str = "OK"
+
+
+OfficialLevel = Literal["handler", "department_head", "district_supervisor"]
+
+
+class OfficialIn(StrictModel):
+    """An official who must act when a case reaches their rung: 科长 (handler), 分管领导 (department_head),
+    区督办办 (district_supervisor). `department` '*' means every department."""
+
+    department: Literal["police", "finance", "street_office", "*"]
+    level: OfficialLevel
+    name: str = Field(min_length=1, max_length=50)
+    title: str = Field(min_length=1, max_length=50)
+    phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
+    active: bool = True
+
+
+class OfficialView(OfficialIn):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    updated_at: datetime
+
+
+class OfficialMessageView(BaseModel):
+    case_id: uuid.UUID
+    official_id: int
+    level: str
+    channel: str
+    body: str
+    state: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+class EscalationView(BaseModel):
+    id: int
+    case_id: uuid.UUID
+    department: str | None
+    item_code: str | None
+    reason: str
+    comment: str
+    owner: str
+    state: str
+    note: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class EscalationDecisionIn(StrictModel):
+    decision: Literal["redispatch", "close", "arbitration"]
+    note: str = Field(default="", max_length=500)

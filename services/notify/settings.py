@@ -74,6 +74,10 @@ class NotifySettings(ServiceSettings):
     tencent_region: str = "ap-guangzhou"
     tencent_endpoint: str = "sms.tencentcloudapi.com"
     tencent_protocol: Literal["https", "http"] = "https"
+    # Officials told when a case reaches their rung (officials.py): the link their message carries, and how often
+    # their pending messages are looked for without a wake.
+    official_case_url: str = "http://127.0.0.1:8003/v1/work-items/{case_id}"
+    officials_poll_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def resident_sms(self) -> Literal["gateway", "aliyun", "tencent"] | None:

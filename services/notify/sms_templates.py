@@ -19,6 +19,8 @@ Provider = Literal["aliyun", "tencent"]
 PROVIDERS: tuple[Provider, ...] = ("aliyun", "tencent")
 ValueKind = Literal["number", "text"]
 ELLIPSIS = "…"
+OFFICIAL_STEP = "official_escalated"  # what officials get when a case reaches their rung (officials.py)
+REQUIRED_STEPS = RESIDENT_VISIBLE | {OFFICIAL_STEP}
 
 _ALIYUN_PARAM = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
 _TENCENT_PARAM = re.compile(r"\{(\d+)\}")
@@ -56,7 +58,7 @@ class SmsTemplateTable:
                 if entry is not None:
                     templates[provider][step] = _template(path, provider, step, entry, kinds, public_base_url)
         for provider in PROVIDERS:
-            missing = RESIDENT_VISIBLE - templates[provider].keys()
+            missing = REQUIRED_STEPS - templates[provider].keys()
             if missing:
                 raise ValueError(f"{path}: no {provider} template for steps {sorted(missing)}")
         return cls(raw.get("sign_name", "金牛网格"), limits, kinds, templates)

@@ -16,7 +16,7 @@ from services.notify.settings import NotifySettings
 from services.notify.sms_templates import SmsTemplateTable
 from tests.support.notify_standins import MovableClock, NotifyStack, notify_stack, serving
 from tests.support.polling import wait_for
-from tests.support.reports import report_body
+from tests.support.reports import own_phone, report_body
 from tests.support.sms_provider_standins import AliyunStandIn, SentSms, TencentStandIn
 
 pytestmark = pytest.mark.integration
@@ -147,8 +147,8 @@ async def message_state(p: ProviderStack, case_id: str, step: str) -> dict:
 
 
 async def test_receipts_in_the_provider_format_mark_the_message_by_its_provider_id(provider: ProviderStack) -> None:
-    phone = "13623450" + ("101" if provider.provider == "aliyun" else "201")
-    case_id = await resolved_case(provider, phone, worker_index=741 if provider.provider == "aliyun" else 742)
+    phone = own_phone("136")
+    case_id = await resolved_case(provider, phone, worker_index=67 if provider.provider == "aliyun" else 68)
     received = await provider.sms(phone, provider.code("received"))
     assert (await message_state(provider, case_id, "received"))["provider_message_id"] == received.message_id
 
@@ -169,8 +169,8 @@ async def test_receipts_in_the_provider_format_mark_the_message_by_its_provider_
 
 
 async def test_callbacks_without_the_token_are_refused(provider: ProviderStack) -> None:
-    phone = "13623450" + ("102" if provider.provider == "aliyun" else "202")
-    case_id = await resolved_case(provider, phone, worker_index=743 if provider.provider == "aliyun" else 744)
+    phone = own_phone("136")
+    case_id = await resolved_case(provider, phone, worker_index=69 if provider.provider == "aliyun" else 70)
     received = await provider.sms(phone, provider.code("received"))
     path, body = provider.receipt(received, delivered=False)
     assert (await provider.post(path, body, token=None)).status_code == 401
@@ -182,8 +182,8 @@ async def test_callbacks_without_the_token_are_refused(provider: ProviderStack) 
 
 
 async def test_a_reply_rates_the_case_once_even_when_the_callback_repeats(provider: ProviderStack) -> None:
-    phone = "13623450" + ("103" if provider.provider == "aliyun" else "203")
-    case_id = await resolved_case(provider, phone, worker_index=745 if provider.provider == "aliyun" else 746)
+    phone = own_phone("136")
+    case_id = await resolved_case(provider, phone, worker_index=72 if provider.provider == "aliyun" else 73)
     path, body = provider.reply(phone, "3 灯还是不亮", int(wall.time() * 1000))
     for _ in range(2):
         assert (await provider.post(path, body)).status_code == 200

@@ -18,7 +18,7 @@ from tests.support.reports import report_body
 
 pytestmark = pytest.mark.integration
 
-WORKERS = [default_registry().workers[i] for i in (751, 752, 753, 754)]
+WORKERS = [default_registry().workers[i] for i in (62, 63, 64, 65)]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ async def services(ns, tmp_path_factory) -> AsyncIterator[Services]:
 
 
 async def report(services: Services, worker_index: int, description: str, item_hint: str | None = None) -> str:
-    body = report_body(description, item_hint=item_hint, worker_index=(751, 752, 753, 754)[worker_index])
+    body = report_body(description, item_hint=item_hint, worker_index=(62, 63, 64, 65)[worker_index])
     accepted = await services.intake.post("/v1/reports", json=body)
     assert accepted.status_code == 202, accepted.text
     return accepted.json()["case_id"]
