@@ -154,3 +154,9 @@ class WorkerReportsPage(BaseModel):
     page: int
     page_size: int
     reports: list[WorkerReportView]
+
+
+class WorkerFeedStats(BaseModel):
+    workers_told: int
+    updates: dict[str, int]
+    action_needed: int

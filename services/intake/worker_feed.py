@@ -180,6 +180,17 @@ async def last_update_id(conn: AsyncConnection, *, worker_id: str) -> int:
     return int(await conn.scalar(query) or 0)
 
 
+async def feed_stats(conn: AsyncConnection) -> dict[str, Any]:
+    by_status = dict(
+        (
+            await conn.execute(sa.select(worker_updates.c.status, sa.func.count()).group_by(worker_updates.c.status))
+        ).all()
+    )
+    workers = await conn.scalar(sa.select(sa.func.count(sa.distinct(worker_updates.c.worker_id))))
+    action = await conn.scalar(sa.select(sa.func.count()).where(worker_updates.c.action_needed))
+    return {"workers_told": workers or 0, "updates": by_status, "action_needed": action or 0}
+
+
 class FeedSignal:
     """Wakes this process's open streams when the consumer committed new updates. A stream takes `next_change()`
     before it reads, so a change committed between its read and its wait is not missed."""

@@ -12,18 +12,18 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridloop.servicekit.app import RuntimeDep
-from services.intake.deps import WorkerDep
-from services.intake.schemas import WorkerReportsPage, WorkerReportView, WorkerUpdateView
-from services.intake.worker_feed import FeedSignal, last_update_id, reports_page, updates_after
+from services.intake.deps import OperatorOnly, WorkerDep
+from services.intake.schemas import WorkerFeedStats, WorkerReportsPage, WorkerReportView, WorkerUpdateView
+from services.intake.worker_feed import FeedSignal, feed_stats, last_update_id, reports_page, updates_after
 
-router = APIRouter(prefix="/v1/workers/me", tags=["worker feed"])
+router = APIRouter(prefix="/v1/workers", tags=["worker feed"])
 
 
 def update_view(row: sa.Row) -> WorkerUpdateView:
     return WorkerUpdateView.model_validate(row._asdict())
 
 
-@router.get("/reports", response_model=WorkerReportsPage)
+@router.get("/me/reports", response_model=WorkerReportsPage)
 async def my_reports(
     worker: WorkerDep,
     runtime: RuntimeDep,
@@ -54,7 +54,7 @@ async def my_reports(
     )
 
 
-@router.get("/reports/stream", response_class=EventSourceResponse)
+@router.get("/me/reports/stream", response_class=EventSourceResponse)
 async def my_report_stream(
     request: Request,
     worker: WorkerDep,
@@ -82,3 +82,10 @@ async def my_report_stream(
                 await asyncio.wait_for(change.wait(), poll)
             except TimeoutError:
                 yield ServerSentEvent(comment="keep-alive")
+
+
+@router.get("/updates/stats", response_model=WorkerFeedStats, dependencies=[OperatorOnly])
+async def worker_feed_stats(runtime: RuntimeDep) -> WorkerFeedStats:
+    """How many workers were told about their reports, and how many outcomes by step (operators)."""
+    async with runtime.db.engine.connect() as conn:
+        return WorkerFeedStats(**await feed_stats(conn))

@@ -21,7 +21,7 @@ from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.notify import metrics
-from services.notify.tables import escalations, officials
+from services.notify.tables import case_steps, escalations, official_messages, officials
 
 Decision = Literal["redispatch", "close", "arbitration"]
 WAITING = ("open", "arbitration")
@@ -133,3 +133,37 @@ async def waiting(conn: sa.ext.asyncio.AsyncConnection, *, limit: int = 100) -> 
         .limit(limit)
     )
     return list((await conn.execute(query)).all())
+
+
+async def supervision_stats(conn: sa.ext.asyncio.AsyncConnection) -> dict[str, object]:
+    """Officials told, the queue by state, and escalation steps nobody owns: neither an official of the rung was
+    told nor the case joined the queue (an unlisted department and level)."""
+    told = dict(
+        (
+            await conn.execute(
+                sa.select(official_messages.c.state, sa.func.count()).group_by(official_messages.c.state)
+            )
+        ).all()
+    )
+    queue = dict(
+        (await conn.execute(sa.select(escalations.c.state, sa.func.count()).group_by(escalations.c.state))).all()
+    )
+    officials_told = await conn.scalar(
+        sa.select(sa.func.count(sa.distinct(official_messages.c.official_id))).where(
+            official_messages.c.state == "sent"
+        )
+    )
+    told_of_rung = sa.exists().where(
+        official_messages.c.case_id == case_steps.c.case_id,
+        official_messages.c.level == case_steps.c.detail["level"].astext,
+    )
+    queued = sa.exists().where(escalations.c.event_id == case_steps.c.event_id)
+    unowned = await conn.scalar(
+        sa.select(sa.func.count()).where(case_steps.c.status == "escalated", ~told_of_rung, ~queued)
+    )
+    return {
+        "officials_told": officials_told or 0,
+        "official_messages": told,
+        "escalations": queue,
+        "without_owner": unowned or 0,
+    }

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from gridloop.auth.audit import record_audit
 from services.notify.deps import NotifyDep, OperatorDep, OperatorOnly
-from services.notify.escalations import EscalationNotFound, NotWaiting, decide, waiting
-from services.notify.schemas import EscalationDecisionIn, EscalationView
+from services.notify.escalations import EscalationNotFound, NotWaiting, decide, supervision_stats, waiting
+from services.notify.schemas import EscalationDecisionIn, EscalationView, SupervisionStats
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalation queue (督办)"])
 
@@ -17,6 +17,13 @@ async def escalation_queue(runtime: NotifyDep) -> list[EscalationView]:
     """Escalated cases waiting for a decision (open or in arbitration), oldest first."""
     async with runtime.db.engine.connect() as conn:
         return [EscalationView.model_validate(r._asdict()) for r in await waiting(conn)]
+
+
+@router.get("/stats", response_model=SupervisionStats, dependencies=[OperatorOnly])
+async def escalation_stats(runtime: NotifyDep) -> SupervisionStats:
+    """Officials told, the queue by state, and escalations without an owner (should stay 0)."""
+    async with runtime.db.engine.connect() as conn:
+        return SupervisionStats.model_validate(await supervision_stats(conn))
 
 
 @router.post(

@@ -181,3 +181,10 @@ class EscalationView(BaseModel):
 class EscalationDecisionIn(StrictModel):
     decision: Literal["redispatch", "close", "arbitration"]
     note: str = Field(default="", max_length=500)
+
+
+class SupervisionStats(BaseModel):
+    officials_told: int = Field(description="distinct officials at least one message reached")
+    official_messages: dict[str, int]
+    escalations: dict[str, int] = Field(description="the queue of escalated cases by state")
+    without_owner: int = Field(description="escalation steps no official was told of and no queue entry owns")

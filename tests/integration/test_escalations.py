@@ -198,3 +198,31 @@ async def test_an_sla_escalation_tells_the_officials_of_that_rung_how_late_the_c
     assert "办结超时3小时20分钟" in body and "分管领导" in body and f"/v1/work-items/{case_id}" in body
     mail = [m for m in stack.smtp.to(HEAD_EMAIL) if str(case_id).replace("-", "")[:10].upper() in m.body]
     assert len(mail) == 1
+
+
+async def test_an_escalation_no_official_is_listed_for_counts_as_without_an_owner(stack: NotifyStack, ns) -> None:
+    before = (await stack.notify.get("/v1/escalations/stats")).json()
+    assert before["without_owner"] == 0 and before["officials_told"] >= 2
+    case_id = uuid.uuid4()
+    escalated = CaseStatusChanged(
+        case_id=case_id,
+        actor="sla",
+        department="police",  # nobody listed for the police's department head
+        item_code="P02",
+        status="escalated",
+        at=datetime.now(UTC),
+        note="签收超时，升级至部门负责人督办",
+        detail={"clock": "sign", "level": "department_head", "from_level": "handler"},
+    )
+    producer = make_producer(ns.kafka(), "test-unlisted")
+    await producer.start()
+    try:
+        headers, key, value = encode(Envelope.wrap(escalated, event_id=uuid.uuid4(), source="/test"))
+        await producer.send_and_wait(ns.kafka().topic(CASES_STATUS), value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    async def counted() -> bool:
+        return (await stack.notify.get("/v1/escalations/stats")).json()["without_owner"] == 1
+
+    await wait_for(counted, what="the unowned escalation counted")
