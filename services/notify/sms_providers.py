@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -94,7 +94,14 @@ DEFAULT_LIMITS: dict[str, ProviderLimits] = {
 class RequestRate:
     """A token bucket: at most `per_second` requests a second, bursts up to one second's worth."""
 
-    def __init__(self, per_second: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._sleep = sleep
         self._rate = per_second
         self._capacity = max(per_second, 1.0)
         self._tokens = self._capacity
@@ -110,10 +117,10 @@ class RequestRate:
     async def acquire(self) -> None:
         async with self._lock:
             self._refill()
-            while self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self._rate)
+            while self._tokens < 1 - 1e-9:  # with a tolerance: float sums of the refill fall short of 1 by an ulp
+                await self._sleep((1 - self._tokens) / self._rate)
                 self._refill()
-            self._tokens -= 1
+            self._tokens = max(self._tokens - 1, 0.0)
 
 
 class PerNumberLimit:

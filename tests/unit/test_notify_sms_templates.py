@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notify.sms_providers import PerNumberLimit
+from services.notify.sms_providers import PerNumberLimit, RequestRate
 from services.notify.sms_templates import ParameterTooLong, SmsTemplateTable, message_values
 
 TABLE_PATH = Path("services/notify/templates/sms-templates.json")
@@ -62,3 +62,20 @@ def test_per_number_windows_say_when_the_next_message_may_go() -> None:
     limit.record("139", t0 + timedelta(seconds=30))
     assert limit.retry_at("139", t0 + timedelta(seconds=60)) == t0 + timedelta(seconds=3600)
     assert limit.retry_at("138", t0) is None
+
+
+async def test_the_request_rate_lets_a_burst_through_then_paces_to_the_limit() -> None:
+    now = [0.0]
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # a clock the test moves: no real waiting
+        waited.append(seconds)
+        now[0] += seconds
+
+    rate = RequestRate(5, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        await rate.acquire()
+    assert waited == []  # one second's worth goes at once
+    for _ in range(10):
+        await rate.acquire()
+    assert now[0] == pytest.approx(2.0)  # ten more at 5 a second take two seconds
