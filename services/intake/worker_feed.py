@@ -130,7 +130,7 @@ class ReportSummary:
     reported_at: Any
     updated_at: Any
     description: str
-    latest: sa.Row | None
+    latest: sa.Row[Any] | None
 
 
 async def reports_page(
@@ -150,7 +150,7 @@ async def reports_page(
             .offset((page - 1) * page_size)
         )
     ).all()
-    latest: dict[uuid.UUID, sa.Row] = {}
+    latest: dict[uuid.UUID, sa.Row[Any]] = {}
     if rows:
         query = (
             sa.select(worker_updates)
@@ -165,7 +165,7 @@ async def reports_page(
     ]
 
 
-async def updates_after(conn: AsyncConnection, *, worker_id: str, after: int, limit: int = 100) -> list[sa.Row]:
+async def updates_after(conn: AsyncConnection, *, worker_id: str, after: int, limit: int = 100) -> list[sa.Row[Any]]:
     query = (
         sa.select(worker_updates)
         .where(worker_updates.c.worker_id == worker_id, worker_updates.c.id > after)
@@ -181,7 +181,7 @@ async def last_update_id(conn: AsyncConnection, *, worker_id: str) -> int:
 
 
 async def feed_stats(conn: AsyncConnection) -> dict[str, Any]:
-    by_status = dict(
+    by_status: dict[str, int] = dict(
         (
             await conn.execute(sa.select(worker_updates.c.status, sa.func.count()).group_by(worker_updates.c.status))
         ).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request
@@ -14,12 +14,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from gridloop.servicekit.app import RuntimeDep
 from services.intake.deps import OperatorOnly, WorkerDep
 from services.intake.schemas import WorkerFeedStats, WorkerReportsPage, WorkerReportView, WorkerUpdateView
+from services.intake.settings import IntakeSettings
 from services.intake.worker_feed import FeedSignal, feed_stats, last_update_id, reports_page, updates_after
 
 router = APIRouter(prefix="/v1/workers", tags=["worker feed"])
 
 
-def update_view(row: sa.Row) -> WorkerUpdateView:
+def update_view(row: sa.Row[Any]) -> WorkerUpdateView:
     return WorkerUpdateView.model_validate(row._asdict())
 
 
@@ -64,7 +65,9 @@ async def my_report_stream(
     """Outcomes of the signed-in worker's reports as they happen (event `status`, id = the update's cursor). Without
     `Last-Event-ID` the stream starts with what happens from now on."""
     signal: FeedSignal = request.app.state.worker_feed
-    poll = runtime.settings.worker_stream_poll_seconds
+    settings = runtime.settings
+    assert isinstance(settings, IntakeSettings)
+    poll = settings.worker_stream_poll_seconds
     async with runtime.db.engine.connect() as conn:
         after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
         if after is None:

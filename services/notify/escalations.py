@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
@@ -81,7 +82,7 @@ async def queue_escalations(items: list[tuple[CaseStatusChanged, Delivery]], uow
 
 async def decide(
     uow: UnitOfWork, escalation_id: int, decision: Decision, *, note: str, operator: str, now: datetime
-) -> sa.Row:
+) -> sa.Row[Any]:
     """Apply an operator's decision; publishes what it leads to in the same transaction."""
     row = (
         await uow.conn.execute(sa.select(escalations).where(escalations.c.id == escalation_id).with_for_update())
@@ -118,14 +119,15 @@ async def decide(
         )
     ).one()
     metrics.ESCALATION_DECISIONS.labels(decision).inc()
-    return decided
+    result: sa.Row[Any] = decided
+    return result
 
 
 def _event_id(escalated_event_id: uuid.UUID, step: str) -> uuid.UUID:
     return uuid.uuid5(escalated_event_id, f"notify:escalation:{step}")
 
 
-async def waiting(conn: sa.ext.asyncio.AsyncConnection, *, limit: int = 100) -> list[sa.Row]:
+async def waiting(conn: AsyncConnection, *, limit: int = 100) -> list[sa.Row[Any]]:
     query = (
         sa.select(escalations)
         .where(escalations.c.state.in_(WAITING))
@@ -135,17 +137,17 @@ async def waiting(conn: sa.ext.asyncio.AsyncConnection, *, limit: int = 100) -> 
     return list((await conn.execute(query)).all())
 
 
-async def supervision_stats(conn: sa.ext.asyncio.AsyncConnection) -> dict[str, object]:
+async def supervision_stats(conn: AsyncConnection) -> dict[str, object]:
     """Officials told, the queue by state, and escalation steps nobody owns: neither an official of the rung was
     told nor the case joined the queue (an unlisted department and level)."""
-    told = dict(
+    told: dict[str, int] = dict(
         (
             await conn.execute(
                 sa.select(official_messages.c.state, sa.func.count()).group_by(official_messages.c.state)
             )
         ).all()
     )
-    queue = dict(
+    queue: dict[str, int] = dict(
         (await conn.execute(sa.select(escalations.c.state, sa.func.count()).group_by(escalations.c.state))).all()
     )
     officials_told = await conn.scalar(

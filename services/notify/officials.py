@@ -77,7 +77,7 @@ def official_body(context: dict[str, Any]) -> str:
     )
 
 
-def channel_of(official: sa.Row) -> str | None:
+def channel_of(official: sa.Row[Any]) -> str | None:
     if official.phone:
         return "sms"
     if official.email:
@@ -214,7 +214,7 @@ class OfficialsDelivery:
                 )
         return len(due)
 
-    async def _attempt(self, row: sa.Row, now: datetime) -> dict[str, Any]:
+    async def _attempt(self, row: sa.Row[Any], now: datetime) -> dict[str, Any]:
         attempts = row.attempts + 1
         message = OutgoingMessage(
             idempotency_key=str(row.idempotency_key),
@@ -244,7 +244,7 @@ class OfficialsDelivery:
         metrics.OFFICIAL_MESSAGES.labels(row.channel, "sent").inc()
         return {"attempts": attempts, "state": "sent", "sent_at": now, "last_error": None}
 
-    def _failed(self, row: sa.Row, attempts: int, error: str) -> dict[str, Any]:
+    def _failed(self, row: sa.Row[Any], attempts: int, error: str) -> dict[str, Any]:
         metrics.OFFICIAL_MESSAGES.labels(row.channel, "failed").inc()
         log.warning("official message %s (%s) failed: %s", row.id, row.channel, error)
         return {"attempts": attempts, "state": "failed", "last_error": error}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.audit import record_audit
 from gridloop.auth.tokens import Principal
@@ -92,8 +94,6 @@ async def case_official_messages(case_id: uuid.UUID, runtime: NotifyDep) -> list
     return [OfficialMessageView.model_validate(r._asdict()) for r in rows]
 
 
-async def _audit(
-    conn: sa.ext.asyncio.AsyncConnection, request: Request, operator: Principal, action: str, row: sa.Row
-) -> None:
+async def _audit(conn: AsyncConnection, request: Request, operator: Principal, action: str, row: sa.Row[Any]) -> None:
     detail = {"department": row.department, "level": row.level, "name": row.name, "active": row.active}
     await record_audit(conn, operator, action, target=f"official:{row.id}", status=200, detail=detail, request=request)

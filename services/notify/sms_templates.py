@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from gridloop.contracts.events import RESIDENT_VISIBLE
@@ -50,7 +50,7 @@ class SmsTemplateTable:
     def load(cls, path: Path, *, public_base_url: str = "") -> SmsTemplateTable:
         raw = json.loads(path.read_text(encoding="utf-8"))
         kinds = {k: v for k, v in raw["kinds"].items() if not k.startswith("_")}
-        limits = {p: {k: int(v) for k, v in raw["limits"][p].items()} for p in PROVIDERS}
+        limits: dict[str, dict[str, int]] = {p: {k: int(v) for k, v in raw["limits"][p].items()} for p in PROVIDERS}
         templates: dict[str, dict[str, ProviderTemplate]] = {p: {} for p in PROVIDERS}
         for step, by_provider in raw["steps"].items():
             for provider in PROVIDERS:
@@ -86,7 +86,7 @@ class SmsTemplateTable:
 
 
 def _template(
-    path: Path, provider: Provider, step: str, entry: dict, kinds: dict[str, ValueKind], public_base_url: str
+    path: Path, provider: Provider, step: str, entry: dict[str, Any], kinds: dict[str, ValueKind], public_base_url: str
 ) -> ProviderTemplate:
     text = entry["text"].replace("{public_base_url}", public_base_url)
     params = entry["params"]
@@ -108,7 +108,7 @@ def _template(
     return ProviderTemplate(step, str(entry["code"]), text, names, sources)
 
 
-def message_values(context: dict, link: str) -> dict[str, str]:
+def message_values(context: dict[str, Any], link: str) -> dict[str, str]:
     """The values a template may use: the message's context, and the tokens of its case-page link."""
     values = {k: "" if v is None else str(v) for k, v in context.items()}
     parts = urlsplit(link)
