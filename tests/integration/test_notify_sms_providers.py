@@ -213,3 +213,21 @@ async def test_the_per_number_limit_defers_the_next_message_until_the_window_all
     assert deferred.value.retry_at == now + timedelta(seconds=30)
     assert len(standin.to("13912340016")) == 1  # the deferred one never reached the provider
     await sms.send(message("forwarded", "13912340017"))  # another number is not held back
+
+
+async def test_officials_get_their_escalation_template_from_either_provider(aliyun, tencent) -> None:
+    context = {
+        "case_no": "3F2A9C01BE",
+        "department_name": "街道办事处",
+        "what": "办结超时3小时20分钟",
+        "level_name": "分管领导",
+    }
+    for (_standin, endpoint), sms in ((aliyun, aliyun_sms), (tencent, tencent_sms)):
+        await sms(endpoint).send(message("official_escalated", "13912340021", **context))
+    assert aliyun[0].to("13912340021")[0].params == {
+        "case_no": "3F2A9C01BE",
+        "department": "街道办事处",
+        "what": "办结超时3小时20分钟",
+        "level": "分管领导",
+    }
+    assert tencent[0].to("13912340021")[0].params == ["3F2A9C01BE", "街道办事处", "分管领导"]
