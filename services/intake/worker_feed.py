@@ -18,7 +18,13 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.admission.referrals import referral_for
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import (
+    CaseStatusChanged,
+    EscalationDetail,
+    ForwardedDetail,
+    ResolvedDetail,
+    RoutingDetail,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
@@ -46,7 +52,7 @@ def update_for(event: CaseStatusChanged) -> tuple[str, dict[str, Any]]:
     """What the worker reads for a step (Chinese) and the details behind it."""
     department = event.department or ""
     department_name = DEPARTMENT_NAMES_ZH.get(department, "")
-    item_name = str(event.detail.get("item_name_zh") or event.item_code or "")
+    item_name = str(getattr(event.detail, "item_name_zh", None) or event.item_code or "")
     detail: dict[str, Any] = {
         "department": event.department,
         "department_name": department_name or None,
@@ -57,11 +63,11 @@ def update_for(event: CaseStatusChanged) -> tuple[str, dict[str, Any]]:
         case "received":
             text = "已受理：您上报的问题已生成工单，正在分拨"
         case "forwarded":
-            hours = event.detail.get("resolve_hours")
+            hours = event.detail_as(ForwardedDetail).resolve_hours
             detail["resolve_hours"] = hours
             text = f"已转派：{item_name}，交{department_name}办理" + (f"，办理时限{hours}小时" if hours else "")
         case "not_admitted":
-            refer_to = referral_for(event.note, event.detail.get("reason_code"))
+            refer_to = referral_for(event.note, event.detail_as(RoutingDetail).reason_code)
             detail.update(reason=event.note, refer_to=refer_to)
             text = f"不予受理：{event.note}。请告知居民：{refer_to}"
         case "triage":
@@ -73,14 +79,14 @@ def update_for(event: CaseStatusChanged) -> tuple[str, dict[str, Any]]:
             detail["reason"] = event.note
             text = f"{department_name or '承办部门'}退单：{event.note}。系统将重新分拨，如有补充信息请及时补充"
         case "resolved":
-            detail["result"] = event.detail.get("result") or event.note
+            detail["result"] = event.detail_as(ResolvedDetail).result or event.note
             text = f"已办结：{detail['result']}"
         case "reopened":
             text = f"居民对办理结果不满意，已重新交{department_name or '承办部门'}办理"
         case "closed":
             text = f"已结案：{event.note}"
         case _:  # escalated
-            detail.update(level=event.detail.get("level"), reason=event.note)
+            detail.update(level=event.detail_as(EscalationDetail).level, reason=event.note)
             text = f"已提请督办：{event.note}"
     return text, detail
 

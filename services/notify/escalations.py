@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import CaseStatusChanged, EscalationDetail
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
@@ -47,7 +47,7 @@ async def queue_escalations(items: list[tuple[CaseStatusChanged, Delivery]], uow
     official if one is listed, else by the operators' queue; returns how many joined."""
     rows = []
     for event, delivery in items:
-        if event.status != "escalated" or event.detail.get("reason") != "resident_dissatisfied":
+        if event.status != "escalated" or event.detail_as(EscalationDetail).reason != "resident_dissatisfied":
             continue
         owner = await uow.conn.scalar(
             sa.select(officials.c.name)
@@ -98,7 +98,6 @@ async def decide(
             item_code=row.item_code,
             status="reopened",
             note=note or "区级督办：重新交办",
-            detail={"via": "escalation", "escalation_id": escalation_id},
         )
         await uow.publish(event, CASES_STATUS, event_id=_event_id(row.event_id, "redispatch"))
     elif decision == "close":
@@ -107,7 +106,6 @@ async def decide(
             item_code=row.item_code,
             status="closed",
             note=f"督办结案：{note}" if note else "督办结案",
-            detail={"rating": None, "reason": "escalation_closed", "escalation_id": escalation_id},
         )
         await uow.publish(event, CASES_STATUS, event_id=_event_id(row.event_id, "closed"))
     decided = (

@@ -39,7 +39,7 @@ async def decide_escalation(
     async with runtime.db.unit_of_work() as uow:
         try:
             row = await decide(
-                uow, escalation_id, body.decision, note=body.note, operator=operator.subject, now=runtime.clock()
+                uow, escalation_id, body.decision, note=body.note, operator=operator.subject, now=runtime.clock.now()
             )
         except EscalationNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"escalation {escalation_id} not found") from None

@@ -41,7 +41,9 @@ def provider_limits(settings: NotifySettings, provider: str) -> ProviderLimits:
     )
 
 
-def build_sms_channel(settings: NotifySettings, client: httpx.AsyncClient, *, clock: Clock = utc_now) -> Channel | None:
+def build_sms_channel(
+    settings: NotifySettings, client: httpx.AsyncClient, *, clock: Clock = SYSTEM_CLOCK
+) -> Channel | None:
     """The residents' SMS provider as configured (None: no real one)."""
     provider = settings.resident_sms
     if provider == "gateway":
@@ -81,7 +83,7 @@ def build_sms_channel(settings: NotifySettings, client: httpx.AsyncClient, *, cl
 
 
 def build_channels(
-    settings: NotifySettings, client: httpx.AsyncClient, *, clock: Clock = utc_now
+    settings: NotifySettings, client: httpx.AsyncClient, *, clock: Clock = SYSTEM_CLOCK
 ) -> dict[str, Channel]:
     """Real channels where configured; the log-file channel stands in for the rest (development only: production
     refuses to start without a real SMS channel, see NotifySettings)."""

@@ -18,16 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import CaseStatusChanged, EscalationDetail
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.channels import Channel, OutgoingMessage, PermanentError, TransientError
 from services.notify.sms_providers import Deferred
 from services.notify.sms_templates import OFFICIAL_STEP
 from services.notify.tables import case_steps, official_messages, officials
-from services.notify.worker import Clock, backoff
+from services.notify.worker import backoff
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,18 @@ def how_late(seconds: float) -> str:
 
 
 def official_context(event: CaseStatusChanged, *, late_seconds: float | None, link: str) -> dict[str, Any]:
-    level = str(event.detail.get("level") or "district_supervisor")
-    if event.detail.get("reason") == "resident_dissatisfied":
+    detail = event.detail_as(EscalationDetail)
+    level = detail.level or "district_supervisor"
+    if detail.reason == "resident_dissatisfied":
         what = "居民多次评价不满意"
     else:
-        what = f"{DEADLINE_ZH.get(str(event.detail.get('clock') or event.detail.get('deadline_name')), '办理')}超时"
+        what = f"{DEADLINE_ZH.get(detail.deadline_name or '', '办理')}超时"
         if late_seconds is not None:
             what += how_late(late_seconds)
     return {
         "case_no": case_number(event.case_id),
         "case_id": str(event.case_id),
-        "item_name": str(event.detail.get("item_name_zh") or event.item_code or ""),
+        "item_name": event.item_code or "",
         "department_name": DEPARTMENT_NAMES_ZH.get(event.department or "", "相关部门"),
         "level": level,
         "level_name": LEVELS.get(level, level),
@@ -111,7 +113,7 @@ async def tell_officials(
     for event, delivery in items:
         if event.status != "escalated":
             continue
-        level = str(event.detail.get("level") or "district_supervisor")
+        level = event.detail_as(EscalationDetail).level or "district_supervisor"
         listed = (
             await uow.conn.execute(
                 sa.select(officials).where(
@@ -195,7 +197,7 @@ class OfficialsDelivery:
                 pass
 
     async def deliver_due(self, limit: int = 50) -> int:
-        now = self._clock()
+        now = self._clock.now()
         async with self._db.engine.begin() as conn:
             due = (
                 await conn.execute(

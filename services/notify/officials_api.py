@@ -32,7 +32,7 @@ async def add_official(body: OfficialIn, request: Request, runtime: NotifyDep, o
     async with runtime.db.engine.begin() as conn:
         row = (
             await conn.execute(
-                sa.insert(officials).values(**body.model_dump(), updated_at=runtime.clock()).returning(officials)
+                sa.insert(officials).values(**body.model_dump(), updated_at=runtime.clock.now()).returning(officials)
             )
         ).one()
         await _audit(conn, request, operator, "add_official", row)
@@ -50,7 +50,7 @@ async def change_official(
             await conn.execute(
                 sa.update(officials)
                 .where(officials.c.id == official_id)
-                .values(**body.model_dump(), updated_at=runtime.clock())
+                .values(**body.model_dump(), updated_at=runtime.clock.now())
                 .returning(officials)
             )
         ).one_or_none()
@@ -72,7 +72,7 @@ async def remove_official(official_id: int, request: Request, runtime: NotifyDep
             await conn.execute(
                 sa.update(officials)
                 .where(officials.c.id == official_id)
-                .values(active=False, updated_at=runtime.clock())
+                .values(active=False, updated_at=runtime.clock.now())
                 .returning(officials)
             )
         ).one_or_none()

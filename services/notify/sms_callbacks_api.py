@@ -43,7 +43,7 @@ async def aliyun_report(reports: list[AliyunReport], runtime: NotifyDep) -> Aliy
     """Aliyun SmsReport: delivery receipts by BizId."""
     receipts = [Receipt(r.biz_id, r.success, r.err_code) for r in reports]
     async with runtime.db.unit_of_work() as uow:
-        await apply_receipts(uow.conn, receipts, now=runtime.clock())
+        await apply_receipts(uow.conn, receipts, now=runtime.clock.now())
     return AliyunAck()
 
 
@@ -58,7 +58,7 @@ async def aliyun_up(replies: list[AliyunUp], runtime: NotifyDep) -> AliyunAck:
                 reply_key=str(reply.sequence_id),
                 phone=reply.phone_number[-11:],
                 text=reply.content,
-                now=runtime.clock(),
+                now=runtime.clock.now(),
                 cipher=runtime.cipher,
                 reopen_limit=runtime.settings.feedback_reopen_limit,
             )
@@ -70,7 +70,7 @@ async def tencent_status(receipts: list[TencentReceipt], runtime: NotifyDep) -> 
     """Tencent 短信下发状态通知: delivery receipts by SerialNo (sid)."""
     ours = [Receipt(r.sid, r.report_status == "SUCCESS", r.errmsg) for r in receipts]
     async with runtime.db.unit_of_work() as uow:
-        await apply_receipts(uow.conn, ours, now=runtime.clock())
+        await apply_receipts(uow.conn, ours, now=runtime.clock.now())
     return TencentAck()
 
 
@@ -84,7 +84,7 @@ async def tencent_reply(reply: TencentReply, runtime: NotifyDep) -> TencentAck:
             reply_key=tencent_reply_key(reply.mobile, reply.time, reply.text),
             phone=reply.mobile,
             text=reply.text,
-            now=runtime.clock(),
+            now=runtime.clock.now(),
             cipher=runtime.cipher,
             reopen_limit=runtime.settings.feedback_reopen_limit,
         )

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from alibabacloud_dysmsapi20170525 import models as dysms
 from alibabacloud_dysmsapi20170525.client import Client as AliyunClient
@@ -31,6 +31,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models as tencent_models
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient as TencentClient
 
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from services.notify.channels import OutgoingMessage, PermanentError, TransientError
 from services.notify.sms_templates import ParameterTooLong, Provider, SmsTemplateTable, message_values
 
@@ -161,7 +162,7 @@ class _TemplatedSms:
         limits: ProviderLimits,
         *,
         sign_name: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._table = table
         self._sign_name = sign_name or table.sign_name
@@ -181,7 +182,7 @@ class _TemplatedSms:
         phone = message.resident.get("phone") or ""
         if not phone:
             raise PermanentError("resident chose SMS but gave no phone number")
-        now = self._clock()
+        now = self._clock.now()
         retry_at = self._per_number.retry_at(phone, now)
         if retry_at is not None:
             raise Deferred(f"{self.provider} per-number limit reached", retry_at)
@@ -212,7 +213,7 @@ class AliyunSms(_TemplatedSms):
         protocol: str = "https",
         timeout_seconds: float = 5.0,
         sign_name: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(table, limits, sign_name=sign_name, clock=clock)
         millis = int(timeout_seconds * 1000)
@@ -278,7 +279,7 @@ class TencentSms(_TemplatedSms):
         protocol: str = "https",
         timeout_seconds: float = 5.0,
         sign_name: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(table, limits, sign_name=sign_name, clock=clock)
         profile = ClientProfile(

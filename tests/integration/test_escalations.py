@@ -12,7 +12,8 @@ import pytest
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.kafka import Envelope, encode, make_producer
-from tests.support.notify_standins import MovableClock, NotifyStack, notify_stack
+from gridloop.servicekit.clock import ShiftedClock
+from tests.support.notify_standins import NotifyStack, notify_stack
 from tests.support.polling import wait_for
 from tests.support.reports import own_phone, report_body
 
@@ -27,7 +28,7 @@ async def stack(ns, tmp_path_factory):
     async with notify_stack(
         ns,
         tmp_path_factory.mktemp("escalations"),
-        clock=MovableClock(),
+        clock=ShiftedClock(),
         feedback_reopen_limit=0,  # the first 不满意 escalates
         quiet_hours_start=time(0),
         quiet_hours_end=time(0),

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from gridloop.servicekit.clock import ShiftedClock
 from services.notify.settings import NotifySettings
 from services.notify.sms_templates import SmsTemplateTable
-from tests.support.notify_standins import MovableClock, NotifyStack, notify_stack, serving
+from tests.support.notify_standins import NotifyStack, notify_stack, serving
 from tests.support.polling import wait_for
 from tests.support.reports import own_phone, report_body
 from tests.support.sms_provider_standins import AliyunStandIn, SentSms, TencentStandIn
@@ -113,7 +114,7 @@ async def provider(request, ns, tmp_path_factory) -> AsyncIterator[ProviderStack
         async with notify_stack(
             ns,
             tmp_path_factory.mktemp(f"sms-{name}"),
-            clock=MovableClock(),
+            clock=ShiftedClock(),
             sms_provider=name,
             sms_per_number_limits=(),  # the provider's per-number limits are tested on the adapter
             quiet_hours_start=time(0),

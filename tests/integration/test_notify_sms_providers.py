@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gridloop.servicekit.clock import FixedClock
 from services.notify.channels import OutgoingMessage, PermanentError, TransientError
 from services.notify.sms_providers import AliyunSms, Deferred, ProviderLimits, TencentSms
 from services.notify.sms_templates import SmsTemplateTable
@@ -206,7 +207,7 @@ async def test_a_provider_that_cannot_be_reached_is_a_transient_error() -> None:
 async def test_the_per_number_limit_defers_the_next_message_until_the_window_allows_it(tencent) -> None:
     standin, endpoint = tencent
     now = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
-    sms = tencent_sms(endpoint, limits=ProviderLimits(1000, ((30, 1), (86400, 3))), clock=lambda: now)
+    sms = tencent_sms(endpoint, limits=ProviderLimits(1000, ((30, 1), (86400, 3))), clock=FixedClock(now))
     await sms.send(message("received", "13912340016"))
     with pytest.raises(Deferred) as deferred:
         await sms.send(message("forwarded", "13912340016"))
