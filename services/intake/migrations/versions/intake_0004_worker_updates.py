@@ -1,7 +1,7 @@
 """what each grid worker is told about the cases they reported
 
-Revision ID: intake_0003
-Revises: intake_0002
+Revision ID: intake_0004
+Revises: intake_0003
 Create Date: 2026-12-08 01:10:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'intake_0003'
-down_revision: str | Sequence[str] | None = 'intake_0002'
+revision: str = 'intake_0004'
+down_revision: str | Sequence[str] | None = 'intake_0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
