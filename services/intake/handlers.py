@@ -25,6 +25,7 @@ from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
 from services.intake.tables import cases, timeline
+from services.intake.worker_feed import FeedSignal, record_worker_updates
 
 # Timeline steps that change a case's current status (warnings and notes do not).
 STATE_CHANGING = frozenset(
@@ -183,9 +184,13 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
     await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(report.client_report_id, "reported"))
 
 
-async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
-    """Project a run of status events into the case timeline and the cases' current status: one insert for the
-    timeline rows and one batched update, in event order (a later step never goes back in time)."""
+async def record_statuses(
+    items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork, *, feed: FeedSignal | None = None
+) -> None:
+    """Project a run of status events into the case timeline, the cases' current status and the reporting workers'
+    feeds (worker_feed.py; `feed` wakes this process's streams once committed): one insert for the timeline rows,
+    one batched update, one insert for the workers' updates, in event order (a later step never goes back in
+    time)."""
     await uow.conn.execute(
         insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
         [event.step_row(delivery.event_id) for event, delivery in items],
@@ -197,6 +202,8 @@ async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: 
     ]
     if changes:
         await uow.conn.execute(_UPDATE_STATUS, changes)
+    if await record_worker_updates(items, uow) and feed is not None:
+        uow.after_commit(feed.notify)
 
 
 _UPDATE_STATUS = (
