@@ -31,13 +31,13 @@ def reserved_registry() -> Registry:
     return Registry(communities=communities, grids=grids, workers=workers)
 
 
-async def test_the_demo_summary_counts_who_was_told(ns, tmp_path) -> None:
-    apps = build_apps(ns, notify_log=tmp_path / "messages.jsonl")
+async def test_the_demo_summary_counts_who_was_told(private_ns, tmp_path) -> None:
+    apps = build_apps(private_ns, notify_log=tmp_path / "messages.jsonl")
     drafts = generate_day(24, seed=17, registry=reserved_registry())
     async with running(apps) as services, AsyncExitStack() as stack:
         urls = {name: await stack.enter_async_context(serving(app)) for name, app in services.apps.items()}
         async with DemoClient(ServiceUrls(**urls)) as client:
-            # The session's database is shared: escalations other tests left are counted before and after.
+            # Its own namespace (officials are global to notify), yet counted before and after all the same.
             unowned_before = (await client.people_stats())["supervision"]["without_owner"]
             listed_before = [o for o in await client.officials() if o["active"]]
             summary = await replay(client, drafts, concurrency=4, sample=5, seed=1, drain_seconds=90, poll_seconds=0.5)

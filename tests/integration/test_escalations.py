@@ -24,9 +24,9 @@ HEAD_EMAIL = "jiedao.fenguan@example.gov.cn"
 
 
 @pytest.fixture(scope="module")
-async def stack(ns, tmp_path_factory):
+async def stack(private_ns, tmp_path_factory):
     async with notify_stack(
-        ns,
+        private_ns,
         tmp_path_factory.mktemp("escalations"),
         clock=ShiftedClock(),
         feedback_reopen_limit=0,  # the first 不满意 escalates
@@ -158,7 +158,9 @@ async def test_arbitration_keeps_the_case_in_the_queue_until_it_is_closed(stack:
     await closed(stack, case_id)
 
 
-async def test_an_sla_escalation_tells_the_officials_of_that_rung_how_late_the_case_is(stack: NotifyStack, ns) -> None:
+async def test_an_sla_escalation_tells_the_officials_of_that_rung_how_late_the_case_is(
+    stack: NotifyStack, private_ns
+) -> None:
     case_id = uuid.uuid4()
     deadline = datetime.now(UTC) - timedelta(hours=3, minutes=20)
     common = {"case_id": case_id, "actor": "sla", "department": "street_office", "item_code": "S02"}
@@ -181,14 +183,14 @@ async def test_an_sla_escalation_tells_the_officials_of_that_rung_how_late_the_c
             "deadline": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
         },
     )
-    producer = make_producer(ns.kafka(), "test-escalation")
+    producer = make_producer(private_ns.kafka(), "test-escalation")
     await producer.start()
     try:
         for event in (breached, escalated, escalated):  # the escalation delivered twice: told once
             headers, key, value = encode(
                 Envelope.wrap(event, event_id=uuid.uuid5(case_id, event.status), source="/test")
             )
-            await producer.send_and_wait(ns.kafka().topic(CASES_STATUS), value, key=key, headers=headers)
+            await producer.send_and_wait(private_ns.kafka().topic(CASES_STATUS), value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -204,9 +206,10 @@ async def test_an_sla_escalation_tells_the_officials_of_that_rung_how_late_the_c
     assert len(mail) == 1
 
 
-async def test_an_escalation_no_official_is_listed_for_counts_as_without_an_owner(stack: NotifyStack, ns) -> None:
+async def test_an_escalation_no_official_is_listed_for_counts_as_without_an_owner(
+    stack: NotifyStack, private_ns
+) -> None:
     before = (await stack.notify.get("/v1/escalations/stats")).json()
-    assert before["without_owner"] == 0 and before["officials_told"] >= 2
     case_id = uuid.uuid4()
     escalated = CaseStatusChanged(
         case_id=case_id,
@@ -218,15 +221,15 @@ async def test_an_escalation_no_official_is_listed_for_counts_as_without_an_owne
         note="签收超时，升级至部门负责人督办",
         detail={"clock": "sign", "level": "department_head", "from_level": "handler"},
     )
-    producer = make_producer(ns.kafka(), "test-unlisted")
+    producer = make_producer(private_ns.kafka(), "test-unlisted")
     await producer.start()
     try:
         headers, key, value = encode(Envelope.wrap(escalated, event_id=uuid.uuid4(), source="/test"))
-        await producer.send_and_wait(ns.kafka().topic(CASES_STATUS), value, key=key, headers=headers)
+        await producer.send_and_wait(private_ns.kafka().topic(CASES_STATUS), value, key=key, headers=headers)
     finally:
         await producer.stop()
 
     async def counted() -> bool:
-        return (await stack.notify.get("/v1/escalations/stats")).json()["without_owner"] == 1
+        return (await stack.notify.get("/v1/escalations/stats")).json()["without_owner"] == before["without_owner"] + 1
 
     await wait_for(counted, what="the unowned escalation counted")
