@@ -8,8 +8,8 @@ from fastapi import Depends, HTTPException, Request, status
 
 from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly, WorkerDep
 from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.ratelimit import RateLimiter
 from gridloop.registry import Registry
-from gridloop.servicekit.ratelimit import RateLimiter
 from services.intake.handlers import ReportDesk
 from services.intake.registry import ManagedRegistry, RegistryNotLoaded
 

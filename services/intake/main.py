@@ -17,16 +17,16 @@ from services.intake.open311 import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
-from services.intake.tables import outbox
+from services.intake.tables import inbox, outbox
 
 
 async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
-    runtime = Runtime("intake", settings, db)
+    runtime = Runtime("intake", settings, db, inbox=inbox)
     desk.open(runtime)
     await registry.try_load(db)
-    runtime.add_consumer(timeline_consumer(runtime))
-    runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
+    timeline_consumer(runtime)
+    runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
     return runtime
 
 

@@ -7,7 +7,6 @@ other replicas' changes within `registry_check_seconds`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -46,7 +45,7 @@ class ManagedRegistry:
         return self._current
 
     async def try_load(self, db: Database) -> None:
-        """At start: load if the database answers; otherwise `follow` keeps trying."""
+        """At start: load if the database answers; otherwise `check` keeps trying."""
         try:
             await self.load(db)
         except Exception as exc:
@@ -63,14 +62,12 @@ class ManagedRegistry:
         self.version = version
         log.info("grid registry version %s: %s", version, self._current.counts)
 
-    async def follow(self, db: Database, interval: float) -> None:
-        """Reload whenever another replica changed the registry."""
-        while True:
-            await asyncio.sleep(interval)
-            async with db.engine.connect() as conn:
-                version = await conn.scalar(sa.select(registry_state.c.version).where(registry_state.c.id == 1))
-            if version != self.version or self._current is None:
-                await self.load(db)
+    async def check(self, db: Database) -> None:
+        """Reload if another replica changed the registry (or it is not loaded yet); run periodically."""
+        async with db.engine.connect() as conn:
+            version = await conn.scalar(sa.select(registry_state.c.version).where(registry_state.c.id == 1))
+        if version != self.version or self._current is None:
+            await self.load(db)
 
 
 async def seed_if_empty(conn: AsyncConnection, registry: Registry) -> bool:

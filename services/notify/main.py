@@ -15,7 +15,7 @@ from gridloop.servicekit.serve import serve
 from services.notify.api import router
 from services.notify.channels import Channel, HttpSmsGateway, LogFileChannel, SmtpChannel, WebhookChannel
 from services.notify.consumer import resident_consumer
-from services.notify.feedback import FeedbackTimeouts
+from services.notify.feedback import close_due_requests
 from services.notify.pages import router as pages_router
 from services.notify.runtime import NotifyRuntime
 from services.notify.settings import NotifySettings, get_settings
@@ -53,19 +53,16 @@ async def build(settings: NotifySettings, *, clock: Clock = SYSTEM_CLOCK) -> Not
     # Quiet hours protect residents' sleep: they apply to SMS that reach a phone, not to the log file.
     quiet = frozenset({"sms"}) if settings.sms_gateway_url else frozenset()
     worker = DeliveryWorker(db, channels, settings, clock=clock, quiet_channels=quiet, cipher=runtime.cipher)
-    runtime.add_consumer(
-        resident_consumer(
-            runtime,
-            templates=templates,
-            public_base_url=settings.public_base_url,
-            clock=clock,
-            feedback_timeout=timedelta(days=settings.feedback_timeout_days),
-            wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
-        )
+    resident_consumer(
+        runtime,
+        templates=templates,
+        public_base_url=settings.public_base_url,
+        clock=clock,
+        feedback_timeout=timedelta(days=settings.feedback_timeout_days),
+        wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
     )
-    runtime.add_task(worker.run, "delivery-worker")
-    timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
-    runtime.add_task(timeouts.run, "feedback-timeouts")
+    runtime.add_task(worker.run, "delivery-worker")  # woken by commits, not periodic
+    runtime.every(settings.feedback_scan_seconds, partial(close_due_requests, db, clock), "feedback-timeouts")
     return runtime
 
 
