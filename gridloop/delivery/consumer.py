@@ -343,7 +343,7 @@ class EventConsumer:
             metrics.CONSUMER_LAG.labels(group=self.group, topic=topic).set(value)
 
 
-class _Revoked(ConsumerRebalanceListener):
+class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
     """Commits a revoked partition's pending offsets before the group moves it to another member."""
 
     def __init__(self, consumer: EventConsumer) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aiokafka import ConsumerRecord
+
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery.consumer import DLT_SEALED_HEADER
 from gridloop.delivery.kafka import KafkaSettings, make_producer
@@ -76,7 +78,7 @@ async def read_dead_letters(kafka: KafkaSettings, topics: Iterable[str]) -> list
     return sorted(letters, key=lambda letter: (letter.at, letter.dlt_topic, letter.partition, letter.offset))
 
 
-def _letter(kafka: KafkaSettings, record) -> DeadLetter:
+def _letter(kafka: KafkaSettings, record: ConsumerRecord) -> DeadLetter:
     return DeadLetter(
         dlt_topic=kafka.logical(record.topic),
         partition=record.partition,

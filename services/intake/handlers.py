@@ -23,6 +23,7 @@ from gridloop.delivery.group_commit import GroupCommit
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
+from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
 
 # Timeline steps that change a case's current status (warnings and notes do not).
@@ -68,8 +69,7 @@ class ReportDesk:
     def __init__(self) -> None:
         self._group: GroupCommit[Submission, Accepted] | None = None
 
-    def open(self, runtime: Runtime) -> None:
-        settings = runtime.settings
+    def open(self, runtime: Runtime, settings: IntakeSettings) -> None:
         self._group = GroupCommit(
             runtime.db,
             partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),

@@ -23,7 +23,7 @@ from services.intake.tables import inbox, outbox
 async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
     runtime = Runtime("intake", settings, db, inbox=inbox)
-    desk.open(runtime)
+    desk.open(runtime, settings)
     await registry.try_load(db)
     timeline_consumer(runtime)
     runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
