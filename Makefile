@@ -35,7 +35,7 @@ down:
 status:
 	$(BIN)/gridloop stack status
 
-# ruff everywhere; mypy strict on gridloop/contracts, gridloop/delivery and services/*/handlers.py ([tool.mypy]).
+# ruff everywhere; mypy strict on gridloop/{contracts,delivery,servicekit,ops} and services/*/handlers.py ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check gridloop services tests
 	$(BIN)/mypy

@@ -164,7 +164,8 @@ class Runtime:
         """Replace a producer that cannot go on (gridloop.delivery.kafka.PRODUCER_FATAL, e.g. after a broker
         restart lost its producer state); callers that find the same broken producer renew it once."""
         async with self._renewing:
-            if self.producer_ready.current is not broken:
+            renewed = self.producer_ready.current is not broken
+            if renewed:
                 return
             log.error("%s: the Kafka producer cannot go on; replacing it with a new one", self.name)
             self.producer_ready.clear()
