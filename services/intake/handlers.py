@@ -20,6 +20,7 @@ from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.delivery.group_commit import GroupCommit
+from gridloop.registry.places import OutsideGrid
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
@@ -60,6 +61,7 @@ class Submission:
     community_id: str
     principal: Principal
     action: str
+    outside_grid: OutsideGrid | None = None  # located outside the reported grid: flagged for operators
 
 
 class ReportDesk:
@@ -97,7 +99,7 @@ async def accept_reports(
     (once per client_report_id) and write the audit entries: one statement per table for the whole list, which
     must not name a client_report_id twice (group commit keeps them apart)."""
     now = clock.now()  # the group's commit time is every report's reported_at
-    rows = [_case_row(s.report, s.community_id, cipher=cipher, now=now) for s in submissions]
+    rows = [_case_row(s, cipher=cipher, now=now) for s in submissions]
     inserted = set((await uow.conn.execute(_INSERT_CASE, rows)).scalars())
     earlier = {}
     if len(inserted) < len(rows):  # posted before: answer with the case as stored
@@ -125,7 +127,8 @@ async def accept_reports(
 _INSERT_CASE = insert(cases).on_conflict_do_nothing(index_elements=["client_report_id"]).returning(cases.c.case_id)
 
 
-def _case_row(report: ReportIn, community_id: str, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
+def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
+    report, community_id, outside = submission.report, submission.community_id, submission.outside_grid
     return {
         "case_id": case_id_for(report.client_report_id),
         "client_report_id": report.client_report_id,
@@ -142,6 +145,8 @@ def _case_row(report: ReportIn, community_id: str, *, cipher: ResidentCipher, no
         "resident": cipher.seal(report.resident.model_dump(mode="json")),
         "status": "received",
         "updated_at": now,
+        "outside_grid_m": outside.metres if outside else None,
+        "located_grid_id": outside.located_grid_id if outside else None,
     }
 
 

@@ -10,6 +10,7 @@ from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
+from gridloop.servicekit.settings import DEV_ENVS
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.handlers import ReportDesk
@@ -31,17 +32,24 @@ async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: Re
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
-    registry, desk = ManagedRegistry(), ReportDesk()
+    settings = settings or get_settings()
+    registry, desk = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk()
     app = create_app(
         name="intake",
-        settings=settings or get_settings(),
+        settings=settings,
         build=partial(build, registry=registry, desk=desk),
         routers=[router, registry_router, open311_router],
         title="GridLoop intake",
+        larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
     )
     app.state.registry = registry
     app.state.report_desk = desk
     return app
+
+
+def seeds_generated_district(settings: IntakeSettings) -> bool:
+    """Development and tests start from the generated district; production only ever from an import."""
+    return settings.env in DEV_ENVS
 
 
 def run(argv: list[str]) -> int:
