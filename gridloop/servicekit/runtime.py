@@ -43,11 +43,9 @@ async def every(seconds: float, step: Callable[[], Awaitable[Any]], name: str, *
         except Exception as exc:
             failures += 1
             BACKGROUND_ERRORS.labels(name).inc()
-            log.warning(
-                "%s task %s failed (%d in a row): %s: %s; next pass in %gs",
-                *(service, name, failures, type(exc).__name__, exc, seconds),
-                exc_info=failures == 1,
-            )
+            message = "%s task %s failed (%d in a row): %s: %s; next pass in %gs"
+            args = (service, name, failures, type(exc).__name__, exc, seconds)
+            log.warning(message, *args, exc_info=failures == 1)
         else:
             if failures:
                 log.info("%s task %s works again after %d failed passes", service, name, failures)
