@@ -1,7 +1,7 @@
 """Generates docs/asyncapi.yaml (AsyncAPI 3.0) from the topic names and the pydantic event contracts.
 
-    python -m gridloop.contracts.asyncapi          # rewrite docs/asyncapi.yaml
-    python -m gridloop.contracts.asyncapi --check  # exit 1 if the committed document is not current
+python -m gridloop.contracts.asyncapi          # rewrite docs/asyncapi.yaml
+python -m gridloop.contracts.asyncapi --check  # exit 1 if the committed document is not current
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
+from services.intake.worker_feed import FeedSignal, record_worker_updates
 
 # Timeline steps that change a case's current status (warnings and notes do not).
 STATE_CHANGING = frozenset(
@@ -124,7 +125,10 @@ async def accept_reports(
     return accepted
 
 
-_INSERT_CASE = insert(cases).on_conflict_do_nothing(index_elements=["client_report_id"]).returning(cases.c.case_id)
+# No conflict target: the case id derives from the report id, so a retry conflicts on both unique indexes. Naming
+# only client_report_id made a retry racing its first post (two groups committing at once) fail on the primary key
+# with a 500: PostgreSQL waits for the other insert, then raises on any unique index that is not the arbiter.
+_INSERT_CASE = insert(cases).on_conflict_do_nothing().returning(cases.c.case_id)
 
 
 def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
@@ -180,9 +184,13 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
     await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(report.client_report_id, "reported"))
 
 
-async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
-    """Project a run of status events into the case timeline and the cases' current status: one insert for the
-    timeline rows and one batched update, in event order (a later step never goes back in time)."""
+async def record_statuses(
+    items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork, *, feed: FeedSignal | None = None
+) -> None:
+    """Project a run of status events into the case timeline, the cases' current status and the reporting workers'
+    feeds (worker_feed.py; `feed` wakes this process's streams once committed): one insert for the timeline rows,
+    one batched update, one insert for the workers' updates, in event order (a later step never goes back in
+    time)."""
     await uow.conn.execute(
         insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
         [event.step_row(delivery.event_id) for event, delivery in items],
@@ -194,6 +202,8 @@ async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: 
     ]
     if changes:
         await uow.conn.execute(_UPDATE_STATUS, changes)
+    if await record_worker_updates(items, uow) and feed is not None:
+        uow.after_commit(feed.notify)
 
 
 _UPDATE_STATUS = (

@@ -19,31 +19,34 @@ from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import inbox, outbox
+from services.intake.worker_feed import FeedSignal
+from services.intake.worker_feed_api import router as worker_feed_router
 
 
-async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
+async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk, feed: FeedSignal) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
     runtime = Runtime("intake", settings, db, inbox=inbox)
     desk.open(runtime, settings)
     await registry.try_load(db)
-    timeline_consumer(runtime)
+    timeline_consumer(runtime, feed=feed)
     runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
     return runtime
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    registry, desk = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk()
+    registry, desk, feed = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk(), FeedSignal()
     app = create_app(
         name="intake",
         settings=settings,
-        build=partial(build, registry=registry, desk=desk),
-        routers=[router, registry_router, open311_router],
+        build=partial(build, registry=registry, desk=desk, feed=feed),
+        routers=[router, registry_router, open311_router, worker_feed_router],
         title="GridLoop intake",
         larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
     )
     app.state.registry = registry
     app.state.report_desk = desk
+    app.state.worker_feed = feed
     return app
 
 

@@ -199,3 +199,39 @@ class IssuedTokenView(BaseModel):
     role: str
     subject: str
     expires_at: datetime
+
+
+class WorkerUpdateView(BaseModel):
+    """One outcome of a case the worker reported (the stream's `data`; `id` is its cursor)."""
+
+    id: int
+    case_id: uuid.UUID
+    status: str
+    at: datetime
+    text: str = Field(description="what the worker reads (Chinese)")
+    action_needed: bool = Field(description="the worker should act: tell the resident, add information")
+    detail: dict[str, str | int | float | bool | None] = Field(
+        description="department, department_name, item_code, item_name, resolve_hours, reason, refer_to, result"
+    )
+
+
+class WorkerReportView(BaseModel):
+    case_id: uuid.UUID
+    status: str
+    reported_at: datetime
+    updated_at: datetime
+    description: str
+    latest: WorkerUpdateView | None
+
+
+class WorkerReportsPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    reports: list[WorkerReportView]
+
+
+class WorkerFeedStats(BaseModel):
+    workers_told: int
+    updates: dict[str, int]
+    action_needed: int

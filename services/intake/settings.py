@@ -29,6 +29,9 @@ class IntakeSettings(ServiceSettings):
     # and this many transactions of reports in flight at once.
     report_group_max: int = Field(default=64, ge=1, le=1000)
     report_group_writers: int = Field(default=2, ge=1)
+    # A worker's stream (GET /v1/workers/me/reports/stream) looks for updates another replica wrote this often, and
+    # sends a keep-alive comment when nothing happened.
+    worker_stream_poll_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

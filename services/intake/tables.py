@@ -47,6 +47,23 @@ timeline = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
 )
 
+# What each grid worker is told about the cases they reported: one row per outcome step, in the order intake took
+# them (`id` is the cursor of the worker's feed and stream), keyed naturally by the status event's id.
+worker_updates = sa.Table(
+    "worker_updates",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("worker_id", sa.Text, nullable=False),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),  # what the worker reads (Chinese)
+    sa.Column("detail", JSONB, nullable=False),  # department, item, reason, where to send the resident, …
+    sa.Column("action_needed", sa.Boolean, nullable=False),
+    sa.Index("ix_worker_updates_worker_id", "worker_id", "id"),
+)
+
 communities = sa.Table(
     "communities",
     metadata,

@@ -22,6 +22,8 @@ def resident_consumer(
     clock: Clock,
     feedback_timeout: timedelta,
     wake: Callable[[], None] | None = None,
+    official_case_url: str = "",
+    officials_wake: Callable[[], None] | None = None,
 ) -> EventConsumer:
     """`wake` (the delivery worker's) is called after a poll that made messages ready to send has committed."""
     deps = {"templates": templates, "public_base_url": public_base_url, "wake": wake}
@@ -31,6 +33,15 @@ def resident_consumer(
         [CASES_REPORTED, CASES_STATUS],
         {
             CaseReported: Batched(partial(remember_residents, **deps, cipher=cipher)),
-            CaseStatusChanged: Batched(partial(on_statuses, **deps, clock=clock, feedback_timeout=feedback_timeout)),
+            CaseStatusChanged: Batched(
+                partial(
+                    on_statuses,
+                    **deps,
+                    clock=clock,
+                    feedback_timeout=feedback_timeout,
+                    official_case_url=official_case_url,
+                    officials_wake=officials_wake,
+                )
+            ),
         },
     )

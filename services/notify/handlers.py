@@ -25,6 +25,8 @@ from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.clock import Clock
 from services.notify import metrics
+from services.notify.escalations import queue_escalations
+from services.notify.officials import tell_officials
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
 from services.notify.worker import update_messages
@@ -141,9 +143,12 @@ async def on_statuses(
     clock: Clock,
     feedback_timeout: timedelta,
     wake: Callable[[], None] | None = None,
+    official_case_url: str = "",
+    officials_wake: Callable[[], None] | None = None,
 ) -> None:
     """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident
-    (`wake` is called once the messages are committed).
+    (`wake` is called once the messages are committed), tell the officials of the rung an escalation reached and
+    queue cases escalated after repeated dissatisfaction (officials.py, escalations.py).
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
@@ -159,6 +164,9 @@ async def on_statuses(
     )
     if wake is not None and pending:
         uow.after_commit(wake)
+    if any(event.status == "escalated" for event, _ in items):
+        await tell_officials(items, uow, case_url=official_case_url, now=now, wake=officials_wake)
+        await queue_escalations(items, uow, now=now)
 
 
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
