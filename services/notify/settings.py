@@ -111,8 +111,10 @@ class NotifySettings(ServiceSettings):
             raise ValueError("sms_callback_token is required so only the provider can post receipts and replies")
         return self
 
+    # Its own name: reusing the base class's validator name replaced it, and notify then ran none of the shared
+    # checks (the development database password and auth keys) outside development.
     @model_validator(mode="after")
-    def _refuse_development_secrets_outside_development(self) -> "NotifySettings":
+    def _refuse_development_sms_secrets_outside_development(self) -> "NotifySettings":
         if self.env in DEV_ENVS:
             return self
         if self.sms_gateway_url and self.sms_api_key == "dev-sms-key":
