@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridloop.auth.ratelimit import RateLimiter
 from gridloop.auth.settings import AuthSettings
 from gridloop.auth.tokens import TokenIssuer
-from gridloop.servicekit.ratelimit import RateLimiter
 
 
 @dataclass

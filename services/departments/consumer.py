@@ -11,7 +11,6 @@ from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
 from services.departments.handlers import receive_dispatches, record_feedback
 from services.departments.reopen import reopen_work_item
-from services.departments.tables import inbox
 
 StatusHandler = Callable[[CaseStatusChanged, UnitOfWork, Delivery], Awaitable[None]]
 
@@ -23,14 +22,8 @@ STATUS_HANDLERS: dict[str, StatusHandler] = {
 
 
 def dispatch_consumer(runtime: Runtime) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments",
-        topics=list(DEPARTMENT_TOPICS.values()),
-        handlers={CaseDispatched: Batched(receive_dispatches)},
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
+    return runtime.consumer(
+        "gridloop.departments", list(DEPARTMENT_TOPICS.values()), {CaseDispatched: Batched(receive_dispatches)}
     )
 
 
@@ -41,13 +34,9 @@ async def on_status_changed(event: CaseStatusChanged, uow: UnitOfWork, delivery:
 
 
 def status_consumer(runtime: Runtime) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments.status",
-        topics=[CASES_STATUS],
-        handlers={CaseStatusChanged: on_status_changed},
+    return runtime.consumer(
+        "gridloop.departments.status",
+        [CASES_STATUS],
+        {CaseStatusChanged: on_status_changed},
         wants=Statuses(*STATUS_HANDLERS),
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )

@@ -7,18 +7,11 @@ from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Batched, EventConsumer
 from gridloop.servicekit.runtime import Runtime
 from services.intake.handlers import record_statuses
-from services.intake.tables import inbox
 from services.intake.worker_feed import FeedSignal
 
 
 def timeline_consumer(runtime: Runtime, *, feed: FeedSignal | None = None) -> EventConsumer:
     """`feed` wakes the workers' open streams after a poll that told them something has committed."""
-    return EventConsumer(
-        group="gridloop.intake.timeline",
-        topics=[CASES_STATUS],
-        handlers={CaseStatusChanged: Batched(partial(record_statuses, feed=feed))},
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
+    return runtime.consumer(
+        "gridloop.intake.timeline", [CASES_STATUS], {CaseStatusChanged: Batched(partial(record_statuses, feed=feed))}
     )

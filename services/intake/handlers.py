@@ -24,6 +24,7 @@ from gridloop.registry.places import OutsideGrid
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
+from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
 from services.intake.worker_feed import FeedSignal, record_worker_updates
 
@@ -71,8 +72,7 @@ class ReportDesk:
     def __init__(self) -> None:
         self._group: GroupCommit[Submission, Accepted] | None = None
 
-    def open(self, runtime: Runtime) -> None:
-        settings = runtime.settings
+    def open(self, runtime: Runtime, settings: IntakeSettings) -> None:
         self._group = GroupCommit(
             runtime.db,
             partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),

@@ -18,18 +18,18 @@ from services.intake.open311 import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
-from services.intake.tables import outbox
+from services.intake.tables import inbox, outbox
 from services.intake.worker_feed import FeedSignal
 from services.intake.worker_feed_api import router as worker_feed_router
 
 
 async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk, feed: FeedSignal) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
-    runtime = Runtime("intake", settings, db)
-    desk.open(runtime)
+    runtime = Runtime("intake", settings, db, inbox=inbox)
+    desk.open(runtime, settings)
     await registry.try_load(db)
-    runtime.add_consumer(timeline_consumer(runtime, feed=feed))
-    runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
+    timeline_consumer(runtime, feed=feed)
+    runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
     return runtime
 
 

@@ -10,7 +10,7 @@ from fastapi import UploadFile
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, WithJsonSchema
 
 from gridloop.contracts.events import CaseStatus, Location, ResidentContact
-from gridloop.servicekit.schemas import StrictModel, Text
+from gridloop.contracts.schemas import StrictModel, Text
 
 RegistryId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 Mobile = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")]

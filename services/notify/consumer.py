@@ -11,7 +11,6 @@ from gridloop.delivery.consumer import Batched, EventConsumer
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.notify.handlers import on_statuses, remember_residents
-from services.notify.tables import inbox
 from services.notify.templates import Templates
 
 
@@ -29,10 +28,10 @@ def resident_consumer(
     """`wake` (the delivery worker's) is called after a poll that made messages ready to send has committed."""
     deps = {"templates": templates, "public_base_url": public_base_url, "wake": wake}
     cipher: ResidentCipher = runtime.cipher
-    return EventConsumer(
-        group="gridloop.notify",
-        topics=[CASES_REPORTED, CASES_STATUS],
-        handlers={
+    return runtime.consumer(
+        "gridloop.notify",
+        [CASES_REPORTED, CASES_STATUS],
+        {
             CaseReported: Batched(partial(remember_residents, **deps, cipher=cipher)),
             CaseStatusChanged: Batched(
                 partial(
@@ -45,8 +44,4 @@ def resident_consumer(
                 )
             ),
         },
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -31,11 +32,11 @@ from services.notify.templates import Templates
 from services.notify.worker import update_messages
 
 
-def channel_for(resident: dict) -> str | None:
+def channel_for(resident: dict[str, Any]) -> str | None:
     """The channel the resident chose, or None when they declined to be told."""
     if not resident.get("notify_consent", False) or resident.get("channel", "none") == "none":
         return None
-    return resident["channel"]
+    return str(resident["channel"])
 
 
 def case_link(public_base_url: str, tracking_token: str | None, feedback_token: str | None = None) -> str:
@@ -48,7 +49,7 @@ def case_link(public_base_url: str, tracking_token: str | None, feedback_token: 
 
 def message_context(
     event: CaseStatusChanged, *, tracking_token: str | None, public_base_url: str, feedback_token: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     department = event.department or ""
     forwarded = event.detail if isinstance(event.detail, ForwardedDetail) else None
     return {
@@ -200,7 +201,7 @@ async def open_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Del
         .on_conflict_do_update(index_elements=["resolved_event_id"], set_={"due_at": due_at})
         .returning(feedback_requests.c.token)
     )
-    return token
+    return str(token)
 
 
 async def notify_residents(

@@ -17,7 +17,7 @@ from services.notify.api import router
 from services.notify.channels import Channel, HttpSmsGateway, LogFileChannel, SmtpChannel, WebhookChannel
 from services.notify.consumer import resident_consumer
 from services.notify.escalations_api import router as escalations_router
-from services.notify.feedback import FeedbackTimeouts
+from services.notify.feedback import close_due_requests
 from services.notify.officials import OfficialsDelivery
 from services.notify.officials_api import router as officials_router
 from services.notify.pages import router as pages_router
@@ -132,22 +132,19 @@ async def build(settings: NotifySettings, *, clock: Clock = SYSTEM_CLOCK) -> Not
         retry_base=settings.retry_base_seconds,
         retry_cap=settings.retry_cap_seconds,
     )
-    runtime.add_consumer(
-        resident_consumer(
-            runtime,
-            templates=templates,
-            public_base_url=settings.public_base_url,
-            clock=clock,
-            feedback_timeout=timedelta(days=settings.feedback_timeout_days),
-            wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
-            official_case_url=settings.official_case_url,
-            officials_wake=officials_delivery.wake,
-        )
+    resident_consumer(
+        runtime,
+        templates=templates,
+        public_base_url=settings.public_base_url,
+        clock=clock,
+        feedback_timeout=timedelta(days=settings.feedback_timeout_days),
+        wake=worker.wake,  # a resident's message goes out once it is written, not at the next poll
+        official_case_url=settings.official_case_url,
+        officials_wake=officials_delivery.wake,
     )
-    runtime.add_task(officials_delivery.run, "officials-delivery")
-    runtime.add_task(worker.run, "delivery-worker")
-    timeouts = FeedbackTimeouts(db, clock=clock, scan_seconds=settings.feedback_scan_seconds)
-    runtime.add_task(timeouts.run, "feedback-timeouts")
+    runtime.add_task(officials_delivery.run, "officials-delivery")  # woken by commits, not periodic
+    runtime.add_task(worker.run, "delivery-worker")  # woken by commits, not periodic
+    runtime.every(settings.feedback_scan_seconds, partial(close_due_requests, db, clock), "feedback-timeouts")
     return runtime
 
 

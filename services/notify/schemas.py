@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridloop.servicekit.schemas import StrictModel
+from gridloop.contracts.schemas import StrictModel
 
 
 class MessageView(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gridloop.cli import main
-from gridloop.delivery.migrations import upgrade
+from gridloop.ops.migrate import upgrade
 from gridloop.stack import ADMIN_DSN
 
 pytestmark = pytest.mark.integration

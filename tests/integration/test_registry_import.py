@@ -19,7 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 
-from gridloop.delivery.migrations import upgrade
+from gridloop.ops.migrate import upgrade
 from gridloop.registry import default_registry
 from gridloop.registry.geojson import DistrictFiles, district_files
 from gridloop.stack import ADMIN_DSN

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gridloop.servicekit.schemas import StrictModel, Text
+from gridloop.contracts.schemas import StrictModel, Text
 from services.departments.main import make_app as departments_app
 from services.intake.main import make_app as intake_app
 from services.notify.main import make_app as notify_app
