@@ -136,6 +136,7 @@ def _case_row(report: ReportIn, community_id: str, *, cipher: ResidentCipher, no
         "occurred_at": report.occurred_at,
         "reported_at": now,
         "photo_urls": [str(u) for u in report.photo_urls],
+        "public_consent": report.public_consent,
         "resident": cipher.seal(report.resident.model_dump(mode="json")),
         "status": "received",
         "updated_at": now,

@@ -24,6 +24,8 @@ cases = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("photo_urls", JSONB, nullable=False),
+    # The reporter agreed that the description and photo may be shown publicly (Open311); false unless asked.
+    sa.Column("public_consent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resident", JSONB, nullable=False),  # name, phone, e-mail, webhook encrypted (gridloop/auth/privacy.py)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
