@@ -47,6 +47,8 @@ class Accepted:
     tracking_token: str
     status: str
     created: bool
+    # The same key came with a different body: nothing was stored, the caller gets 409 (not the stored case).
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ class Submission:
     community_id: str
     principal: Principal
     action: str
+    # What the caller asked for, as the idempotency check compares it (`report_fingerprint`, or the Open311 form's).
+    fingerprint: str | None = None
+
+    @property
+    def key(self) -> tuple[str, uuid.UUID]:
+        """The idempotency key, scoped to its owner: the reporting worker and the report id it chose."""
+        return self.report.worker_id, self.report.client_report_id
 
 
 class ReportDesk:
@@ -72,7 +81,7 @@ class ReportDesk:
         self._group = GroupCommit(
             runtime.db,
             partial(accept_reports, cipher=runtime.cipher),
-            key=lambda submission: submission.report.client_report_id,
+            key=lambda submission: submission.key,
             name="intake_reports",
             max_group=settings.report_group_max,
             writers=settings.report_group_writers,
@@ -84,9 +93,28 @@ class ReportDesk:
         return await self._group.submit(submission)
 
 
-def case_id_for(client_report_id: uuid.UUID) -> uuid.UUID:
-    """The case id is derived from the device's report id, so a retried post names the same case."""
-    return uuid.uuid5(client_report_id, "case")
+def case_id_for(worker_id: str, client_report_id: uuid.UUID) -> uuid.UUID:
+    """The case id is derived from the worker and the device's report id, so a retried post names the same case
+    and another worker's post with the same report id is another case. (Cases reported before the key was scoped
+    to the worker have `uuid5(client_report_id, "case")`; they are found by (worker, report id), never recomputed.)"""
+    return uuid.uuid5(client_report_id, f"case:{worker_id}")
+
+
+def report_fingerprint(report: ReportIn, cipher: ResidentCipher) -> str:
+    """What a worker's report asks for, as the idempotency check compares it: a keyed digest of the whole body
+    (keyed, since the body names a resident), so a retry must repeat it exactly."""
+    return cipher.digest(report.model_dump_json())
+
+
+class IdempotencyConflict(Exception):
+    """The same idempotency key came with a different body."""
+
+    def __init__(self, worker_id: str, client_report_id: uuid.UUID, case_id: uuid.UUID) -> None:
+        super().__init__(
+            f"client_report_id {client_report_id} of {worker_id} was accepted as case {case_id} with a different "
+            "body; retry with the same body, or give a new report a new client_report_id"
+        )
+        self.case_id = case_id
 
 
 async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher) -> list[Accepted]:
@@ -94,38 +122,54 @@ async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, ciph
     (once per client_report_id) and write the audit entries: one statement per table for the whole list, which
     must not name a client_report_id twice (group commit keeps them apart)."""
     now = datetime.now(UTC)  # the group's commit time is every report's reported_at
-    rows = [_case_row(s.report, s.community_id, cipher=cipher, now=now) for s in submissions]
+    rows = [_case_row(s, cipher=cipher, now=now) for s in submissions]
     inserted = set((await uow.conn.execute(_INSERT_CASE, rows)).scalars())
     earlier = {}
-    if len(inserted) < len(rows):  # posted before: answer with the case as stored
-        again = [row["case_id"] for row in rows if row["case_id"] not in inserted]
-        query = sa.select(cases.c.case_id, cases.c.tracking_token, cases.c.status).where(cases.c.case_id.in_(again))
-        earlier = {row.case_id: row for row in await uow.conn.execute(query)}
+    if len(inserted) < len(rows):  # posted before under this worker's key: answer with the case as stored
+        again = [(row["worker_id"], row["client_report_id"]) for row in rows if row["case_id"] not in inserted]
+        query = sa.select(
+            cases.c.worker_id,
+            cases.c.client_report_id,
+            cases.c.case_id,
+            cases.c.tracking_token,
+            cases.c.status,
+            cases.c.request_fingerprint,
+        ).where(sa.tuple_(cases.c.worker_id, cases.c.client_report_id).in_(again))
+        earlier = {(row.worker_id, row.client_report_id): row for row in await uow.conn.execute(query)}
     accepted = []
     for submission, row in zip(submissions, rows, strict=True):
         if row["case_id"] in inserted:
             await _publish_new_case(uow, submission, row)
             accepted.append(Accepted(row["case_id"], row["tracking_token"], "received", created=True))
-        else:
-            stored = earlier[row["case_id"]]
-            accepted.append(Accepted(stored.case_id, stored.tracking_token, stored.status, created=False))
+            continue
+        stored = earlier[submission.key]
+        # A case stored before fingerprints (None) cannot be compared: it is answered as the same report.
+        conflict = stored.request_fingerprint not in (None, row["request_fingerprint"])
+        token = "" if conflict else stored.tracking_token  # a conflicting caller never learns the token
+        accepted.append(Accepted(stored.case_id, token, stored.status, created=False, conflict=conflict))
     await record_audits(
         uow.conn,
         [
-            audit_entry(s.principal, s.action, case_id=a.case_id, status=202 if a.created else 200)
+            audit_entry(
+                s.principal, s.action, case_id=a.case_id, status=409 if a.conflict else 202 if a.created else 200
+            )
             for s, a in zip(submissions, accepted, strict=True)
         ],
     )
     return accepted
 
 
-_INSERT_CASE = insert(cases).on_conflict_do_nothing(index_elements=["client_report_id"]).returning(cases.c.case_id)
+_INSERT_CASE = (
+    insert(cases).on_conflict_do_nothing(index_elements=["worker_id", "client_report_id"]).returning(cases.c.case_id)
+)
 
 
-def _case_row(report: ReportIn, community_id: str, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
+def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
+    report, community_id = submission.report, submission.community_id
     return {
-        "case_id": case_id_for(report.client_report_id),
+        "case_id": case_id_for(report.worker_id, report.client_report_id),
         "client_report_id": report.client_report_id,
+        "request_fingerprint": submission.fingerprint or report_fingerprint(report, cipher),
         "tracking_token": secrets.token_urlsafe(16),
         "worker_id": report.worker_id,
         "grid_id": report.grid_id,
@@ -169,8 +213,9 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         detail={"grid_id": report.grid_id, "community_id": submission.community_id},
     )
     # `received` first: the relay sends a case's events in outbox order, so the timeline starts with it.
-    await uow.publish(received, CASES_STATUS, event_id=derived_event_id(report.client_report_id, "received"))
-    await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(report.client_report_id, "reported"))
+    # Ids from the case (worker and report id), not the report id alone: two workers' ids never meet.
+    await uow.publish(received, CASES_STATUS, event_id=derived_event_id(row["case_id"], "received"))
+    await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(row["case_id"], "reported"))
 
 
 async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:

@@ -24,6 +24,8 @@ from services.intake.open311 import (
     Open311Reader,
     admission_item,
     check_format,
+    form_fingerprint,
+    idempotent_report_id,
     load_requests,
     one_request,
     parse_uuid,
@@ -116,11 +118,30 @@ async def post_request(fmt: str, request: Request) -> Response:
     request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
     registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
     report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
+    fingerprint = None
+    if idempotency_key := request.headers.get("Idempotency-Key", "").strip():
+        if len(idempotency_key) > 255:
+            raise Open311Error(400, "Idempotency-Key is longer than 255 characters")
+        report = report.model_copy(
+            update={"client_report_id": idempotent_report_id(principal.subject, idempotency_key)}
+        )
+        fingerprint = form_fingerprint(form)
     community_id = registry.grid(report.grid_id).community_id
     desk: ReportDesk = request.app.state.report_desk
-    accepted = await desk.submit(Submission(report, community_id, principal, f"POST {request.scope['route'].path}"))
+    action = f"POST {request.scope['route'].path}"
+    accepted = await desk.submit(Submission(report, community_id, principal, action, fingerprint))
     request.state.audited = True
-    metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
+    if accepted.conflict:
+        metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()
+        raise Open311Error(
+            409,
+            f"Idempotency-Key {idempotency_key!r} was used by this api_key for a different request "
+            f"(service_request_id {accepted.case_id}); retry with the same fields, or use a new key",
+        )
+    if accepted.created:
+        metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
+    else:
+        metrics.REPORTS_DUPLICATE.inc()
     body = [{"service_request_id": str(accepted.case_id), "service_notice": SERVICE_NOTICE, "account_id": None}]
     return render(body, fmt, root="service_requests", item="request")
 
