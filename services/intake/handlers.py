@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -15,14 +15,17 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.audit import audit_entry, record_audits
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.tokens import Principal
-from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseReported, CaseStatusChanged, ReceivedDetail, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.delivery.group_commit import GroupCommit
+from gridloop.registry.places import OutsideGrid
+from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
 from services.intake.tables import cases, timeline
+from services.intake.worker_feed import FeedSignal, record_worker_updates
 
 # Timeline steps that change a case's current status (warnings and notes do not).
 STATE_CHANGING = frozenset(
@@ -60,6 +63,7 @@ class Submission:
     community_id: str
     principal: Principal
     action: str
+    outside_grid: OutsideGrid | None = None  # located outside the reported grid: flagged for operators
     # What the caller asked for, as the idempotency check compares it (`report_fingerprint`, or the Open311 form's).
     fingerprint: str | None = None
 
@@ -80,7 +84,7 @@ class ReportDesk:
         settings = runtime.settings
         self._group = GroupCommit(
             runtime.db,
-            partial(accept_reports, cipher=runtime.cipher),
+            partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),
             key=lambda submission: submission.key,
             name="intake_reports",
             max_group=settings.report_group_max,
@@ -117,11 +121,13 @@ class IdempotencyConflict(Exception):
         self.case_id = case_id
 
 
-async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher) -> list[Accepted]:
+async def accept_reports(
+    submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher, clock: Clock
+) -> list[Accepted]:
     """Store reports as cases (the residents' contacts sealed), publish CaseReported + `received` for each new one
     (once per client_report_id) and write the audit entries: one statement per table for the whole list, which
     must not name a client_report_id twice (group commit keeps them apart)."""
-    now = datetime.now(UTC)  # the group's commit time is every report's reported_at
+    now = clock.now()  # the group's commit time is every report's reported_at
     rows = [_case_row(s, cipher=cipher, now=now) for s in submissions]
     inserted = set((await uow.conn.execute(_INSERT_CASE, rows)).scalars())
     earlier = {}
@@ -159,13 +165,14 @@ async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, ciph
     return accepted
 
 
-_INSERT_CASE = (
-    insert(cases).on_conflict_do_nothing(index_elements=["worker_id", "client_report_id"]).returning(cases.c.case_id)
-)
+# No conflict target: the case id derives from the worker and report id, so a retry conflicts on both unique
+# indexes. Naming only one of them made a retry racing its first post (two groups committing at once) fail on the
+# other with a 500: PostgreSQL waits for the other insert, then raises on any unique index that is not the arbiter.
+_INSERT_CASE = insert(cases).on_conflict_do_nothing().returning(cases.c.case_id)
 
 
 def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) -> dict[str, Any]:
-    report, community_id = submission.report, submission.community_id
+    report, community_id, outside = submission.report, submission.community_id, submission.outside_grid
     return {
         "case_id": case_id_for(report.worker_id, report.client_report_id),
         "client_report_id": report.client_report_id,
@@ -184,6 +191,8 @@ def _case_row(submission: Submission, *, cipher: ResidentCipher, now: datetime) 
         "resident": cipher.seal(report.resident.model_dump(mode="json")),
         "status": "received",
         "updated_at": now,
+        "outside_grid_m": outside.metres if outside else None,
+        "located_grid_id": outside.located_grid_id if outside else None,
     }
 
 
@@ -210,7 +219,7 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         at=now,
         actor="intake",
         note="网格员上报已受理",
-        detail={"grid_id": report.grid_id, "community_id": submission.community_id},
+        detail=ReceivedDetail(grid_id=report.grid_id, community_id=submission.community_id),
     )
     # `received` first: the relay sends a case's events in outbox order, so the timeline starts with it.
     # Ids from the case (worker and report id), not the report id alone: two workers' ids never meet.
@@ -218,9 +227,13 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
     await uow.publish(reported, CASES_REPORTED, event_id=derived_event_id(row["case_id"], "reported"))
 
 
-async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
-    """Project a run of status events into the case timeline and the cases' current status: one insert for the
-    timeline rows and one batched update, in event order (a later step never goes back in time)."""
+async def record_statuses(
+    items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork, *, feed: FeedSignal | None = None
+) -> None:
+    """Project a run of status events into the case timeline, the cases' current status and the reporting workers'
+    feeds (worker_feed.py; `feed` wakes this process's streams once committed): one insert for the timeline rows,
+    one batched update, one insert for the workers' updates, in event order (a later step never goes back in
+    time)."""
     await uow.conn.execute(
         insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
         [event.step_row(delivery.event_id) for event, delivery in items],
@@ -232,6 +245,8 @@ async def record_statuses(items: list[tuple[CaseStatusChanged, Delivery]], uow: 
     ]
     if changes:
         await uow.conn.execute(_UPDATE_STATUS, changes)
+    if await record_worker_updates(items, uow) and feed is not None:
+        uow.after_commit(feed.notify)
 
 
 _UPDATE_STATUS = (

@@ -3,7 +3,7 @@ what a reader may see of them. Formats, parsing, the public data policy and the 
 in `open311_api.py`.
 
 A request posted through Open311 becomes a case through the report desk, reported by a configured pseudo-worker
-on the grid whose centre is nearest to the given coordinates, so it is routed like any grid worker's report.
+on the grid whose boundary holds the given coordinates, so it is routed like any grid worker's report.
 
 The public data policy (docs/open311.md): the cases of an item the admission list marks personal (police items,
 domestic violence, mental health, missing persons, disputes, drugs, fraud, children and elders in need,
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -31,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData
 
-from gridloop.admission.catalogue import AdmissionItem, AdmissionList, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem, AdmissionList, default_admission_list
 from gridloop.admission.lexicon import KEYWORDS
 from gridloop.contracts.events import Location, ResidentContact
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
@@ -215,7 +214,8 @@ def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Regi
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
         location = Location(lat=float(field["lat"]), lon=float(field["long"]), address=address)
     elif address:
-        grid = registry.grid(settings.open311_fallback_grid) if settings.open311_fallback_grid else registry.grids[0]
+        fallback = settings.open311_fallback_grid
+        grid = registry.grid(fallback) if fallback else next(g for g in registry.grids if g.active)
         location = Location(address=address[:300])
     else:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
@@ -261,16 +261,11 @@ def _coordinate(field: dict[str, str], name: str, bound: float) -> float:
 
 
 def _grid_near(lat: float, lon: float, registry: Registry, settings: IntakeSettings) -> Grid:
-    """The grid whose centre is nearest (equirectangular distance: exact enough inside one district)."""
-
-    def km(grid: Grid) -> float:
-        dx = math.radians(grid.lon - lon) * math.cos(math.radians(lat))
-        return 6371.0 * math.hypot(dx, math.radians(grid.lat - lat))
-
-    nearest = min(registry.grids, key=km)
-    if km(nearest) > settings.open311_max_distance_km:
+    """The grid whose boundary holds the point (gridloop/registry/places.py); none: outside the district."""
+    grid = registry.grid_at(lat, lon)
+    if grid is None:
         raise Open311Error(400, "lat/long is outside the district served here")
-    return nearest
+    return grid
 
 
 def _requester(field: dict[str, str]) -> ResidentContact:

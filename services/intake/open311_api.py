@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.tokens import api_key_principal
 from gridloop.registry import Grid, NotInRegistry, Registry
 from gridloop.servicekit.ratelimit import RATE_LIMITED
@@ -129,7 +129,7 @@ async def post_request(fmt: str, request: Request) -> Response:
     community_id = registry.grid(report.grid_id).community_id
     desk: ReportDesk = request.app.state.report_desk
     action = f"POST {request.scope['route'].path}"
-    accepted = await desk.submit(Submission(report, community_id, principal, action, fingerprint))
+    accepted = await desk.submit(Submission(report, community_id, principal, action, fingerprint=fingerprint))
     request.state.audited = True
     if accepted.conflict:
         metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()

@@ -24,12 +24,18 @@ class IntakeSettings(ServiceSettings):
     open311_partner_keys: dict[str, frozenset[Department]] = Field(default_factory=dict)
     open311_worker_id: str = "open311"
     open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
-    open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
+    # A report located farther than this outside the reported grid is accepted but flagged for operators
+    # (GPS error in dense streets reaches 50-100 m).
+    place_tolerance_m: float = Field(default=150.0, ge=0)
+    registry_import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # POST /v1/registry/imports (files)
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
     # Group commit of reports (gridloop/delivery/group_commit.py): at most this many reports per transaction,
     # and this many transactions of reports in flight at once.
     report_group_max: int = Field(default=64, ge=1, le=1000)
     report_group_writers: int = Field(default=2, ge=1)
+    # A worker's stream (GET /v1/workers/me/reports/stream) looks for updates another replica wrote this often, and
+    # sends a keep-alive comment when nothing happened.
+    worker_stream_poll_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

@@ -12,14 +12,23 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.auth.privacy import ResidentCipher
-from gridloop.contracts.events import RESIDENT_VISIBLE, CaseReported, CaseStatusChanged
+from gridloop.contracts.events import (
+    RESIDENT_VISIBLE,
+    CaseReported,
+    CaseStatusChanged,
+    ForwardedDetail,
+    ResolvedDetail,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
+from services.notify.escalations import queue_escalations
+from services.notify.officials import tell_officials
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
-from services.notify.worker import Clock, update_messages
+from services.notify.worker import update_messages
 
 
 def channel_for(resident: dict) -> str | None:
@@ -41,13 +50,14 @@ def message_context(
     event: CaseStatusChanged, *, tracking_token: str | None, public_base_url: str, feedback_token: str | None = None
 ) -> dict:
     department = event.department or ""
+    forwarded = event.detail if isinstance(event.detail, ForwardedDetail) else None
     return {
         "case_no": case_number(event.case_id),
-        "item_name": event.detail.get("item_name_zh") or event.item_code or "",
+        "item_name": (forwarded.item_name_zh if forwarded else None) or event.item_code or "",
         "department_name": DEPARTMENT_NAMES_ZH.get(department, "相关部门"),
-        "resolve_hours": event.detail.get("resolve_hours", ""),
+        "resolve_hours": forwarded.resolve_hours if forwarded and forwarded.resolve_hours is not None else "",
         "reason": event.note,
-        "result": event.detail.get("result") or event.note,
+        "result": (event.detail.result if isinstance(event.detail, ResolvedDetail) else None) or event.note,
         "link": case_link(public_base_url, tracking_token, feedback_token),
         "feedback_token": feedback_token,
     }
@@ -132,13 +142,16 @@ async def on_statuses(
     clock: Clock,
     feedback_timeout: timedelta,
     wake: Callable[[], None] | None = None,
+    official_case_url: str = "",
+    officials_wake: Callable[[], None] | None = None,
 ) -> None:
     """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident
-    (`wake` is called once the messages are committed).
+    (`wake` is called once the messages are committed), tell the officials of the rung an escalation reached and
+    queue cases escalated after repeated dissatisfaction (officials.py, escalations.py).
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
-    now = clock()
+    now = clock.now()
     await record_steps(items, uow)
     feedback_tokens = {
         delivery.event_id: await open_feedback(event, uow, delivery, due_at=now + feedback_timeout)
@@ -150,12 +163,18 @@ async def on_statuses(
     )
     if wake is not None and pending:
         uow.after_commit(wake)
+    if any(event.status == "escalated" for event, _ in items):
+        await tell_officials(items, uow, case_url=official_case_url, now=now, wake=officials_wake)
+        await queue_escalations(items, uow, now=now)
 
 
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
     await uow.conn.execute(
         insert(case_steps).on_conflict_do_nothing(index_elements=["event_id"]),
-        [{**event.step_row(delivery.event_id), "detail": event.detail} for event, delivery in items],
+        [
+            {**event.step_row(delivery.event_id), "detail": event.detail.model_dump(mode="json")}
+            for event, delivery in items
+        ],
     )
 
 
@@ -231,7 +250,7 @@ async def notify_residents(
                 "body": body,
                 "context": context,
                 "state": state,
-                "urgent": bool(event.detail.get("urgent", False)),
+                "urgent": bool(event.detail.urgent),
                 "next_attempt_at": now,
                 "created_at": now,
             }

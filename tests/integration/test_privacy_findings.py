@@ -22,7 +22,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.settings import AuthSettings
 from gridloop.registry import default_registry
 from gridloop.servicekit.ratelimit import RateLimiter
@@ -244,9 +244,9 @@ async def test_what_an_anonymous_client_sees_of_each_item(stack, one_case_per_it
 
 
 def test_the_admission_list_marks_exactly_the_issues_personal_items() -> None:
-    from gridloop.admission import catalogue
+    from gridloop.admission import admission_list
 
-    assert {code for code in ALL_ITEMS if catalogue.is_personal(code)} == PERSONAL
+    assert {code for code in ALL_ITEMS if admission_list.is_personal(code)} == PERSONAL
 
 
 async def test_a_partner_key_reads_its_departments_personal_cases_in_full(stack, one_case_per_item) -> None:

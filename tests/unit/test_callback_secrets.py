@@ -15,6 +15,8 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("GRIDLOOP_AUTH_SIGNING_KEY", "x" * 40)
     monkeypatch.setenv("GRIDLOOP_AUTH_RESIDENT_KEYS", '["' + Fernet.generate_key().decode() + '"]')
     monkeypatch.setenv("GRIDLOOP_AUTH_DIGEST_KEY", "y" * 32)
+    monkeypatch.setenv("GRIDLOOP_NOTIFY_SMS_GATEWAY_URL", "https://sms.example.org/send")  # a real channel
+    monkeypatch.setenv("GRIDLOOP_NOTIFY_SMS_API_KEY", "a-real-sms-key-0000000000")
     monkeypatch.delenv("GRIDLOOP_NOTIFY_SMS_CALLBACK_TOKEN", raising=False)
     return monkeypatch
 

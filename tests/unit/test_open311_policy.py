@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.settings import AuthSettings
 from gridloop.registry import default_registry
 from services.intake.open311 import Open311Error, Open311Reader, public_point, reader_for, request_entry

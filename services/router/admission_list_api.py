@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from gridloop.admission.catalogue import AdmissionListError
+from gridloop.admission.admission_list import AdmissionListError
 from gridloop.servicekit.app import RuntimeDep
-from services.router.catalogue_admin import audit_trail, record_rejection, replace_admission_list
+from services.router.admission_list import audit_trail, record_rejection, replace_admission_list
 from services.router.deps import AdmissionListDep, OperatorOnly, SignedIn
 
 router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
@@ -80,7 +80,7 @@ async def put_admission_list(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in TSV_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the list as text/tab-separated-values")
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     try:
         text = (await request.body()).decode("utf-8-sig")
         async with runtime.db.engine.begin() as conn:

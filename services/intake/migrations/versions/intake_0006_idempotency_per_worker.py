@@ -1,7 +1,7 @@
 """idempotency keys scoped to their worker, with the request's fingerprint
 
-Revision ID: intake_0004
-Revises: intake_0003
+Revision ID: intake_0006
+Revises: intake_0005
 Create Date: 2026-12-08 01:10:00
 
 Before, `client_report_id` was unique across all workers, so a worker posting another worker's report id was
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'intake_0004'
-down_revision: str | Sequence[str] | None = 'intake_0003'
+revision: str = 'intake_0006'
+down_revision: str | Sequence[str] | None = 'intake_0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
