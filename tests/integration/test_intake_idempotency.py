@@ -22,7 +22,7 @@ from tests.support.reports import report_body
 
 pytestmark = pytest.mark.integration
 KEYS = ("idempotency-test-key-one-000000", "idempotency-test-key-two-000000")
-WORKERS = (1211, 1212)  # worker indexes of this module only
+WORKERS = (43, 44)  # named workers no other test names
 
 
 @pytest.fixture(scope="module")
