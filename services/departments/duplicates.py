@@ -1,5 +1,10 @@
-"""Duplicates: a new case of the same item in the same grid (or within 100 m) within 24 h of an open case is
-linked to it, so the department works one item with all its reporters; operators can unlink a wrong match."""
+"""Duplicates: a new case of the same item within 100 m and 24 h of an open case is linked to it, so the department
+works one item with all its reporters; operators can unlink a wrong match.
+
+Cases about a person (`is_personal`: police items, domestic violence, mental health, a household's money, …) are
+never linked: two families' reports are never the same problem because they are near each other. Sharing a grid
+is not enough either (a grid is hundreds of households): until the duplicates rework, the two reports must carry
+coordinates within 100 m of each other."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridloop.admission.admission_list import is_personal
 from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
@@ -43,18 +49,23 @@ def distance_metres(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float
     return 2 * EARTH_RADIUS_METRES * math.asin(math.sqrt(h))
 
 
+def may_be_linked(item_code: str) -> bool:
+    """The guard every duplicate rule keeps: a case about a person is never merged with another."""
+    return not is_personal(item_code)
+
+
 def is_duplicate(new: Sighting, open_case: Sighting) -> bool:
-    if new.item_code != open_case.item_code or abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:
+    if not may_be_linked(new.item_code) or new.item_code != open_case.item_code:
         return False
-    if new.grid_id == open_case.grid_id:
-        return True
+    if abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:
+        return False
     distance = distance_metres(new.location, open_case.location)
     return distance is not None and distance <= RADIUS_METRES
 
 
 def _box(row: Any) -> tuple[float | None, float | None, float | None, float | None]:
     """The box around a work item's 100 m circle (lat from, lat to, lon from, lon to), or Nones without a location.
-    The database narrows candidates to the same grid or this box; `is_duplicate` then measures exactly."""
+    The database narrows candidates to this box; `is_duplicate` then measures exactly."""
     location = row.location or {}
     lat, lon = location.get("lat"), location.get("lon")
     if lat is None or lon is None:
@@ -74,7 +85,7 @@ def _lock_key(row: Any) -> int:
 
 _OPEN = ", ".join(f"'{status}'" for status in sorted(OPEN_STATUSES))
 # Per new work item (in the order given): the first 100 open, unlinked work items of its department and item
-# dispatched within the window of it, in its grid or its box, earliest first. One round trip for a whole run.
+# dispatched within the window of it, in its box, earliest first. One round trip for a whole run.
 _CANDIDATES = sa.text(
     f"""
     SELECT r.n, w.*
@@ -86,11 +97,7 @@ _CANDIDATES = sa.text(
     CROSS JOIN LATERAL (
         SELECT * FROM work_items
         WHERE work_items.case_id IN (
-                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_box).
-                SELECT case_id FROM work_items AS g
-                WHERE g.item_code = r.item_code AND g.grid_id = r.grid_id
-                  AND g.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
-                UNION ALL
+                -- One index scan inside the box (ix_work_items_item_box); the grid alone is no match any more.
                 SELECT case_id FROM work_items AS b
                 WHERE b.item_code = r.item_code
                   AND CAST((b.location ->> 'lat') AS FLOAT) BETWEEN r.lat_from AND r.lat_to
@@ -113,6 +120,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
     """Link each of a run of freshly dispatched work items (`rows`, as just written, in dispatch order) to the
     earliest open work item it duplicates, as linking them one by one would: an item of the run can be the primary
     of a later one, never of an earlier one."""
+    rows = [row for row in rows if may_be_linked(row.item_code)]  # personal cases: not even looked up
     if not rows:
         return
     # Serialise matching per department and item, so two new duplicates cannot both become the primary. Keys in
@@ -183,7 +191,7 @@ def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
         row,
         status="duplicate_linked",
         actor="departments",
-        note=f"与同一网格（或100米内）24小时内的同类事项合并办理（主件 {primary_case_id}）",
+        note=f"与100米内24小时内的同类事项合并办理（主件 {primary_case_id}）",
         now=row.dispatched_at,
         event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",

@@ -27,7 +27,7 @@ from services.intake.deps import (
     WorkerLimitDep,
     check_worker_active,
 )
-from services.intake.handlers import Submission
+from services.intake.handlers import IdempotencyConflict, Submission
 from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn, TimelineEntry
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
@@ -67,9 +67,10 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReportAccepted,
     responses={
-        200: {"model": ReportAccepted, "description": "already accepted (same client_report_id)"},
+        200: {"model": ReportAccepted, "description": "already accepted (this worker, same client_report_id and body)"},
         401: {"description": "no or bad credentials"},
         403: {"description": "not a worker, another worker's report, or a grid the worker is not assigned to"},
+        409: {"description": "this worker's client_report_id was accepted with a different body"},
         413: {"description": "body too large"},
         429: {"description": "too many reports from this worker; see Retry-After"},
         503: {"description": "database unreachable or busy; retry after Retry-After seconds"},
@@ -95,6 +96,12 @@ async def post_report(
     # Committed with the reports posted at the same moment; the audit entry in the same transaction.
     accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", outside))
     request.state.audited = True
+    if accepted.conflict:
+        metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            str(IdempotencyConflict(report.worker_id, report.client_report_id, accepted.case_id)),
+        )
     if accepted.created:
         metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
         if outside is not None:

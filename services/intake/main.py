@@ -14,7 +14,7 @@ from gridloop.servicekit.settings import DEV_ENVS
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.handlers import ReportDesk
-from services.intake.open311 import router as open311_router
+from services.intake.open311_api import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings

@@ -28,6 +28,11 @@ class ReportIn(StrictModel):
     occurred_at: AwareDatetime
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
     resident: ResidentContact
+    public_consent: bool = Field(
+        default=False,
+        description="the resident agreed that the description and photos may be shown publicly (Open311); "
+        "the location is shown rounded to about 100 m either way, the address never",
+    )
 
 
 class ReportAccepted(BaseModel):

@@ -10,6 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from gridloop.servicekit.settings import DEV_ENVS, ServiceSettings
 
+DEV_SMS_CALLBACK_TOKEN = "gridloop-dev-sms-callback-token"  # published: refused outside development
+
 
 class NotifySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDLOOP_NOTIFY_", env_nested_delimiter="__", extra="ignore")
@@ -21,8 +23,9 @@ class NotifySettings(ServiceSettings):
     # SMS through a provider-style HTTP gateway; without a URL, SMS are written to the log-file channel.
     sms_gateway_url: str | None = None
     sms_api_key: str = "dev-sms-key"
-    # Bearer token the gateway presents on its callbacks (receipts, inbound replies); None accepts any caller.
-    sms_callback_token: str | None = None
+    # Bearer token the gateway presents on its callbacks (receipts, inbound replies): always required. The
+    # development value is published, so outside development a real one must be set or notify does not start.
+    sms_callback_token: str = DEV_SMS_CALLBACK_TOKEN
     # E-mail over SMTP; without a host, e-mails are written to the log-file channel.
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -119,8 +122,12 @@ class NotifySettings(ServiceSettings):
             return self
         if self.sms_gateway_url and self.sms_api_key == "dev-sms-key":
             raise ValueError("sms_api_key is the development key; set the gateway's real key")
-        if self.sms_gateway_url and not self.sms_callback_token:
-            raise ValueError("sms_callback_token is required so only the gateway can post receipts and replies")
+        # The callback routes are served whether or not a gateway is configured: they need a secret either way.
+        if self.sms_callback_token == DEV_SMS_CALLBACK_TOKEN or len(self.sms_callback_token) < 24:
+            raise ValueError(
+                "sms_callback_token (GRIDLOOP_NOTIFY_SMS_CALLBACK_TOKEN) is unset, the development value or shorter "
+                "than 24 characters; set the provider's own token so only it can post receipts and replies"
+            )
         return self
 
 

@@ -49,7 +49,8 @@ async def day(ns, client, clock):
 
     case  community  dispatched    signed         resolved       rating (latest)
     c1    A          03-01 01:00   02:00 on time  10:00 on time  satisfied (was dissatisfied)
-    c6    A          03-01 01:30   linked to c1, resolved with it basically satisfied
+    c6    A          03-01 01:30   02:00 on time  10:00 on time  basically satisfied (c1's grid and item, but a
+                                  police matter is never linked as a duplicate: a case of its own)
     c2    A          03-01 02:00   05:00 late     13:00 on time  dissatisfied
     c3    A          03-01 03:00   04:00 on time  open, overdue  -
     c4    B          03-01 04:00   never          open, overdue  -
@@ -73,14 +74,13 @@ async def day(ns, client, clock):
     await publish(ns, cases["c1"])
     await wait_for_work_item(client, cases["c1"].case_id)
     await publish(ns, *(case for name, case in cases.items() if name != "c1"))
-    await wait_for_work_item(client, cases["c6"].case_id, "linked")
-    for name, case in cases.items():
-        if name != "c6":
-            await wait_for_work_item(client, case.case_id)
+    for case in cases.values():
+        assert (await wait_for_work_item(client, case.case_id))["status"] == "dispatched", "never linked"
 
     steps = [
         ("02-28T21:00", "c8", "sign"),
         ("03-01T02:00", "c1", "sign"),
+        ("03-01T02:00", "c6", "sign"),
         ("03-01T04:00", "c3", "sign"),
         ("03-01T05:00", "c2", "sign"),
         ("03-01T05:00", "c8", "resolve"),
@@ -88,6 +88,7 @@ async def day(ns, client, clock):
         ("03-01T08:00", "c7", "return"),
         ("03-01T08:00", "f1", "sign"),
         ("03-01T10:00", "c1", "resolve"),
+        ("03-01T10:00", "c6", "resolve"),
         ("03-01T13:00", "c2", "resolve"),
         ("03-01T20:00", "c5", "resolve"),
         ("03-01T20:00", "f1", "resolve"),
@@ -141,8 +142,8 @@ async def test_rates_per_department_count_late_and_open_overdue_cases_honestly(c
     rows = {r["group"]: r for r in (await client.get("/v1/rates", params=WINDOW, headers=OPERATOR)).json()["rows"]}
     assert set(rows) == {"police", "finance"}
     police = rows["police"]
-    assert (police["dispatched"], police["signed_on_time"], police["response_rate"]) == (5, 3, 0.6)
-    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (6, 3, 0.5)
+    assert (police["dispatched"], police["signed_on_time"], police["response_rate"]) == (6, 4, 0.6667)
+    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (7, 4, 0.5714)
     assert (police["rated"], police["satisfied"], police["satisfaction_rate"]) == (4, 3, 0.75)
     finance = rows["finance"]
     assert (finance["response_rate"], finance["resolution_rate"], finance["satisfaction_rate"]) == (1.0, 1.0, None)
@@ -153,10 +154,10 @@ async def test_rates_per_community_and_item(client, day):
     rows = {r["group"]: r for r in by_community["rows"]}
     a, b = rows["JN-RATES-A"], rows["JN-RATES-B"]
     assert (a["dispatched"], a["signed_on_time"], a["due"], a["resolved_on_time"], a["rated"], a["satisfied"]) == (
+        4,
         3,
-        2,
+        4,
         3,
-        2,
         3,
         2,
     )
@@ -169,7 +170,7 @@ async def test_rates_per_community_and_item(client, day):
         1,
     )
     by_item = (await client.get("/v1/rates", params={**WINDOW, "group_by": "item"}, headers=OPERATOR)).json()
-    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.5, "F15": 1.0}
+    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.5714, "F15": 1.0}
 
 
 async def test_a_department_sees_only_its_own_rates(client, day):
@@ -181,7 +182,8 @@ async def test_department_rates_are_exported_as_gauges(client, day):
     async def exported() -> str:
         # A refresh can run between the day's last signing and its last rating: wait for one after both.
         text = (await client.get("/metrics")).text
-        done = ('rate="response"} 0.6', 'rate="satisfaction"} 0.75')
+        # The gauges' window is the trailing 30 days, so c8 (02-28) counts: 5 of 7 signed for on time.
+        done = ('rate="response"} 0.7143\n', 'rate="satisfaction"} 0.75\n')
         return text if all(f'gridloop_department_rate_ratio{{department="police",{d}' in text for d in done) else ""
 
     text = await wait_for(exported, what="rate gauges")
@@ -206,7 +208,7 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
         "sign": 0,
         "resolve": 0,
     }
-    # Satisfaction counts every reporter's latest rating, the linked duplicate c6's too: A has c1 (satisfied,
+    # Satisfaction counts every reporter's latest rating: A has c1 (satisfied,
     # its later rating), c6 (basically satisfied), c2 (dissatisfied); B has c5 (satisfied).
     for group, rated, satisfied in ((("police", "JN-RATES-A"), 3, 2), (("police", "JN-RATES-B"), 1, 1)):
         counts = dict(zip(NAMES, got["community"][group], strict=True))

@@ -159,11 +159,12 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     await publish(ns, first)
     await wait_for_work_item(client, first.case_id)
     later = datetime.now(UTC) + timedelta(hours=1)
-    same_grid = dispatched("S08", grid_id=grid, dispatched_at=later)
+    same_grid = dispatched("S08", grid_id=grid, location={"lat": 30.7101, "lon": 104.0500}, dispatched_at=later)
     next_door = dispatched("S08", location={"lat": 30.7104, "lon": 104.0500}, dispatched_at=later)  # ~45 m, other grid
     far_away = dispatched("S08", location={"lat": 30.7150, "lon": 104.0500}, dispatched_at=later)  # ~550 m
-    other_item = dispatched("S15", grid_id=grid, dispatched_at=later)
-    await publish(ns, same_grid, next_door, far_away, other_item)
+    other_item = dispatched("S15", grid_id=grid, location=here, dispatched_at=later)
+    grid_only = dispatched("S08", grid_id=grid, dispatched_at=later)  # no coordinates: the grid is not enough
+    await publish(ns, same_grid, next_door, far_away, other_item, grid_only)
 
     for case in (same_grid, next_door):
         linked = await wait_for_work_item(client, case.case_id, "linked")
@@ -172,6 +173,7 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
         assert linked_step.detail_as(DuplicateDetail).primary_case_id == first.case_id
     await wait_for_work_item(client, far_away.case_id, "dispatched")
     await wait_for_work_item(client, other_item.case_id, "dispatched")
+    await wait_for_work_item(client, grid_only.case_id, "dispatched")
 
     primary = await wait_for_work_item(client, first.case_id)
     assert set(primary["linked_case_ids"]) == {str(same_grid.case_id), str(next_door.case_id)}
@@ -210,11 +212,11 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
 async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_told_again_when_signed_itself(
     ns, client, tap
 ):
-    grid = f"G-dup-{uuid.uuid4().hex[:6]}"
-    first = dispatched("S08", grid_id=grid)
+    grid, here = f"G-dup-{uuid.uuid4().hex[:6]}", {"lat": 30.7300, "lon": 104.0700}
+    first = dispatched("S08", grid_id=grid, location=here)
     await publish(ns, first)
     await wait_for_work_item(client, first.case_id)
-    duplicate = dispatched("S08", grid_id=grid, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
+    duplicate = dispatched("S08", grid_id=grid, location=here, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
     await publish(ns, duplicate)
     await wait_for_work_item(client, duplicate.case_id, "linked")
     street = as_department("street_office")
@@ -238,15 +240,16 @@ async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_tol
 async def test_a_duplicate_is_found_among_many_open_cases_of_its_item_elsewhere(ns, client, tap):
     """The match looks in the neighbourhood, not at the district's first hundred open cases of the item."""
     start = datetime.now(UTC) - timedelta(hours=3)
-    elsewhere = [dispatched("S20", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
+    elsewhere = [dispatched("S10", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
     grid = f"G-many-{uuid.uuid4().hex[:6]}"
     primary = dispatched(
-        "S20", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
+        "S10", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
     )
     await publish(ns, *elsewhere, primary)
     await wait_for_work_item(client, primary.case_id)
-    same_grid = dispatched("S20", grid_id=grid, dispatched_at=start + timedelta(hours=2))
-    nearby = dispatched("S20", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
+    here = {"lat": 30.7201, "lon": 104.06}
+    same_grid = dispatched("S10", grid_id=grid, location=here, dispatched_at=start + timedelta(hours=2))
+    nearby = dispatched("S10", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
     await publish(ns, same_grid, nearby)
     for case in (same_grid, nearby):  # ~65 m away, in another grid
         linked = await wait_for_work_item(client, case.case_id, "linked")

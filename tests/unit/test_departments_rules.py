@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridloop.admission.admission_list import default_admission_list
-from services.departments.duplicates import Sighting, distance_metres, is_duplicate
+from services.departments.duplicates import Sighting, distance_metres, is_duplicate, may_be_linked
 from services.departments.rates import RateCounts, ratio
 from services.departments.sla import DeadlineState, due_steps, moved, next_fire_at, sign_for_window
 from services.router.returns import ARBITRATION_REASON, redecide
@@ -68,14 +68,31 @@ def test_distance_needs_coordinates_on_both_sides() -> None:
     assert distance_metres(here, {"address": "12栋"}) is None
 
 
-def test_same_item_in_the_same_grid_or_within_100_metres_within_a_day_is_a_duplicate() -> None:
+def test_same_item_within_100_metres_within_a_day_is_a_duplicate() -> None:
     first = Sighting("S08", "G1", T0, {"lat": 30.71, "lon": 104.05})
-    assert is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=23)), first)
+    assert is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=23), {"lat": 30.7102, "lon": 104.05}), first)
+    assert not is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=1)), first), "the grid alone is not enough"
+    assert not is_duplicate(Sighting("S08", "G1", T0, {"lat": 30.712, "lon": 104.05}), first), "same grid, 220 m"
     assert is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1), {"lat": 30.7108, "lon": 104.05}), first)
     assert not is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1), {"lat": 30.712, "lon": 104.05}), first)
     assert not is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1)), first), "no coordinates, other grid"
-    assert not is_duplicate(Sighting("S15", "G1", T0 + timedelta(hours=1)), first), "another item"
-    assert not is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=25)), first), "more than a day later"
+    assert not is_duplicate(Sighting("S15", "G1", T0 + timedelta(hours=1), first.location), first), "another item"
+    assert not is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=25), first.location), first), "a day later"
+
+
+@pytest.mark.parametrize("item_code", ["P06", "P09", "P10", "P05", "P07", "P08", "S20", "S18", "S19", "S30", "F01"])
+def test_a_personal_matter_is_never_linked_however_close(item_code: str) -> None:
+    """Two families' domestic-violence reports in one building are two cases (issue #16, finding 3)."""
+    here = {"lat": 30.71, "lon": 104.05}
+    assert not may_be_linked(item_code)
+    assert not is_duplicate(
+        Sighting(item_code, "G1", T0 + timedelta(minutes=5), here), Sighting(item_code, "G1", T0, here)
+    )
+
+
+def test_public_items_may_be_linked_and_unknown_items_may_not() -> None:
+    assert may_be_linked("S02") and may_be_linked("S08")
+    assert not may_be_linked("X99"), "an item the shipped list does not know counts as personal"
 
 
 def test_no_cases_is_no_rate_not_zero() -> None:

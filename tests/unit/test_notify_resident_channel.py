@@ -42,7 +42,7 @@ def test_production_with_a_provider_needs_its_credentials_and_the_callback_token
     with pytest.raises(ValidationError, match="sms_callback_token"):
         NotifySettings(sms_provider="tencent", tencent_secret_id="id", tencent_secret_key="k", tencent_sdk_app_id="1")
     settings = NotifySettings(
-        sms_provider="aliyun", aliyun_access_key_id="id", aliyun_access_key_secret="k", sms_callback_token="t"
+        sms_provider="aliyun", aliyun_access_key_id="id", aliyun_access_key_secret="k", sms_callback_token="t" * 24
     )
     assert settings.resident_sms == "aliyun"
 
