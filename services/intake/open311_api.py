@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.ratelimit import RATE_LIMITED
 from gridloop.auth.tokens import api_key_principal
 from gridloop.registry import Grid, NotInRegistry, Registry
-from gridloop.auth.ratelimit import RATE_LIMITED
 from services.intake import metrics
 from services.intake.deps import get_registry
 from services.intake.handlers import ReportDesk, Submission

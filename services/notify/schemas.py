@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,7 +88,7 @@ class AliyunUp(StrictModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     phone_number: str = Field(pattern=r"^(\+?86)?1[3-9]\d{9}$")
     content: str = Field(max_length=1000)
-    sequence_id: int | str
+    sequence_id: int | Annotated[str, Field(min_length=1, max_length=64)]
     send_time: str | None = Field(default=None, max_length=40)
     sign_name: str | None = Field(default=None, max_length=100)
     dest_code: str | None = Field(default=None, max_length=40)
@@ -113,7 +113,7 @@ class TencentReply(StrictModel):
     mobile: str = Field(pattern=r"^1[3-9]\d{9}$")
     text: str = Field(max_length=1000)
     time: int
-    nationcode: str = "86"
+    nationcode: str = Field(default="86", max_length=8)
     sign: str | None = Field(default=None, max_length=100)
     extend: str | None = Field(default=None, max_length=100)
 

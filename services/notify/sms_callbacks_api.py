@@ -26,11 +26,9 @@ async def provider_only(
     ] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
-    expected = runtime.settings.sms_callback_token
-    if expected is None:
-        return  # development without a token (production refuses to start without one)
+    expected = runtime.settings.sms_callback_token  # always set (the settings refuse a missing one in production)
     bearer = (authorization or "").removeprefix("Bearer ")
-    if not (hmac.compare_digest(token or "", expected) or hmac.compare_digest(bearer, expected)):
+    if not expected or not (hmac.compare_digest(token or "", expected) or hmac.compare_digest(bearer, expected)):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "callback token required")
     request.state.principal = Principal("sms-provider", "sms")  # for the audit log
 

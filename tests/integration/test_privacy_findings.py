@@ -23,9 +23,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.ratelimit import RateLimiter
 from gridloop.auth.settings import AuthSettings
 from gridloop.registry import default_registry
-from gridloop.auth.ratelimit import RateLimiter
 from services.departments.main import make_app as departments_app
 from services.departments.settings import DepartmentsSettings
 from services.intake.main import make_app as intake_app
