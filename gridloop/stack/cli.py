@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from gridloop.stack import paths
+from gridloop.stack.alertmanager import ALERTMANAGER, start_alertmanager, stop_alertmanager
 from gridloop.stack.infra import ensure_infra
 from gridloop.stack.kafka import KAFKA, kafka_version, stop_kafka
 from gridloop.stack.postgres import ADMIN_DSN, PORT, postgres_pid, postgres_up, stop_postgres
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start whatever is not running (idempotent)")
     up.add_argument("--infra-only", action="store_true", help="only Kafka, PostgreSQL and topics")
-    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus and Alertmanager")
     down = commands.add_parser("down", help="stop services, Prometheus and Kafka")
     down.add_argument("--all", action="store_true", help="stop the PostgreSQL cluster too")
     commands.add_parser("status", help="show what runs where")
@@ -48,6 +49,7 @@ def stack_up(*, infra_only: bool = False, prometheus: bool = True) -> None:
     if infra_only:
         return
     if prometheus:
+        start_alertmanager()
         start_prometheus()
     with step("running database migrations (gridloop migrate)"):
         run_migrations()
@@ -60,6 +62,7 @@ def stack_down(*, postgres: bool = False) -> None:
     for name in reversed(PORTS):
         _stop(name, lambda name=name: stop_service(name, signal.SIGTERM))
     _stop("prometheus", stop_prometheus)
+    _stop("alertmanager", stop_alertmanager)
     _stop("kafka", stop_kafka)
     if postgres:
         with step("stopping PostgreSQL"):
@@ -70,6 +73,7 @@ def print_status() -> None:
     rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", _state(postgres_up(), PORT), ADMIN_DSN)]
     rows.append(_row(KAFKA, f"Kafka {kafka_version()}, bootstrap {KAFKA.address}"))
     rows.append(_row(PROMETHEUS, f"http://{PROMETHEUS.address}"))
+    rows.append(_row(ALERTMANAGER, f"http://{ALERTMANAGER.address} (webhook: gridloop alerts listen)"))
     rows += [_service_row(name) for name in PORTS]
     print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<7}  details")
     for component, pid, address, state, details in rows:
