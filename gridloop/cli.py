@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chaos": ("gridloop.chaos.run:main", "crash services, broker and database under load; check nothing is lost"),
     "stack": ("gridloop.stack.cli:main", "local stack: up | down | status (Kafka, PostgreSQL, Prometheus, services)"),
     "alerts": ("gridloop.operations.alert_inbox:main", "alerts: listen (print what Alertmanager's webhook sends)"),
+    "backup": ("gridloop.operations.backup:backup_main", "pg_dump each service's database (custom format)"),
+    "restore": ("gridloop.operations.backup:restore_main", "restore a backup into fresh databases, rewind consumers"),
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
