@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("gridloop.operations.alert_inbox:main", "alerts: listen (print what Alertmanager's webhook sends)"),
     "backup": ("gridloop.operations.backup:backup_main", "pg_dump each service's database (custom format)"),
     "restore": ("gridloop.operations.backup:restore_main", "restore a backup into fresh databases, rewind consumers"),
+    "retention": ("gridloop.operations.retention:main", "delete old inbox/audit rows, erase closed cases' contacts"),
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
