@@ -25,13 +25,14 @@ import asyncpg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridloop.auth.privacy import ERASED_MARK
 from gridloop.delivery.migrations import SERVICES, settings_for
 from gridloop.operations import metrics
 
 LOCK_KEY = "gridloop.retention"
 CLOSED = ("resolved", "closed", "not_admitted")  # statuses after which a case needs no contact
 # A contact erased: the sealed fields null (ResidentCipher.open passes non-strings through), and when.
-_ERASED = "jsonb_build_object('name', null, 'phone', null, 'email', null, 'webhook_url', null, 'erased_at', now())"
+_ERASED = f"jsonb_build_object('name', null, 'phone', null, 'email', null, 'webhook_url', null, '{ERASED_MARK}', now())"
 
 
 class RetentionPolicy(BaseSettings):

@@ -8,9 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from gridloop.operations.retention import LOCK_KEY, RetentionPolicy, run_retention
+from tests.support.apps import build_apps
+from tests.support.auth import ActingAsCaller
 from tests.support.namespace import Namespace
 
 pytestmark = pytest.mark.integration
@@ -54,7 +58,7 @@ async def test_old_inbox_and_audit_rows_go_in_batches_and_recent_ones_stay(ns: N
         await conn.close()
 
 
-async def test_contacts_are_erased_180_days_after_the_case_closed_and_the_case_stays(ns: Namespace) -> None:
+async def test_contacts_are_erased_180_days_after_the_case_closed_and_the_case_stays(ns: Namespace, tmp_path) -> None:
     closed_long_ago, closed_lately, open_case = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     conn = await connect(ns, "intake")
     try:
@@ -94,6 +98,17 @@ async def test_contacts_are_erased_180_days_after_the_case_closed_and_the_case_s
         assert rows[open_case][0]["name"] == "gAAAA-name"
     finally:
         await conn.close()
+
+    # An operator who asks for the erased contact is told it is gone (and the asking is audited), not a 500.
+    intake = build_apps(ns, notify_log=tmp_path / "messages.jsonl")["intake"]
+    async with (
+        LifespanManager(intake, startup_timeout=180),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=intake), base_url="http://intake", auth=ActingAsCaller()
+        ) as client,
+    ):
+        response = await client.get(f"/v1/cases/{closed_long_ago}/resident")
+    assert response.status_code == 410, response.text
 
 
 async def test_notify_forgets_the_contact_its_digest_and_the_message_texts_of_a_long_closed_case(
