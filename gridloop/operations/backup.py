@@ -104,12 +104,18 @@ def restore(source: Path, urls: Mapping[str, str], *, drop_existing: bool = Fals
 
 
 async def rewind_consumers(
-    bootstrap: str, groups: Sequence[str], to: datetime, *, topic_prefix: str = ""
+    bootstrap: str,
+    groups: Sequence[str],
+    to: datetime,
+    *,
+    topic_prefix: str = "",
+    options: Mapping[str, object] | None = None,
 ) -> dict[str, int]:
     """Set each group's committed offsets to the first record at or after `to` on every topic it had offsets
     for (the log end where nothing is that new). The groups' consumers must be stopped. Returns, per group,
-    how many records it will read again."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    how many records it will read again. `options`: KafkaSettings.client_options() (TLS, SASL)."""
+    client = dict(options or {"bootstrap_servers": bootstrap})
+    admin = AIOKafkaAdminClient(**client)
     await admin.start()
     rewound: dict[str, int] = {}
     try:
@@ -119,9 +125,7 @@ async def rewind_consumers(
             if not partitions:
                 rewound[group] = 0
                 continue
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, group_id=f"{topic_prefix}{group}", enable_auto_commit=False
-            )
+            consumer = AIOKafkaConsumer(**client, group_id=f"{topic_prefix}{group}", enable_auto_commit=False)
             await consumer.start()
             try:
                 consumer.assign(partitions)  # a group with no members takes commits from an assigned consumer
