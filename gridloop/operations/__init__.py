@@ -1,0 +1,1 @@
+"""What operators run beside the services: the alert inbox, backups and restores, retention jobs."""
