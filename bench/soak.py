@@ -27,8 +27,8 @@ import asyncpg
 from bench.http_load import Load
 from bench.run import RESULTS, DepartmentArrivals, ensure_stack, report_bodies
 from bench.stats import percentiles
-from gridloop.delivery.migrations import settings_for
-from gridloop.operations.retention import RetentionPolicy, run_all
+from gridloop.ops.migrate import settings_for
+from gridloop.ops.retention import RetentionPolicy, run_all
 from gridloop.stack import PORTS
 from gridloop.stack.procs import pid_of
 from gridloop.stack.services import service

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from aiosmtpd.controller import Controller
 
-from gridloop.operations.alert_inbox import AlertInbox, serving
+from gridloop.ops.alert_inbox import AlertInbox, serving
 from gridloop.stack import start_service, stop_service
 from gridloop.stack.alertmanager import alertmanager_argv, ready
 from tests.support.namespace import Namespace

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gridloop.demo.client import DemoClient, ServiceUrls
-from gridloop.operations.backup import CONSUMER_GROUPS, REWIND_MARGIN, backup, restore, rewind_consumers
+from gridloop.ops.backup import CONSUMER_GROUPS, REWIND_MARGIN, backup, restore, rewind_consumers
 from gridloop.stack import ADMIN_DSN, start_service, stop_service
 from tests.support.namespace import Namespace
 from tests.support.polling import wait_for

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from gridloop.operations.retention import LOCK_KEY, RetentionPolicy, run_retention
+from gridloop.ops.retention import LOCK_KEY, RetentionPolicy, run_retention
 from tests.support.apps import build_apps
 from tests.support.auth import ActingAsCaller
 from tests.support.namespace import Namespace

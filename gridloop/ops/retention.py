@@ -26,8 +26,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridloop.auth.privacy import ERASED_MARK
-from gridloop.delivery.migrations import SERVICES, settings_for
-from gridloop.operations import metrics
+from gridloop.ops import metrics
+from gridloop.ops.migrate import SERVICES, settings_for
 
 LOCK_KEY = "gridloop.retention"
 CLOSED = ("resolved", "closed", "not_admitted")  # statuses after which a case needs no contact

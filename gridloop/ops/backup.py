@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
 from sqlalchemy.engine import URL, make_url
 
-from gridloop.delivery.migrations import SERVICES, settings_for
+from gridloop.ops.migrate import SERVICES, settings_for
 
 MANIFEST = "manifest.json"
 # Consumers are rewound to this long before the backup began: a record consumed just before pg_dump took its

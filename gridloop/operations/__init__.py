@@ -1,1 +1,0 @@
-"""What operators run beside the services: the alert inbox, backups and restores, retention jobs."""
