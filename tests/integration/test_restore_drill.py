@@ -1,8 +1,7 @@
 """The restore drill: traffic, `gridloop backup`, the databases destroyed, `gridloop restore` into fresh ones;
 every accepted report is still there and the pipeline goes on without doing anything twice.
 
-It drops its own session's databases: run it against a PostgreSQL of its own when others share the machine
-(GRIDLOOP_PG_CLUSTER / GRIDLOOP_PG_PORT, see gridloop/stack/postgres.py)."""
+It drops and restores databases of a namespace of its own (the session's others are not touched)."""
 
 from __future__ import annotations
 
@@ -24,6 +23,13 @@ from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def ns(private_ns):
+    """Databases and topics of the drill's own: it destroys them and restores them, and the session's other
+    modules must not run on restored copies of theirs."""
+    return private_ns
 
 SERVICES = ("intake", "router", "departments", "notify")
 BEFORE, AFTER = 30, 10
