@@ -17,7 +17,7 @@ from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import duplicates, extensions, handlers, queries
 from services.departments.deps import CallerDep, NowDep, OperatorDep
-from services.departments.rates import GroupBy, compute_rates
+from services.departments.rates import GroupBy, compute_rates, rate_view
 from services.departments.schemas import (
     ActivityView,
     DepartmentStats,
@@ -26,7 +26,6 @@ from services.departments.schemas import (
     ExtensionView,
     ProgressIn,
     RatesView,
-    RateView,
     ResolveIn,
     ReturnIn,
     SignIn,
@@ -273,21 +272,7 @@ async def get_rates(
         raise _bad_window("from must be before to")
     async with runtime.db.engine.connect() as conn:
         rows = await compute_rates(conn, group_by, start, end, now, department=caller.scope)
-    views = [
-        RateView(
-            group=r.group,
-            dispatched=r.dispatched,
-            signed_on_time=r.signed_on_time,
-            due=r.due,
-            resolved_on_time=r.resolved_on_time,
-            rated=r.rated,
-            satisfied=r.satisfied,
-            response_rate=r.response_rate,
-            resolution_rate=r.resolution_rate,
-            satisfaction_rate=r.satisfaction_rate,
-        )
-        for r in rows
-    ]
+    views = [rate_view(r) for r in rows]
     return RatesView(group_by=group_by, start=start, end=end, rows=views)
 
 

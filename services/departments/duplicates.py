@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.sla import deadline_windows, start_deadlines
 from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
 from services.departments.tables import work_items
@@ -155,6 +155,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
             continue  # none, or closed meanwhile: one by one would not have linked it either
         linked[row.case_id] = (row, primary.case_id)
     await record_steps(uow, [_link(row, primary) for row, primary in linked.values()])
+    await tasks.linked(uow, [(row.case_id, row.dispatch_no) for row, _ in linked.values()])
     for row, _ in linked.values():
         metrics.DUPLICATES.labels(row.department, "linked").inc()
 
@@ -213,4 +214,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
         detail={"primary_case_id": str(row.primary_case_id)},
     )
     await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
+    await tasks.unlinked(
+        uow, case_id, row.dispatch_no, sign_deadline=now + windows["sign"], deadline=now + windows["resolve"]
+    )
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

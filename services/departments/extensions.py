@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.sla import move_deadline
 from services.departments.steps import InvalidTransition, WorkItemNotFound, lock_work_item, record_step
 from services.departments.tables import extensions
@@ -86,6 +86,13 @@ async def decide_extension(
     if approve:
         deadline += timedelta(hours=request.hours)
         await move_deadline(uow, case_id, "resolve", timedelta(hours=request.hours), now)
+        await tasks.extended(
+            uow,
+            case_id,
+            row.dispatch_no,
+            move=lambda deadline: deadline + timedelta(hours=request.hours),
+            requested_at=request.requested_at,
+        )
     await record_step(
         uow,
         row,

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
 from services.departments.sla import deadline_rows, deadline_windows, start_deadline_rows
@@ -27,7 +27,7 @@ from services.departments.steps import (
     record_steps,
     step_event_id,
 )
-from services.departments.tables import feedback, returns, work_items
+from services.departments.tables import extensions, feedback, returns, work_items
 
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
             metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
     await start_deadline_rows(uow, clocks)
+    await tasks.start_tasks(uow, [tasks.task_row(row._asdict()) for _event, row in fresh])
     await link_duplicates(uow, [row for _event, row in fresh])
 
 
@@ -135,6 +136,7 @@ async def sign_for(
         values={"signed_at": now, "signed_by": assignee},
         detail={"within_deadline": now <= row.sign_deadline},
     )
+    await tasks.signed(uow, case_id, row.dispatch_no, now)
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
     # has an id of its own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
     await record_steps(
@@ -210,6 +212,7 @@ async def resolve(
             photo_urls=photo_urls,
             detail=detail,
         )
+    await tasks.resolved(uow, case_id, row.dispatch_no, now)
     metrics.TIME_TO_RESOLVE.labels(row.department).observe((now - row.dispatched_at).total_seconds())
 
 
@@ -259,6 +262,13 @@ async def _return_one(
         values={"returns": row.returns + 1, "primary_case_id": None},
         detail={"reason_code": reason_code, "department": row.department, "dispatch_no": row.dispatch_no},
     )
+    await tasks.returned(uow, row.case_id, row.dispatch_no, now)
+    # An extension asked for by the returning department is not the next department's to be granted.
+    await uow.conn.execute(
+        sa.update(extensions)
+        .where(extensions.c.case_id == row.case_id, extensions.c.state == "pending")
+        .values(state="withdrawn", decided_by=assignee, decision_note="退单，申请撤回", decided_at=now)
+    )
     metrics.RETURNS.labels(row.department, reason_code).inc()
 
 
@@ -268,10 +278,16 @@ async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: D
     if rating not in RATINGS:
         log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
         return
-    stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at)
+    # The rating belongs to the department task the resident was answered by: the case's dispatch now.
+    rated_task = sa.select(work_items.c.dispatch_no).where(work_items.c.case_id == event.case_id).scalar_subquery()
+    stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at, dispatch_no=rated_task)
     stmt = stmt.on_conflict_do_update(
         index_elements=["case_id"],
-        set_={"rating": stmt.excluded.rating, "rated_at": stmt.excluded.rated_at},
+        set_={
+            "rating": stmt.excluded.rating,
+            "rated_at": stmt.excluded.rated_at,
+            "dispatch_no": stmt.excluded.dispatch_no,
+        },
         where=feedback.c.rated_at <= stmt.excluded.rated_at,
     )
     await uow.conn.execute(stmt)

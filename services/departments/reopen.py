@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from services.departments import tasks
 from services.departments.sla import start_deadlines
 from services.departments.tables import activity, sla_deadlines, work_items
 
@@ -39,6 +40,7 @@ async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: 
     )
     window = timedelta(seconds=window_seconds) if window_seconds else row.resolve_deadline - row.dispatched_at
     await start_deadlines(uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window})
+    await tasks.reopened(uow, event.case_id, row.dispatch_no)  # its first resolution did not resolve it
     await uow.conn.execute(
         sa.update(work_items)
         .where(work_items.c.case_id == event.case_id)
