@@ -27,7 +27,7 @@ from services.router import metrics
 from services.router.tables import cases, decisions
 
 
-class Decision(Protocol):
+class DecisionView(Protocol):
     outcome: str
     item_code: str | None
     department: str | None
@@ -38,11 +38,11 @@ class Decision(Protocol):
     list_version: str
 
 
-class Classifier(Protocol):
-    def classify(self, description: str, item_hint: str | None = None) -> Decision: ...
+class ReportClassifier(Protocol):
+    def classify(self, description: str, item_hint: str | None = None) -> DecisionView: ...
 
 
-class Catalogue(Protocol):
+class ItemLookup(Protocol):
     def get(self, code: str) -> Any: ...
 
 
@@ -68,7 +68,11 @@ def load_report(stored: dict[str, Any]) -> CaseReported:
 
 
 async def route_cases(
-    items: list[tuple[CaseReported, Delivery]], uow: UnitOfWork, *, classifier: Classifier, catalogue: Catalogue
+    items: list[tuple[CaseReported, Delivery]],
+    uow: UnitOfWork,
+    *,
+    classifier: ReportClassifier,
+    admission_list: ItemLookup,
 ) -> None:
     """Classify a run of reported cases; forward each to its department, or record why it is not forwarded.
 
@@ -90,7 +94,9 @@ async def route_cases(
     )
     for event, delivery, decision in decided:
         _count(decision)
-        await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+        await publish_outcome(
+            uow, event, decision, admission_list=admission_list, source_event_id=delivery.event_id, now=now
+        )
 
 
 _store = insert(cases)
@@ -108,7 +114,7 @@ _INSERT_DECISION = (
 )
 
 
-def _decision_row(event: CaseReported, decision: Decision, *, decided_by: str, now: datetime) -> dict[str, Any]:
+def _decision_row(event: CaseReported, decision: DecisionView, *, decided_by: str, now: datetime) -> dict[str, Any]:
     return {
         "case_id": event.case_id,
         "b_case_id": event.case_id,  # the same, for the round's subquery
@@ -126,13 +132,13 @@ def _decision_row(event: CaseReported, decision: Decision, *, decided_by: str, n
     }
 
 
-def _count(decision: Decision) -> None:
+def _count(decision: DecisionView) -> None:
     metrics.DECISIONS.labels(decision.outcome, decision.department or "none", decision.item_code or "none").inc()
     metrics.CONFIDENCE.labels(decision.outcome).observe(decision.confidence)
 
 
 async def record_decision(
-    uow: UnitOfWork, event: CaseReported, decision: Decision, *, decided_by: str, now: datetime
+    uow: UnitOfWork, event: CaseReported, decision: DecisionView, *, decided_by: str, now: datetime
 ) -> None:
     """One decision (an operator's, or a re-route's), as `route_cases` writes them."""
     await uow.conn.execute(_INSERT_DECISION, [_decision_row(event, decision, decided_by=decided_by, now=now)])
@@ -142,9 +148,9 @@ async def record_decision(
 async def publish_outcome(
     uow: UnitOfWork,
     event: CaseReported,
-    decision: Decision,
+    decision: DecisionView,
     *,
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
     source_event_id: Any,
     now: datetime,
 ) -> None:
@@ -165,7 +171,7 @@ async def publish_outcome(
             event_id=status_id,
         )
         return
-    item = catalogue.get(decision.item_code)
+    item = admission_list.get(decision.item_code)
     department = item.department
     resident = event.contact(_resident_cipher().open)  # departments see it masked only
     dispatched = CaseDispatched(

@@ -17,7 +17,7 @@ from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.router import metrics
-from services.router.handlers import Catalogue, load_report, publish_outcome, record_decision, stored_report
+from services.router.handlers import ItemLookup, load_report, publish_outcome, record_decision, stored_report
 from services.router.tables import case_returns, cases
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def redecide(
     probabilities: Mapping[str, float],
     *,
     excluded: Iterable[str],
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
     threshold: float,
     list_version: str,
 ) -> Decision:
@@ -52,9 +52,9 @@ def redecide(
     allowed = {
         code: p
         for code, p in probabilities.items()
-        if (item := catalogue.get(code)) is None or item.department not in excluded  # NA classes stay in the sum
+        if (item := admission_list.get(code)) is None or item.department not in excluded  # NA classes stay in the sum
     }
-    items = sorted(((p, code) for code, p in allowed.items() if catalogue.get(code) is not None), reverse=True)
+    items = sorted(((p, code) for code, p in allowed.items() if admission_list.get(code) is not None), reverse=True)
     total = sum(allowed.values())
     if not items or total <= 0:
         return _triage("排除退单部门后没有可分派的事项，转人工研判", 0.0, None, list_version)
@@ -67,7 +67,7 @@ def redecide(
             best,
             list_version,
         )
-    department = catalogue.get(best).department
+    department = admission_list.get(best).department
     return Decision(
         outcome="admitted",
         item_code=best,
@@ -99,7 +99,7 @@ async def reroute_returned_case(
     delivery: Delivery,
     *,
     classifier: RankingClassifier,
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
 ) -> None:
     """On `returned`: remember the bounce, then dispatch again without the returning departments, or triage."""
     if event.status != "returned":
@@ -142,7 +142,7 @@ async def reroute_returned_case(
         decision = redecide(
             classifier.probabilities(again.description),
             excluded=excluded,
-            catalogue=catalogue,
+            admission_list=admission_list,
             threshold=classifier.threshold,
             list_version=classifier.list_version,
         )
@@ -150,7 +150,9 @@ async def reroute_returned_case(
     await record_decision(uow, again, decision, decided_by=decided_by, now=now)
     metrics.RETURNS.labels(department, reason_code, "rerouted" if decision.outcome == "admitted" else "triage").inc()
     if decision.outcome == "admitted":
-        await publish_outcome(uow, again, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+        await publish_outcome(
+            uow, again, decision, admission_list=admission_list, source_event_id=delivery.event_id, now=now
+        )
         return
     await uow.publish(
         CaseStatusChanged(

@@ -99,7 +99,7 @@ async def assign(
         body.operator,
         case_id,
         lambda uow, now: triage.assign_item(
-            case_id, item_code=body.item_code, operator=body.operator, uow=uow, catalogue=active, now=now
+            case_id, item_code=body.item_code, operator=body.operator, uow=uow, admission_list=active, now=now
         ),
     )
 
@@ -119,7 +119,7 @@ async def not_admitted(
             reason=body.reason,
             operator=body.operator,
             uow=uow,
-            catalogue=active,
+            admission_list=active,
             now=now,
         ),
     )

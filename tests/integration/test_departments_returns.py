@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import Decision
 from gridloop.contracts.events import CaseReported
 from gridloop.contracts.topics import CASES_REPORTED

@@ -16,7 +16,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged, Event
 from gridloop.contracts.topics import CASES_STATUS, topic_for_department
 from gridloop.delivery.kafka import Envelope, PoisonMessage, decode, encode

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from gridloop.admission.catalogue import AdmissionListError
+from gridloop.admission.admission_list import AdmissionListError
 from gridloop.servicekit.app import RuntimeDep
-from services.router.catalogue_admin import audit_trail, record_rejection, replace_admission_list
+from services.router.admission_list import audit_trail, record_rejection, replace_admission_list
 from services.router.deps import AdmissionListDep, OperatorOnly, SignedIn
 
 router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
