@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import duplicates, extensions, handlers, queries
-from services.departments.deps import CallerDep, NowDep, OperatorDep
+from services.departments.deps import CallerDep, DeadlinesDep, NowDep, OperatorDep
 from services.departments.rates import GroupBy, compute_rates, rate_view
 from services.departments.schemas import (
     ActivityView,
@@ -33,6 +33,7 @@ from services.departments.schemas import (
     WorkItemPage,
     WorkItemView,
 )
+from services.departments.working_time import CalendarNotCovered
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
@@ -99,6 +100,8 @@ async def _transition(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except handlers.InvalidTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except CalendarNotCovered as exc:  # loudly: a deadline cannot be computed until the year's schedule is entered
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return await _one(runtime, case_id, caller)
 
 
@@ -223,6 +226,7 @@ async def decide_extension(
     runtime: RuntimeDep,
     caller: OperatorDep,
     now: NowDep,
+    deadlines: DeadlinesDep,
 ) -> ExtensionView:
     """An operator approves (the resolution deadline moves) or refuses (it stays) an extension request."""
     await _transition(
@@ -230,7 +234,14 @@ async def decide_extension(
         case_id,
         caller,
         lambda uow: extensions.decide_extension(
-            uow, case_id, extension_id, approve=body.approve, operator=body.operator, note=body.note, now=now
+            uow,
+            case_id,
+            extension_id,
+            approve=body.approve,
+            operator=body.operator,
+            note=body.note,
+            now=now,
+            deadlines=deadlines,
         ),
     )
     return await _extension(runtime, case_id, extension_id)
@@ -238,11 +249,14 @@ async def decide_extension(
 
 @router.post("/work-items/{case_id}/unlink", response_model=WorkItemView, responses=OPERATOR_ERRORS)
 async def unlink(
-    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep, deadlines: DeadlinesDep
 ) -> WorkItemView:
     """Undo a wrong duplicate link: the case becomes its own work item, with fresh deadlines."""
     return await _transition(
-        runtime, case_id, caller, lambda uow: duplicates.unlink(uow, case_id, operator=body.operator, now=now)
+        runtime,
+        case_id,
+        caller,
+        lambda uow: duplicates.unlink(uow, case_id, operator=body.operator, now=now, deadlines=deadlines),
     )
 
 

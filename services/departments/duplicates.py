@@ -17,6 +17,7 @@ from services.departments import metrics, tasks
 from services.departments.sla import deadline_windows, start_deadlines
 from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
 from services.departments.tables import work_items
+from services.departments.working_time import Deadlines
 
 WINDOW = timedelta(hours=24)
 RADIUS_METRES = 100.0
@@ -192,11 +193,14 @@ def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
     )
 
 
-async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """Make a linked case its own work item again; its clocks restart now, as nobody was working it alone."""
+async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, deadlines: Deadlines) -> None:
+    """Make a linked case its own work item again; its deadlines restart now, as nobody was working it alone."""
     row = await lock_work_item(uow, case_id, "unlink", None)
+    await deadlines.refresh(uow.conn)
+    timeline = deadlines.timeline(row.item_code)
     hours = row.resolve_hours or max(round((row.resolve_deadline - row.dispatched_at).total_seconds() / 3600), 1)
     windows = deadline_windows(hours)
+    sign_deadline, resolve_deadline = timeline.add(now, windows["sign"]), timeline.add(now, windows["resolve"])
     await record_step(
         uow,
         row,
@@ -208,13 +212,11 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
         becomes="dispatched",
         values={
             "primary_case_id": None,
-            "sign_deadline": now + windows["sign"],
-            "resolve_deadline": now + windows["resolve"],
+            "sign_deadline": sign_deadline,
+            "resolve_deadline": resolve_deadline,
         },
         detail={"primary_case_id": str(row.primary_case_id)},
     )
-    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
-    await tasks.unlinked(
-        uow, case_id, row.dispatch_no, sign_deadline=now + windows["sign"], deadline=now + windows["resolve"]
-    )
+    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows, timeline=timeline)
+    await tasks.unlinked(uow, case_id, row.dispatch_no, sign_deadline=sign_deadline, deadline=resolve_deadline)
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

@@ -28,6 +28,7 @@ from services.departments.steps import (
     step_event_id,
 )
 from services.departments.tables import extensions, feedback, returns, work_items
+from services.departments.working_time import Deadlines, Timeline
 
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
@@ -41,23 +42,27 @@ RETURN_REASONS: dict[str, str] = {
 RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
-async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork) -> None:
+async def receive_dispatches(
+    items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork, *, deadlines: Deadlines
+) -> None:
     """Create (or, for a later dispatch of the same case, replace) the departments' work items of a run of
     dispatches, start their clocks and link each to an open case it duplicates: one statement per table for the
     run, leaving the database as receiving them one by one would. A case twice in the run splits it."""
     chunk: dict[uuid.UUID, CaseDispatched] = {}
     for event, _delivery in items:
         if event.case_id in chunk:
-            await _receive(list(chunk.values()), uow)
+            await _receive(list(chunk.values()), uow, deadlines)
             chunk = {}
         chunk[event.case_id] = event
-    await _receive(list(chunk.values()), uow)
+    await _receive(list(chunk.values()), uow, deadlines)
 
 
-async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
+async def _receive(events: list[CaseDispatched], uow: UnitOfWork, deadlines: Deadlines) -> None:
     if not events:
         return
-    written = {row.case_id: row for row in await uow.conn.execute(_UPSERT_WORK_ITEM, [_work_item(e) for e in events])}
+    await deadlines.refresh(uow.conn)
+    items = [_work_item(e, deadlines.timeline(e.item_code)) for e in events]
+    written = {row.case_id: row for row in await uow.conn.execute(_UPSERT_WORK_ITEM, items)}
     # A case missing from `written` had a later dispatch already: this one is old news.
     fresh = [(event, written[event.case_id]) for event in events if event.case_id in written]
     if not fresh:
@@ -66,7 +71,11 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
     for event, _row in fresh:
         windows = deadline_windows(event.resolve_hours)
         clocks += deadline_rows(
-            event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows
+            event.case_id,
+            dispatch_no=event.dispatch_no,
+            start=event.dispatched_at,
+            windows=windows,
+            timeline=deadlines.timeline(event.item_code),
         )
         metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
@@ -76,7 +85,7 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
     await link_duplicates(uow, [row for _event, row in fresh])
 
 
-def _work_item(event: CaseDispatched) -> dict[str, Any]:
+def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
     windows = deadline_windows(event.resolve_hours)
     return dict(
         case_id=event.case_id,
@@ -93,8 +102,8 @@ def _work_item(event: CaseDispatched) -> dict[str, Any]:
         dispatch_no=event.dispatch_no,
         dispatched_at=event.dispatched_at,
         resolve_hours=event.resolve_hours,
-        sign_deadline=event.dispatched_at + windows["sign"],
-        resolve_deadline=event.dispatched_at + windows["resolve"],
+        sign_deadline=timeline.add(event.dispatched_at, windows["sign"]),
+        resolve_deadline=timeline.add(event.dispatched_at, windows["resolve"]),
         signed_at=None,
         signed_by=None,
         resolved_at=None,

@@ -18,15 +18,21 @@ from services.departments.rates import refresh_rate_gauges
 from services.departments.settings import DepartmentsSettings, get_settings
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox
+from services.departments.working_time import Deadlines
+from services.departments.working_time_api import router as calendar_router
 
 
-async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
+def deadlines_for(settings: DepartmentsSettings) -> Deadlines:
+    return Deadlines(working=settings.calendar == "working", round_the_clock_items=settings.round_the_clock_items)
+
+
+async def build(settings: DepartmentsSettings, *, clock: Clock, deadlines: Deadlines) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/departments")
     runtime = Runtime("departments", settings, db)
-    runtime.add_consumer(dispatch_consumer(runtime))
-    runtime.add_consumer(status_consumer(runtime))
+    runtime.add_consumer(dispatch_consumer(runtime, deadlines))
+    runtime.add_consumer(status_consumer(runtime, deadlines))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
-    runtime.add_task(SlaScheduler(db, clock, interval=settings.sla_scan_seconds).run, "sla-scheduler")
+    runtime.add_task(SlaScheduler(db, clock, deadlines, interval=settings.sla_scan_seconds).run, "sla-scheduler")
     runtime.add_task(partial(refresh_rate_gauges, db, clock, interval=settings.rate_refresh_seconds), "rate-gauges")
     return runtime
 
@@ -34,14 +40,17 @@ async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
 def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
     clock = clock or SystemClock()
+    settings = settings or get_settings()
+    deadlines = deadlines_for(settings)
     app = create_app(
         name="departments",
-        settings=settings or get_settings(),
-        build=partial(build, clock=clock),
-        routers=[router],
+        settings=settings,
+        build=partial(build, clock=clock, deadlines=deadlines),
+        routers=[router, calendar_router],
         title="GridLoop departments",
     )
     app.state.clock = clock
+    app.state.deadlines = deadlines
     return app
 
 

@@ -69,3 +69,7 @@ DEPARTMENT_RATE = Gauge(
     "The three rates per department over the trailing rate window: rate = response | resolution | satisfaction",
     ["department", "rate"],
 )
+CALENDAR_COVERED_DAYS = Gauge(
+    "gridloop_working_calendar_covered_days",
+    "Days from today the working calendar knows (holidays and 调休): deadlines past them cannot be computed",
+)

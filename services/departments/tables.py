@@ -180,5 +180,27 @@ feedback = sa.Table(
     sa.Column("rated_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# The working calendar's own days (working_time.py): the district's days off and extra working days (scope
+# "district"), and the national schedule of a year the chinesecalendar package does not know yet (scope "national",
+# entered from the State Council's notice together with its calendar_years row).
+calendar_days = sa.Table(
+    "calendar_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("scope", sa.Text, primary_key=True),  # district | national
+    sa.Column("working", sa.Boolean, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("entered_by", sa.Text, nullable=False),
+    sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
+)
+calendar_years = sa.Table(
+    "calendar_years",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),  # e.g. the State Council notice's number
+    sa.Column("entered_by", sa.Text, nullable=False),
+    sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
 auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

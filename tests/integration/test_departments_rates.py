@@ -13,6 +13,7 @@ from services.departments import collectors, rates, tasks
 from services.departments.clock import FakeClock
 from services.departments.handlers import _work_item
 from services.departments.tables import department_tasks, feedback, work_items
+from services.departments.working_time import ROUND_THE_CLOCK
 from tests.support.departments import (
     OPERATOR,
     as_department,
@@ -287,7 +288,7 @@ async def test_the_rates_read_only_what_a_window_can_count_and_still_count_every
     }
     rows = []
     for name, times in cases.items():
-        row = _work_item(dispatched("S03", community_id="JN-RATES-OLD"))
+        row = _work_item(dispatched("S03", community_id="JN-RATES-OLD"), ROUND_THE_CLOCK)
         rows.append({**row, "description": name, "updated_at": times["dispatched_at"], **times})
     task_rows = [
         {**tasks.task_row(r), "signed_at": r.get("signed_at"), "first_resolved_at": r.get("resolved_at")} for r in rows
@@ -307,9 +308,7 @@ async def test_the_rates_read_only_what_a_window_can_count_and_still_count_every
             restricted = (await conn.execute(rates.work_counts_query("community", start, now, now))).all()
             key = rates.GROUP_COLUMNS["community"]
             unrestricted = (
-                await conn.execute(
-                    sa.select(key.label("group"), *rates.work_counts(start, now, now)).group_by(key)
-                )
+                await conn.execute(sa.select(key.label("group"), *rates.work_counts(start, now, now)).group_by(key))
             ).all()
     finally:
         await engine.dispose()

@@ -18,6 +18,7 @@ from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.delivery.db import Database
 from services.departments import extensions, handlers, rates, reopen
 from services.departments.tables import outbox
+from services.departments.working_time import Deadlines
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,7 @@ T0 = datetime(2024, 6, 3, tzinfo=UTC)  # far from every other test's cases
 HOURS = {1: 12, 2: 24, 3: 6}  # resolution window of the n-th dispatch; sign for within 2 h (<= 12 h) or 24 h
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
 EXAMPLE = count()
+CALENDAR_HOURS = Deadlines(working=False)  # the oracle counts calendar hours; the working calendar is tested apart
 
 
 @dataclass
@@ -196,7 +198,7 @@ async def record(db: Database, events: list[Event], case_ids: dict[int, uuid.UUI
         async with db.unit_of_work() as uow:
             if e.kind == "dispatch":
                 event = dispatched(case_id, items[e.dispatch_no], e.dispatch_no, e.at)
-                await handlers.receive_dispatches([(event, None)], uow)  # type: ignore[list-item]
+                await handlers.receive_dispatches([(event, None)], uow, deadlines=CALENDAR_HOURS)  # type: ignore[list-item]
             elif e.kind == "sign":
                 await handlers.sign_for(uow, case_id, assignee="甲", now=e.at)
             elif e.kind == "return":
@@ -209,11 +211,18 @@ async def record(db: Database, events: list[Event], case_ids: dict[int, uuid.UUI
                 )
             elif e.kind in ("approve", "refuse"):
                 await extensions.decide_extension(
-                    uow, case_id, asked[case_id], approve=e.kind == "approve", operator="乙", note="", now=e.at
+                    uow,
+                    case_id,
+                    asked[case_id],
+                    approve=e.kind == "approve",
+                    operator="乙",
+                    note="",
+                    now=e.at,
+                    deadlines=CALENDAR_HOURS,
                 )
             elif e.kind == "reopen":
                 status = CaseStatusChanged(case_id=case_id, status="reopened", at=e.at, actor="resident", note="不满意")
-                await reopen.reopen_work_item(status, uow, None)  # type: ignore[arg-type]
+                await reopen.reopen_work_item(status, uow, None, deadlines=CALENDAR_HOURS)  # type: ignore[arg-type]
             elif e.kind == "rate":
                 status = CaseStatusChanged(
                     case_id=case_id, status="feedback_received", at=e.at, actor="resident", detail={"rating": e.rating}

@@ -64,8 +64,17 @@ def test_items_are_immutable() -> None:
         (_with_line(13, "P12\tpolice\t院落交通秩序"), 13, "columns"),
         (SHIPPED[:-1], 63, "exactly 63 items, found 62"),
     ],
-    ids=["header", "department", "empty-name", "hours-not-int", "hours-zero", "hours-negative",
-         "duplicate", "columns", "count"],
+    ids=[
+        "header",
+        "department",
+        "empty-name",
+        "hours-not-int",
+        "hours-zero",
+        "hours-negative",
+        "duplicate",
+        "columns",
+        "count",
+    ],
 )
 def test_malformed_list_names_the_line(tmp_path: Path, lines: list[str], line_no: int, problem: str) -> None:
     with pytest.raises(AdmissionListError) as info:

@@ -81,7 +81,9 @@ def test_same_item_in_the_same_grid_or_within_100_metres_within_a_day_is_a_dupli
 def test_no_cases_is_no_rate_not_zero() -> None:
     assert ratio(0, 0) is None
     assert ratio(2, 3) == 0.6667
-    counts = RateCounts("police", dispatched=5, signed_on_time=3, due=6, resolved_on_time=3, rated=4, satisfied=3)
+    counts = RateCounts(
+        "police", dispatched=5, response_due=5, signed_on_time=3, due=6, resolved_on_time=3, rated=4, satisfied=3
+    )
     assert (counts.response_rate, counts.resolution_rate, counts.satisfaction_rate) == (0.6, 0.5, 0.75)
 
 
