@@ -57,7 +57,7 @@ CaseStatus = Literal[
 
 # Steps the resident sees and is told about.
 RESIDENT_VISIBLE: frozenset[str] = frozenset(
-    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed"}
+    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed", "duplicate_linked"}
 )
 
 

@@ -260,6 +260,29 @@ async def unlink(
     )
 
 
+@router.post("/work-items/{case_id}/duplicate/confirm", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+async def confirm_duplicate(
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+) -> WorkItemView:
+    """Confirm a suspected duplicate (one click): it is linked to its primary and its resident is told 已并案."""
+    return await _transition(
+        runtime,
+        case_id,
+        caller,
+        lambda uow: duplicates.confirm_duplicate(uow, case_id, operator=body.operator, now=now),
+    )
+
+
+@router.post("/work-items/{case_id}/duplicate/reject", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+async def reject_duplicate(
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+) -> WorkItemView:
+    """Reject a suspected duplicate (one click): the case stays its own."""
+    return await _transition(
+        runtime, case_id, caller, lambda uow: duplicates.reject_duplicate(uow, case_id, operator=body.operator, now=now)
+    )
+
+
 def _bad_window(message: str) -> HTTPException:
     """A 422 shaped like FastAPI's own (the documented HTTPValidationError), so clients parse one form."""
     return HTTPException(

@@ -109,6 +109,8 @@ def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
         resolved_at=None,
         result=None,
         primary_case_id=None,
+        suspected_duplicate_of=None,
+        duplicate_score=None,
         updated_at=event.dispatched_at,
     )
 
@@ -184,9 +186,26 @@ async def record_progress(
         actor=assignee,
         note=note,
         now=now,
-        event_id=uuid.uuid4(),  # progress notes repeat; each API call is its own step
+        event_id=(step_id := uuid.uuid4()),  # progress notes repeat; each API call is its own step
         becomes="in_progress",
         photo_urls=photo_urls,
+    )
+    # The note reaches every linked case too (their work items stay linked), each with an id derived from the step.
+    await record_steps(
+        uow,
+        [
+            Step(
+                duplicate,
+                status="in_progress",
+                actor=assignee,
+                note=note,
+                now=now,
+                event_id=uuid.uuid5(step_id, str(duplicate.case_id)),
+                photo_urls=tuple(photo_urls),
+                detail={"primary_case_id": str(case_id)},
+            )
+            for duplicate in await linked_rows(uow, case_id)
+        ],
     )
 
 

@@ -100,6 +100,10 @@ class WorkItemView(BaseModel):
     result: str | None
     returns: int = 0
     primary_case_id: uuid.UUID | None = None
+    suspected_duplicate_of: uuid.UUID | None = Field(
+        default=None, description="a likely duplicate of this open case: confirm or reject it (operators)"
+    )
+    duplicate_score: float | None = Field(default=None, description="description similarity to that case, 0..1")
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
     reporters: list[Reporter] = Field(default_factory=list, description="this case's reporter and its duplicates'")
     escalation: dict[str, str] = Field(default_factory=dict, description="clock -> rung of the supervision ladder")

@@ -48,6 +48,7 @@ def message_context(
         "resolve_hours": event.detail.get("resolve_hours", ""),
         "reason": event.note,
         "result": event.detail.get("result") or event.note,
+        "primary_progress": event.detail.get("primary_progress", "正在办理"),
         "link": case_link(public_base_url, tracking_token, feedback_token),
         "feedback_token": feedback_token,
     }

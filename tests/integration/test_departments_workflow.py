@@ -158,10 +158,19 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     other_item = dispatched("S15", grid_id=grid, dispatched_at=later)
     await publish(ns, same_grid, next_door, far_away, other_item)
 
+    # The same grid without coordinates is only a suspicion: the case stays its own until a clerk confirms it.
+    suspect = await wait_for_work_item(client, same_grid.case_id, "dispatched")
+    assert suspect["suspected_duplicate_of"] == str(first.case_id) and suspect["duplicate_score"] == 1.0
+    confirm_path = f"/v1/work-items/{same_grid.case_id}/duplicate/confirm"
+    clerk = {"operator": "陈主任"}
+    assert (await client.post(confirm_path, json=clerk, headers=as_department("street_office"))).status_code == 403
+    assert (await client.post(confirm_path, json=clerk, headers=OPERATOR)).json()["status"] == "linked"
     for case in (same_grid, next_door):
         linked = await wait_for_work_item(client, case.case_id, "linked")
         assert linked["primary_case_id"] == str(first.case_id)
-        assert (await tap.wait(case.case_id, "duplicate_linked"))[0].detail["primary_case_id"] == str(first.case_id)
+        (told,) = await tap.wait(case.case_id, "duplicate_linked")
+        assert told.detail["primary_case_id"] == str(first.case_id)
+        assert told.detail["primary_progress"] == "已转派，待部门签收"
     await wait_for_work_item(client, far_away.case_id, "dispatched")
     await wait_for_work_item(client, other_item.case_id, "dispatched")
 
@@ -202,11 +211,11 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
 async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_told_again_when_signed_itself(
     ns, client, tap
 ):
-    grid = f"G-dup-{uuid.uuid4().hex[:6]}"
-    first = dispatched("S08", grid_id=grid)
+    grid, here = f"G-dup-{uuid.uuid4().hex[:6]}", {"lat": 30.6500, "lon": 104.0200}
+    first = dispatched("S08", grid_id=grid, location=here)
     await publish(ns, first)
     await wait_for_work_item(client, first.case_id)
-    duplicate = dispatched("S08", grid_id=grid, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
+    duplicate = dispatched("S08", grid_id=grid, location=here, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
     await publish(ns, duplicate)
     await wait_for_work_item(client, duplicate.case_id, "linked")
     street = as_department("street_office")
@@ -229,15 +238,13 @@ async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_tol
 async def test_a_duplicate_is_found_among_many_open_cases_of_its_item_elsewhere(ns, client, tap):
     """The match looks in the neighbourhood, not at the district's first hundred open cases of the item."""
     start = datetime.now(UTC) - timedelta(hours=3)
-    elsewhere = [dispatched("S20", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
-    grid = f"G-many-{uuid.uuid4().hex[:6]}"
-    primary = dispatched(
-        "S20", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
-    )
+    elsewhere = [dispatched("S16", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
+    grid, here = f"G-many-{uuid.uuid4().hex[:6]}", {"lat": 30.72, "lon": 104.06}
+    primary = dispatched("S16", grid_id=grid, location=here, dispatched_at=start + timedelta(hours=1))
     await publish(ns, *elsewhere, primary)
     await wait_for_work_item(client, primary.case_id)
-    same_grid = dispatched("S20", grid_id=grid, dispatched_at=start + timedelta(hours=2))
-    nearby = dispatched("S20", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
+    same_grid = dispatched("S16", grid_id=grid, location=here, dispatched_at=start + timedelta(hours=2))
+    nearby = dispatched("S16", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
     await publish(ns, same_grid, nearby)
     for case in (same_grid, nearby):  # ~65 m away, in another grid
         linked = await wait_for_work_item(client, case.case_id, "linked")
