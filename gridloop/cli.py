@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
     "token": ("gridloop.auth.cli:main", "credentials: issue (worker, department, operator) | revoke"),
+    "report": ("services.departments.report_cli:main", "reports: weekly --week 2026-W49 (三率考核周报 to reports/)"),
 }
 
 

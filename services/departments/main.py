@@ -18,6 +18,7 @@ from services.departments.rates import refresh_rate_gauges
 from services.departments.settings import DepartmentsSettings, get_settings
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox
+from services.departments.weekly_api import router as reports_router
 from services.departments.working_time import Deadlines
 from services.departments.working_time_api import router as calendar_router
 
@@ -46,7 +47,7 @@ def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None
         name="departments",
         settings=settings,
         build=partial(build, clock=clock, deadlines=deadlines),
-        routers=[router, calendar_router],
+        routers=[router, calendar_router, reports_router],
         title="GridLoop departments",
     )
     app.state.clock = clock

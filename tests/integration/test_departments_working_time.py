@@ -66,3 +66,11 @@ async def test_deadlines_run_on_working_days_across_spring_festival_2027(ns, cli
     assert calendar["covered_until"] == date(2028, 1, 1).isoformat()  # nobody entered 2028
     assert {"P05", "P06", "P10", "S25"} <= set(calendar["round_the_clock_items"])
     assert (await client.delete("/v1/calendar/district/2027-02-15", headers=OPERATOR)).status_code == 204
+
+
+async def test_the_weekly_report_is_served_to_operators(client):
+    response = await client.get("/v1/reports/weekly/2027-W05", headers=OPERATOR)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "三率考核周报" in response.text and "2027-W05" in response.text
+    assert (await client.get("/v1/reports/weekly/2027-W05", headers=as_department("police"))).status_code == 403
+    assert (await client.get("/v1/reports/weekly/2027-W54", headers=OPERATOR)).status_code == 422
