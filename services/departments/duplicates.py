@@ -23,6 +23,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from gridloop.admission.features import _ADDRESS, Tokenizer
+from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics, tasks
 from services.departments.sla import deadline_windows, start_deadlines
@@ -278,12 +279,9 @@ def _link(row: Any, primary: Any, score: float, *, actor: str, now: datetime | N
         event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",
         values={"primary_case_id": primary.case_id, "suspected_duplicate_of": None, "duplicate_score": round(score, 4)},
-        detail={
-            "primary_case_id": str(primary.case_id),
-            "grid_id": row.grid_id,
-            "score": round(score, 4),
-            "primary_progress": progress,
-        },
+        detail=DuplicateDetail(
+            primary_case_id=primary.case_id, grid_id=row.grid_id, score=round(score, 4), primary_progress=progress
+        ),
     )
 
 
@@ -383,7 +381,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
             "sign_deadline": sign_deadline,
             "resolve_deadline": resolve_deadline,
         },
-        detail={"primary_case_id": str(row.primary_case_id)},
+        detail=DuplicateDetail(primary_case_id=row.primary_case_id),
     )
     await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows, timeline=timeline)
     await tasks.unlinked(uow, case_id, row.dispatch_no, sign_deadline=sign_deadline, deadline=resolve_deadline)

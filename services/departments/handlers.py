@@ -10,7 +10,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
+from gridloop.contracts.events import (
+    CaseDispatched,
+    CaseStatusChanged,
+    FeedbackDetail,
+    ProgressDetail,
+    ResolvedDetail,
+    ReturnedDetail,
+    ReturnReason,
+    SignedDetail,
+)
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics, tasks
@@ -33,13 +42,11 @@ from services.departments.working_time import Deadlines, Timeline
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
 
-RETURN_REASONS: dict[str, str] = {
+RETURN_REASONS: dict[ReturnReason, str] = {
     "not_our_remit": "不属于本部门职责",
     "wrong_area": "不属于本辖区",
     "insufficient_information": "信息不足，无法办理",
 }
-# 满意 and 基本满意 both count as satisfied in the satisfaction rate.
-RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
 async def receive_dispatches(
@@ -145,7 +152,7 @@ async def sign_for(
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
         becomes="signed",
         values={"signed_at": now, "signed_by": assignee},
-        detail={"within_deadline": now <= row.sign_deadline},
+        detail=SignedDetail(within_deadline=now <= row.sign_deadline),
     )
     await tasks.signed(uow, case_id, row.dispatch_no, now)
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
@@ -160,7 +167,7 @@ async def sign_for(
                 note=note,
                 now=now,
                 event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
-                detail={"primary_case_id": str(case_id)},
+                detail=SignedDetail(primary_case_id=case_id),
             )
             for duplicate in await linked_rows(uow, case_id)
         ],
@@ -202,7 +209,7 @@ async def record_progress(
                 now=now,
                 event_id=uuid.uuid5(step_id, str(duplicate.case_id)),
                 photo_urls=tuple(photo_urls),
-                detail={"primary_case_id": str(case_id)},
+                detail=ProgressDetail(primary_case_id=case_id),
             )
             for duplicate in await linked_rows(uow, case_id)
         ],
@@ -224,9 +231,8 @@ async def resolve(
     actor = assignee or row.signed_by or row.department
     within = now <= row.resolve_deadline
     for target in [row, *await linked_rows(uow, case_id)]:
-        detail = {"result": result, "within_deadline": within}
-        if target is not row:
-            detail["primary_case_id"] = str(case_id)
+        primary_case_id = case_id if target is not row else None
+        detail = ResolvedDetail(result=result, within_deadline=within, primary_case_id=primary_case_id)
         await record_step(
             uow,
             target,
@@ -248,7 +254,7 @@ async def return_case(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    reason_code: str,
+    reason_code: ReturnReason,
     note: str,
     assignee: str,
     now: datetime,
@@ -263,7 +269,7 @@ async def return_case(
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, assignee: str, now: datetime
+    uow: UnitOfWork, row: sa.Row, *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)
@@ -288,7 +294,7 @@ async def _return_one(
         event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),
         becomes="returned",
         values={"returns": row.returns + 1, "primary_case_id": None},
-        detail={"reason_code": reason_code, "department": row.department, "dispatch_no": row.dispatch_no},
+        detail=ReturnedDetail(reason_code=reason_code, department=row.department, dispatch_no=row.dispatch_no),
     )
     await tasks.returned(uow, row.case_id, row.dispatch_no, now)
     # An extension asked for by the returning department is not the next department's to be granted.
@@ -302,8 +308,8 @@ async def _return_one(
 
 async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
     """Keep the resident's latest rating of a case, for the satisfaction rate."""
-    rating = event.detail.get("rating")
-    if rating not in RATINGS:
+    rating = event.detail_as(FeedbackDetail).rating
+    if rating is None:
         log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
         return
     # The rating belongs to the department task the resident was answered by: the case's dispatch now.

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.registry.generate import default_registry
 from gridloop.servicekit.logs import mask_phones
 from services.departments.handlers import RETURN_REASONS
@@ -127,15 +128,8 @@ async def build_weekly(conn: AsyncConnection, week: str, now: datetime) -> Weekl
             else await compute_rates(conn, "department", week_start, week_start + timedelta(days=7), now)
         )
         trend.append((week_label(week_start), total(rows, "全区"), {r.group: r for r in rows}))
-    names = dict(
-        (
-            await conn.execute(
-                sa.select(work_items.c.item_code, sa.func.max(work_items.c.item_name_zh)).group_by(
-                    work_items.c.item_code
-                )
-            )
-        ).all()
-    )
+    # Item names from the admission list (a returned dispatch's item may no longer be on any work item).
+    names = {code: item.name_zh for code, item in default_admission_list().items.items()}
     report = WeeklyReport(
         week=week_label(start),
         start=start,

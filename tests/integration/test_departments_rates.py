@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.contracts.events import CaseStatusChanged
+from gridloop.servicekit.clock import FixedClock
 from services.departments import collectors, rates, tasks
-from services.departments.clock import FakeClock
 from services.departments.handlers import _work_item
 from services.departments.tables import department_tasks, feedback, work_items
 from services.departments.working_time import ROUND_THE_CLOCK
@@ -34,8 +34,8 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock(at("03-01T00:00"))
+def clock() -> FixedClock:
+    return FixedClock(at("03-01T00:00"))
 
 
 @pytest.fixture(scope="module")

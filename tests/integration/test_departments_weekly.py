@@ -14,8 +14,8 @@ import pytest
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.delivery.db import Database
 from gridloop.registry.generate import default_registry
+from gridloop.servicekit.clock import FixedClock
 from services.departments import handlers, rates, reopen, report_cli
-from services.departments.clock import FakeClock
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox
 from services.departments.weekly import build_weekly, counts_of, week_bounds
@@ -56,7 +56,7 @@ async def week(db):
     communities = default_registry().communities
     west, north = communities[0].community_id, communities[-1].community_id  # 西华街道, 五块石街道
     ids = {name: uuid.uuid4() for name in "abcde"}
-    scheduler = SlaScheduler(db, FakeClock(local("04T12:30")), CALENDAR_HOURS)
+    scheduler = SlaScheduler(db, FixedClock(local("04T12:30")), CALENDAR_HOURS)
 
     async def step(action, name: str, when: str, **kwargs) -> None:
         async with db.unit_of_work() as uow:
@@ -158,7 +158,15 @@ async def test_the_weekly_report_counts_what_the_rate_queries_count_and_the_week
     assert [line.what for line in report.comments] == ["还是没人管，请回电138****5678"]
 
     rendered = render(report)
-    for text in ("三率考核周报", "辖区派出所", percent(d.response_rate), "二次退单，待仲裁", "138****5678", "西华街道"):
+    for text in (
+        "三率考核周报",
+        "辖区派出所",
+        "S02 路灯故障",
+        percent(d.response_rate),
+        "二次退单，待仲裁",
+        "138****5678",
+        "西华街道",
+    ):
         assert text in rendered.html, text
     assert "13812345678" not in rendered.html
     paths = write(report, rendered, tmp_path)

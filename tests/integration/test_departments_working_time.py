@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from services.departments.working_time import DISTRICT_TZ
 from tests.support.departments import OPERATOR, as_department, departments_app, dispatched, publish, wait_for_work_item
 
@@ -28,7 +28,7 @@ def local(text: str) -> datetime:
 
 @pytest.fixture(scope="module")
 async def client(ns):
-    async with departments_app(ns, FakeClock(local("2027-01-20T09:00")), calendar="working") as app_client:
+    async with departments_app(ns, FixedClock(local("2027-01-20T09:00")), calendar="working") as app_client:
         yield app_client
 
 
