@@ -35,8 +35,10 @@ down:
 status:
 	$(BIN)/gridloop stack status
 
+# ruff everywhere; mypy strict on gridloop/{contracts,delivery,servicekit,ops} and services/*/handlers.py ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check gridloop services tests
+	$(BIN)/mypy
 
 # The whole test suite: unit tests, then integration and end-to-end tests on the real Kafka and PostgreSQL
 # (the suite starts them itself if they are down).

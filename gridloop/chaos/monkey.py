@@ -19,9 +19,7 @@ class Fault:
     target: str
 
     def describe(self) -> str:
-        return {"kill": f"SIGKILL {self.target}", "kafka": "restart Kafka", "postgres": "restart PostgreSQL"}[
-            self.kind
-        ]
+        return {"kill": f"SIGKILL {self.target}", "kafka": "restart Kafka", "postgres": "restart PostgreSQL"}[self.kind]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from gridloop.delivery.kafka import KafkaSettings
-from gridloop.delivery.migrations import SERVICES, upgrade
+from gridloop.ops.migrate import SERVICES, upgrade
 from gridloop.stack import delete_topics, ensure_topics, gridloop_topics
 
 

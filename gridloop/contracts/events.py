@@ -6,6 +6,7 @@ time, the value is the JSON payload below, and the record key is the case id.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable
@@ -415,6 +416,14 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.event_type: cls for cls in (CaseRepor
 def derived_event_id(source_event_id: uuid.UUID | str, step: str) -> uuid.UUID:
     """Deterministic id for an event derived from another, so a replay produces the same id."""
     return uuid.uuid5(uuid.UUID(str(source_event_id)), step)
+
+
+PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_phones(text: str) -> str:
+    """Every mainland mobile number in a free text masked (138****5678)."""
+    return PHONE.sub(r"\1****\2", text)
 
 
 def mask_phone(phone: str) -> str:

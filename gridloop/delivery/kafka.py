@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,7 +160,9 @@ class _RawData(JSONFormat):
 _RAW_DATA = _RawData()
 
 
-def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> tuple[uuid.UUID, Event]:
+def decode(
+    headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes | None
+) -> tuple[uuid.UUID, Event]:
     """Kafka record -> (event id, typed event). Raises PoisonMessage with a precise reason."""
     header_map = {k: v for k, v in (headers or ())}
     if "ce_id" not in header_map or "ce_type" not in header_map:
@@ -177,7 +179,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: b
     if model is None:
         raise PoisonMessage(f"unknown event type {event.get_type()!r}")
     data = event.get_data()
-    if not data or data.lstrip()[:1] != b"{":
+    if not isinstance(data, bytes) or data.lstrip()[:1] != b"{":  # _RawData leaves it bytes
         raise PoisonMessage("event data is not a JSON object")
     try:
         return event_id, model.model_validate_json(data)

@@ -99,9 +99,7 @@ def _start() -> str:
         return BOOTSTRAP
     if port_open(KAFKA.port):
         if broker_answers():
-            print(
-                f"   a Kafka broker not started from {paths.home()} already answers on {BOOTSTRAP}; using it"
-            )
+            print(f"   a Kafka broker not started from {paths.home()} already answers on {BOOTSTRAP}; using it")
             return BOOTSTRAP
         raise StackError(f"port {KAFKA.port} is taken by something that is not a Kafka broker")
     libs = resolve_jars()
@@ -149,9 +147,7 @@ def _write_config() -> Path:
     template = Template((paths.deploy_dir() / "kafka" / "server.properties").read_text())
     config = conf_dir / "server.properties"
     config.write_text(
-        template.substitute(
-            data_dir=paths.home() / "kafka" / "data", port=KAFKA.port, controller_port=CONTROLLER_PORT
-        )
+        template.substitute(data_dir=paths.home() / "kafka" / "data", port=KAFKA.port, controller_port=CONTROLLER_PORT)
     )
     return config
 

@@ -42,9 +42,7 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(
-    bootstrap: str, topics: Iterable[str] | None = None, *, prefix: str = ""
-) -> list[str]:
+async def delete_topics(bootstrap: str, topics: Iterable[str] | None = None, *, prefix: str = "") -> list[str]:
     """Delete the named topics (prefixed), or with topics=None every topic that starts with prefix."""
     if topics is None and not prefix:
         raise ValueError("refusing to delete every topic: pass topic names or a non-empty prefix")
@@ -52,11 +50,7 @@ async def delete_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = (
-            {n for n in existing if n.startswith(prefix)}
-            if topics is None
-            else {f"{prefix}{t}" for t in topics}
-        )
+        names = {n for n in existing if n.startswith(prefix)} if topics is None else {f"{prefix}{t}" for t in topics}
         doomed = sorted(names & existing)
         if doomed:
             response = await admin.delete_topics(doomed)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -84,16 +83,7 @@ def set_rate_gauges(rows: Iterable[sa.Row]) -> None:
 
 
 async def refresh_rate_counts(db: Database, now: datetime | None = None) -> None:
+    """The database-derived gauges made current (every REFRESH_SECONDS); a failed pass keeps the last values."""
     async with db.engine.connect() as conn:
         rows = (await conn.execute(rate_counts_query(now or datetime.now(UTC)))).all()
     set_rate_gauges(rows)
-
-
-async def refresh_gauges(db: Database, interval: float = REFRESH_SECONDS) -> None:
-    """Keep the database-derived gauges current; a failed query keeps the last values and is retried."""
-    while True:
-        try:
-            await refresh_rate_counts(db)
-        except Exception as exc:  # the database is down: the relay and consumers report that already
-            log.warning("departments gauges not refreshed: %s", exc)
-        await asyncio.sleep(interval)

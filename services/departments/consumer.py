@@ -12,7 +12,6 @@ from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
 from services.departments.handlers import receive_dispatches, record_feedback
 from services.departments.reopen import reopen_work_item
-from services.departments.tables import inbox
 from services.departments.working_time import Deadlines
 
 StatusHandler = Callable[[CaseStatusChanged, UnitOfWork, Delivery], Awaitable[None]]
@@ -26,14 +25,10 @@ def status_handlers(deadlines: Deadlines) -> dict[str, StatusHandler]:
 
 
 def dispatch_consumer(runtime: Runtime, deadlines: Deadlines) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments",
-        topics=list(DEPARTMENT_TOPICS.values()),
-        handlers={CaseDispatched: Batched(partial(receive_dispatches, deadlines=deadlines))},
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
+    return runtime.consumer(
+        "gridloop.departments",
+        list(DEPARTMENT_TOPICS.values()),
+        {CaseDispatched: Batched(partial(receive_dispatches, deadlines=deadlines))},
     )
 
 
@@ -46,13 +41,9 @@ async def on_status_changed(
 
 
 def status_consumer(runtime: Runtime, deadlines: Deadlines) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments.status",
-        topics=[CASES_STATUS],
-        handlers={CaseStatusChanged: partial(on_status_changed, handlers=status_handlers(deadlines))},
+    return runtime.consumer(
+        "gridloop.departments.status",
+        [CASES_STATUS],
+        {CaseStatusChanged: partial(on_status_changed, handlers=status_handlers(deadlines))},
         wants=Statuses(*STATUSES),
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )

@@ -5,7 +5,8 @@ grid) is only *suspected*: the case stays its own task until a clerk confirms or
 
 Cases about a person (police items, domestic violence, mental health, minors, a household's money, fraud
 victims, …) are never linked, confirmed or not: two families' reports are never the same problem because they
-are near each other (`may_be_linked`). Precision and recall on a labelled set: docs/departments.md."""
+are near each other (`may_be_linked`: the admission list's `is_personal`). Precision and recall on a labelled
+set: docs/departments.md."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from gridloop.admission.admission_list import is_personal
 from gridloop.admission.features import _ADDRESS, Tokenizer
 from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
@@ -48,17 +50,8 @@ EARTH_RADIUS_METRES = 6_371_000.0
 # (tests/data/duplicate_pairs.jsonl) for no wrong automatic link; measured on the other half (docs/departments.md).
 CONFIDENT_SCORE = 0.22
 SUSPECTED_SCORE = 0.12
-# Items about places and things, which neighbours report about the same lamp, pipe or stall. Every other item is
-# about a person or a household (all police items; finance items are a household's money; care, disability,
-# children, employment, births, mediation) and is never linked.
-LINKABLE_ITEMS = frozenset({f"S{n:02d}" for n in (*range(1, 17), 23, 24, 25, 26, 28, 29)} | {"F12", "F13"})
 Match = Literal["linked", "suspected"]
 PROGRESS_ZH = {"dispatched": "已转派，待部门签收", "signed": "部门已签收，正在办理", "in_progress": "正在办理"}
-
-
-def may_be_linked(item_code: str) -> bool:
-    """The guard every duplicate rule keeps: a case about a person is never merged with another."""
-    return item_code in LINKABLE_ITEMS
 
 
 @dataclass(frozen=True)
@@ -123,13 +116,18 @@ def distance_metres(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float
     return 2 * EARTH_RADIUS_METRES * math.asin(math.sqrt(h))
 
 
+def may_be_linked(item_code: str) -> bool:
+    """The guard every duplicate rule keeps: a case about a person is never merged with another."""
+    return not is_personal(item_code)
+
+
 def is_duplicate(new: Sighting, open_case: Sighting) -> bool:
     return match(new, open_case)[0] == "linked"
 
 
 def _box(row: Any) -> tuple[float | None, float | None, float | None, float | None]:
     """The box around a work item's 100 m circle (lat from, lat to, lon from, lon to), or Nones without a location.
-    The database narrows candidates to the same grid or this box; `is_duplicate` then measures exactly."""
+    The database narrows candidates to this box; `is_duplicate` then measures exactly."""
     location = row.location or {}
     lat, lon = location.get("lat"), location.get("lon")
     if lat is None or lon is None:
@@ -161,7 +159,8 @@ _CANDIDATES = sa.text(
     CROSS JOIN LATERAL (
         SELECT * FROM work_items
         WHERE work_items.case_id IN (
-                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_box).
+                -- Two index scans: same grid (ix_work_items_item_grid: the grid alone is at most a suspicion, `match`
+                -- decides) and inside the box (ix_work_items_item_box).
                 SELECT case_id FROM work_items AS g
                 WHERE g.item_code = r.item_code AND g.grid_id = r.grid_id
                   AND g.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
@@ -188,6 +187,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
     """Link each of a run of freshly dispatched work items (`rows`, as just written, in dispatch order) to the
     earliest open work item it duplicates, as linking them one by one would: an item of the run can be the primary
     of a later one, never of an earlier one."""
+    rows = [row for row in rows if may_be_linked(row.item_code)]  # personal cases: not even looked up
     if not rows:
         return
     # Serialise matching per department and item, so two new duplicates cannot both become the primary. Keys in

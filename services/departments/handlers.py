@@ -269,7 +269,7 @@ async def return_case(
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
+    uow: UnitOfWork, row: sa.Row[Any], *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)

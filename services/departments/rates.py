@@ -18,7 +18,6 @@ Returns are counted too (`returned`), so bounces stay visible next to the rates.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -203,22 +202,17 @@ def rate_view(counts: RateCounts) -> RateView:
     )
 
 
-async def refresh_rate_gauges(db: Database, clock: Clock, *, interval: float = 15.0) -> None:
-    """Keep gridloop_department_rate_ratio current (trailing 30 days); an undefined rate has no sample."""
-    while True:
-        now = clock.now()
-        try:
-            async with db.engine.connect() as conn:
-                rows = await compute_rates(conn, "department", now - GAUGE_WINDOW, now, now)
-        except Exception as exc:  # the database is down: the relay and consumers report that already
-            log.warning("department rate gauges not refreshed: %s", exc)
-        else:
-            metrics.DEPARTMENT_RATE.clear()
-            for row in rows:
-                if row.group not in DEPARTMENTS:
-                    continue
-                for rate in ("response", "resolution", "satisfaction"):
-                    value = getattr(row, f"{rate}_rate")
-                    if value is not None:
-                        metrics.DEPARTMENT_RATE.labels(row.group, rate).set(value)
-        await asyncio.sleep(interval)
+async def refresh_rate_gauges(db: Database, clock: Clock) -> None:
+    """gridloop_department_rate_ratio made current (trailing 30 days; run periodically); an undefined rate has no
+    sample. A failed pass keeps the last values."""
+    now = clock.now()
+    async with db.engine.connect() as conn:
+        rows = await compute_rates(conn, "department", now - GAUGE_WINDOW, now, now)
+    metrics.DEPARTMENT_RATE.clear()
+    for row in rows:
+        if row.group not in DEPARTMENTS:
+            continue
+        for rate in ("response", "resolution", "satisfaction"):
+            value = getattr(row, f"{rate}_rate")
+            if value is not None:
+                metrics.DEPARTMENT_RATE.labels(row.group, rate).set(value)

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import AliasChoices, BaseModel, Field, HttpUrl
 
 from gridloop.contracts.events import ReturnReason
-from gridloop.servicekit.schemas import StrictModel
+from gridloop.contracts.schemas import StrictModel
 
 # The person who works a case is its assignee; requests may still name the field `handler` (the old name).
 ASSIGNEE = AliasChoices("assignee", "handler")

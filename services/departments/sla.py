@@ -8,7 +8,6 @@ it with a deterministic event id, so a step fires exactly once however many repl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -201,21 +200,13 @@ async def escalation_levels(conn: sa.ext.asyncio.AsyncConnection, case_id: uuid.
 
 
 class SlaScheduler:
-    """Fires due SLA steps. Safe to run in several replicas at once."""
+    """Fires due SLA steps, a pass per `tick` (run periodically). Safe to run in several replicas at once."""
 
-    def __init__(
-        self, db: Database, clock: Clock, deadlines: Deadlines, *, interval: float = 30.0, batch: int = 200
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, deadlines: Deadlines, *, batch: int = 200) -> None:
         self._db = db
         self._clock = clock
         self._deadlines = deadlines
-        self._interval = interval
         self._batch = batch
-
-    async def run(self) -> None:
-        while True:
-            await self.tick()
-            await asyncio.sleep(self._interval)
 
     async def tick(self) -> int:
         """One pass over the due deadlines; returns how many steps this replica fired."""

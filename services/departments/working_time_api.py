@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
+from gridloop.contracts.schemas import StrictModel
 from gridloop.servicekit.app import RuntimeDep
-from gridloop.servicekit.schemas import StrictModel
 from services.departments import working_time
 from services.departments.deps import CallerDep, DeadlinesDep, NowDep, OperatorDep
 

@@ -16,7 +16,8 @@ from services.notify.settings import NotifySettings
 
 # Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def` dependency in a worker thread.
 async def get_notify(request: Request) -> NotifyRuntime:
-    return request.app.state.runtime
+    runtime: NotifyRuntime = request.app.state.runtime
+    return runtime
 
 
 NotifyDep = Annotated[NotifyRuntime, Depends(get_notify)]

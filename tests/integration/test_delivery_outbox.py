@@ -21,8 +21,8 @@ from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.delivery.kafka import decode, make_producer
-from gridloop.delivery.migrations import upgrade
 from gridloop.delivery.outbox import OutboxRelay, bucket_of
+from gridloop.ops.migrate import upgrade
 from gridloop.stack import ADMIN_DSN
 from services.intake.tables import outbox
 from tests.support.polling import wait_for

@@ -50,8 +50,8 @@ async def day(ns, client, clock):
 
     case  community  dispatched    signed         resolved       rating (latest)
     c1    A          03-01 01:00   02:00 on time  10:00 on time  satisfied (was dissatisfied)
-    c6    A          03-01 01:30   never (same grid as c1, but P04 is about people:      basically satisfied
-                                   never linked as a duplicate; its own task, open)
+    c6    A          03-01 01:30   02:00 on time  10:00 on time  basically satisfied (c1's grid and item, but a
+                                  police matter is never linked as a duplicate: a case of its own)
     c2    A          03-01 02:00   05:00 late     13:00 on time  dissatisfied
     c3    A          03-01 03:00   04:00 on time  open, overdue  -
     c4    B          03-01 04:00   never          open, overdue  -
@@ -75,13 +75,13 @@ async def day(ns, client, clock):
     await publish(ns, cases["c1"])
     await wait_for_work_item(client, cases["c1"].case_id)
     await publish(ns, *(case for name, case in cases.items() if name != "c1"))
-    await wait_for_work_item(client, cases["c6"].case_id)
     for case in cases.values():
-        await wait_for_work_item(client, case.case_id)
+        assert (await wait_for_work_item(client, case.case_id))["status"] == "dispatched", "never linked"
 
     steps = [
         ("02-28T21:00", "c8", "sign"),
         ("03-01T02:00", "c1", "sign"),
+        ("03-01T02:00", "c6", "sign"),
         ("03-01T04:00", "c3", "sign"),
         ("03-01T05:00", "c2", "sign"),
         ("03-01T05:00", "c8", "resolve"),
@@ -89,6 +89,7 @@ async def day(ns, client, clock):
         ("03-01T08:00", "c7", "return"),
         ("03-01T08:00", "f1", "sign"),
         ("03-01T10:00", "c1", "resolve"),
+        ("03-01T10:00", "c6", "resolve"),
         ("03-01T13:00", "c2", "resolve"),
         ("03-01T20:00", "c5", "resolve"),
         ("03-01T20:00", "f1", "resolve"),
@@ -143,9 +144,9 @@ async def test_rates_per_department_count_late_and_open_overdue_cases_honestly(c
     assert set(rows) == {"police", "finance"}
     police = rows["police"]
     # c7's prompt return answers it in time (and keeps it out of the resolution rate); it is counted as a bounce.
-    assert (police["dispatched"], police["response_due"], police["signed_on_time"]) == (7, 7, 4)
-    assert (police["response_rate"], police["returned"]) == (0.5714, 1)
-    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (7, 3, 0.4286)
+    assert (police["dispatched"], police["response_due"], police["signed_on_time"]) == (7, 7, 5)
+    assert (police["response_rate"], police["returned"]) == (0.7143, 1)
+    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (7, 4, 0.5714)
     assert (police["rated"], police["satisfied"], police["satisfaction_rate"]) == (4, 3, 0.75)
     finance = rows["finance"]
     assert (finance["response_rate"], finance["resolution_rate"], finance["satisfaction_rate"]) == (1.0, 1.0, None)
@@ -157,9 +158,9 @@ async def test_rates_per_community_and_item(client, day):
     a, b = rows["JN-RATES-A"], rows["JN-RATES-B"]
     assert (a["dispatched"], a["signed_on_time"], a["due"], a["resolved_on_time"], a["rated"], a["satisfied"]) == (
         4,
-        2,
+        3,
         4,
-        2,
+        3,
         3,
         2,
     )
@@ -172,7 +173,7 @@ async def test_rates_per_community_and_item(client, day):
         1,
     )
     by_item = (await client.get("/v1/rates", params={**WINDOW, "group_by": "item"}, headers=OPERATOR)).json()
-    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.4286, "F15": 1.0}
+    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.5714, "F15": 1.0}
 
 
 async def test_a_department_sees_only_its_own_rates(client, day):
@@ -184,8 +185,8 @@ async def test_department_rates_are_exported_as_gauges(client, day):
     async def exported() -> str:
         # A refresh can run between the day's last signing and its last rating: wait for one after both.
         text = (await client.get("/metrics")).text
-        # The trailing 30 days hold c8 too (dispatched the day before, answered in time): 5 of 8 answered in time.
-        done = ('rate="response"} 0.625', 'rate="satisfaction"} 0.75')
+        # The trailing 30 days hold c8 too (dispatched the day before, answered in time): 6 of 8 answered in time.
+        done = ('rate="response"} 0.75\n', 'rate="satisfaction"} 0.75\n')
         return text if all(f'gridloop_department_rate_ratio{{department="police",{d}' in text for d in done) else ""
 
     text = await wait_for(exported, what="rate gauges")
@@ -214,7 +215,7 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
         "sign": 0,
         "resolve": 0,
     }
-    # Satisfaction counts every reporter's latest rating, c6's too: A has c1 (satisfied,
+    # Satisfaction counts every reporter's latest rating: A has c1 (satisfied,
     # its later rating), c6 (basically satisfied), c2 (dissatisfied); B has c5 (satisfied).
     for group, rated, satisfied in ((("police", "JN-RATES-A"), 3, 2), (("police", "JN-RATES-B"), 1, 1)):
         counts = dict(zip(NAMES, got["community"][group], strict=True))

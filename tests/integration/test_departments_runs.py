@@ -31,15 +31,15 @@ def scenario(lat: float) -> list[CaseDispatched]:
     """Dispatches as one poll might bring them, around a place of their own (`lat`) so scenarios never meet."""
     t = datetime.now(UTC) - timedelta(hours=1)
     grid, near, far = f"G-run-{uuid.uuid4().hex[:8]}", {"lat": lat, "lon": 104.05}, {"lat": lat + 0.01, "lon": 104.05}
-    spot = {"lat": lat - 0.005, "lon": 104.05}  # the grid's own broken drain, 550 m south of `near`
+    spot = {"lat": lat - 0.01, "lon": 104.05}  # 0 to 3: one place in one grid, 1.1 km from `near`
     redispatched = uuid.uuid4()
     return [
         dispatched("S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=10)),  # 0
         dispatched(
             "S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=5)
         ),  # 1: earlier, later in run
-        dispatched("S08", grid_id=grid, dispatched_at=t + timedelta(minutes=20)),  # 2: grid only: a suspicion
-        dispatched("S15", grid_id=grid, dispatched_at=t + timedelta(minutes=20)),  # 3: another item
+        dispatched("S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=20)),  # 2
+        dispatched("S15", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=20)),  # 3: another item
         dispatched("S08", location=near, dispatched_at=t + timedelta(minutes=30)),  # 4: another grid, no match
         dispatched("S08", location={"lat": lat + 0.0004, "lon": 104.05}, dispatched_at=t + timedelta(minutes=31)),
         dispatched("S08", location=far, dispatched_at=t + timedelta(minutes=32)),  # 6: 1.1 km away
@@ -108,16 +108,14 @@ async def test_a_run_of_dispatches_leaves_the_database_as_receiving_them_one_by_
     expected = relative(await outcome(db, one_by_one), one_by_one)
     assert relative(await outcome(db, as_run), as_run) == expected
     assert published(uow.published, as_run) == published(sent_one_by_one, one_by_one)
-    assert [steps.count("duplicate_linked") for *_, steps in expected[:7]] == [0, 1, 0, 0, 0, 1, 0]
-    assert [steps.count("duplicate_suspected") for *_, steps in expected[:7]] == [0, 0, 1, 0, 0, 0, 0]
+    assert [steps.count("duplicate_linked") for *_, steps in expected[:7]] == [0, 1, 1, 0, 0, 1, 0]
     links = [o[3] for o in expected]
-    # 1 came later, so it could not be 0's primary: 0 is the primary of 1; 2 (same grid, no coordinates) is only
-    # suspected of it; 5 is 45 m from 4.
-    assert links[:7] == [None, 0, None, None, None, 4, None]
+    # 1 came later, so it could not be 0's primary: 0 is the primary of 1 and 2; 5 is 45 m from 4.
+    assert links[:7] == [None, 0, 0, None, None, 4, None]
     assert [o[0] for o in expected[:7]] == [
         "dispatched",
         "linked",
-        "dispatched",
+        "linked",
         "dispatched",
         "dispatched",
         "linked",

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import KafkaSettings
-from gridloop.delivery.migrations import SERVICES, upgrade
+from gridloop.ops.migrate import SERVICES, upgrade
 from gridloop.stack import ADMIN_DSN, delete_topics, ensure_topics, gridloop_topics
 
 # The stack's PostgreSQL (5432, or GRIDLOOP_PG_PORT when a session runs against its own cluster).

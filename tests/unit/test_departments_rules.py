@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridloop.admission.admission_list import default_admission_list
-from services.departments.duplicates import Sighting, distance_metres, is_duplicate, match
+from services.departments.duplicates import Sighting, distance_metres, is_duplicate, match, may_be_linked
 from services.departments.rates import RateCounts, ratio
 from services.departments.sla import DeadlineState, due_steps, moved, next_fire_at, sign_for_window
 from services.router.returns import ARBITRATION_REASON, redecide
@@ -90,6 +90,21 @@ def test_cases_about_a_person_are_never_linked() -> None:
     for item in ("P06", "P09", "P08", "S20", "F01", "S30"):
         a = Sighting(item, "G1", T0, {"lat": 30.71, "lon": 104.05}, "同一户人家又打起来了")
         assert match(replace(a, dispatched_at=T0 + timedelta(hours=1)), a) == (None, 0.0), item
+
+
+@pytest.mark.parametrize("item_code", ["P06", "P09", "P10", "P05", "P07", "P08", "S20", "S18", "S19", "S30", "F01"])
+def test_a_personal_matter_is_never_linked_however_close(item_code: str) -> None:
+    """Two families' domestic-violence reports in one building are two cases (issue #16, finding 3)."""
+    here = {"lat": 30.71, "lon": 104.05}
+    assert not may_be_linked(item_code)
+    assert not is_duplicate(
+        Sighting(item_code, "G1", T0 + timedelta(minutes=5), here), Sighting(item_code, "G1", T0, here)
+    )
+
+
+def test_public_items_may_be_linked_and_unknown_items_may_not() -> None:
+    assert may_be_linked("S02") and may_be_linked("S08")
+    assert not may_be_linked("X99"), "an item the shipped list does not know counts as personal"
 
 
 def test_no_cases_is_no_rate_not_zero() -> None:
