@@ -20,6 +20,9 @@ from gridloop.delivery.consumer import DLT_SEALED_HEADER
 
 SEALED_FIELDS = ("name", "phone", "email", "webhook_url")
 SEALED_MARK = "sealed"
+# Set (to when) by the retention job that erased the contact 180 days after its case closed (gridloop/ops/
+# retention.py): the sealed fields are null from then on.
+ERASED_MARK = "erased_at"
 # Topics whose records carry a resident's contact: their dead letters hold it encrypted.
 RESIDENT_TOPICS = frozenset({CASES_REPORTED})
 

@@ -177,7 +177,7 @@ class EventConsumer:
         delay = 0.5
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._kafka.bootstrap_servers,
+                **self._kafka.client_options(),
                 group_id=self._kafka.topic(self.group),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",

@@ -73,7 +73,11 @@ class DeadLetter:
 
 async def read_dead_letters(kafka: KafkaSettings, topics: Iterable[str]) -> list[DeadLetter]:
     """Every record now on the dead-letter topics of `topics` (logical names), oldest first."""
-    records = await read_to_end(kafka.bootstrap_servers, [kafka.topic(dead_letter_topic(t)) for t in topics])
+    records = await read_to_end(
+        kafka.bootstrap_servers,
+        [kafka.topic(dead_letter_topic(t)) for t in topics],
+        options=kafka.client_options(),
+    )
     letters = [_letter(kafka, r) for r in records]
     return sorted(letters, key=lambda letter: (letter.at, letter.dlt_topic, letter.partition, letter.offset))
 

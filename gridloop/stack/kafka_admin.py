@@ -24,8 +24,10 @@ async def ensure_topics(
     partitions: int = DEFAULT_PARTITIONS,
     *,
     prefix: str = "",
+    replicas: int = 1,
 ) -> list[str]:
-    """Create the missing topics (name -> partitions, or names with `partitions` each); return them."""
+    """Create the missing topics (name -> partitions, or names with `partitions` each); return them. With
+    replicas > 1 (a cluster), writes need all but one replica in sync (min.insync.replicas)."""
     wanted = dict(topics) if isinstance(topics, Mapping) else dict.fromkeys(topics, partitions)
     wanted = {f"{prefix}{name}": count for name, count in wanted.items()}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -34,7 +36,15 @@ async def ensure_topics(
         missing = sorted(set(wanted) - set(await admin.list_topics()))
         if missing:
             response = await admin.create_topics(
-                [NewTopic(name, num_partitions=wanted[name], replication_factor=1) for name in missing]
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=wanted[name],
+                        replication_factor=replicas,
+                        topic_configs={"min.insync.replicas": str(max(replicas - 1, 1))},
+                    )
+                    for name in missing
+                ]
             )
             _raise_errors(response.topic_errors, ignore=TopicAlreadyExistsError.errno)
         return missing

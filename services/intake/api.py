@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 
 from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.audit import record_audit
+from gridloop.auth.privacy import ERASED_MARK
 from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
 from gridloop.registry.places import OutsideGrid, check_place
@@ -191,7 +192,7 @@ async def get_case(case_id: uuid.UUID, request: Request, runtime: RuntimeDep, ca
 @router.get(
     "/cases/{case_id}/resident",
     response_model=ResidentContact,
-    responses={404: {"description": "no such case"}},
+    responses={404: {"description": "no such case"}, 410: {"description": "erased under the retention policy"}},
 )
 async def get_resident_contact(
     case_id: uuid.UUID, request: Request, runtime: RuntimeDep, operator: OperatorDep, cipher: CipherDep
@@ -201,5 +202,8 @@ async def get_resident_contact(
         stored = await conn.scalar(sa.select(cases.c.resident).where(cases.c.case_id == case_id))
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        if stored.get(ERASED_MARK):
+            await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=410, request=request)
+            raise HTTPException(status.HTTP_410_GONE, "居民联系方式已按保留期限删除")
         await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=200, request=request)
     return ResidentContact.model_validate(cipher.open(stored))

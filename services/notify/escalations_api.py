@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 
 from gridloop.auth.audit import record_audit
-from services.notify.deps import NotifyDep, OperatorDep, OperatorOnly
+from services.notify.deps import NotifyDep, OperatorDep, OperatorOnly, RowId
 from services.notify.escalations import EscalationNotFound, NotWaiting, decide, supervision_stats, waiting
 from services.notify.schemas import EscalationDecisionIn, EscalationView, SupervisionStats
 
@@ -32,7 +32,7 @@ async def escalation_stats(runtime: NotifyDep) -> SupervisionStats:
     responses={404: {"description": "no such escalation"}, 409: {"description": "decided already"}},
 )
 async def decide_escalation(
-    escalation_id: int, body: EscalationDecisionIn, request: Request, runtime: NotifyDep, operator: OperatorDep
+    escalation_id: RowId, body: EscalationDecisionIn, request: Request, runtime: NotifyDep, operator: OperatorDep
 ) -> EscalationView:
     """redispatch (the department works the case again), close (with a note), or arbitration (then one of the
     other two)."""

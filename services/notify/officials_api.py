@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.audit import record_audit
 from gridloop.auth.tokens import Principal
-from services.notify.deps import NotifyDep, OperatorDep, OperatorOnly
+from services.notify.deps import NotifyDep, OperatorDep, OperatorOnly, RowId
 from services.notify.schemas import OfficialIn, OfficialMessageView, OfficialView
 from services.notify.tables import official_messages, officials
 
@@ -27,8 +27,6 @@ async def list_officials(runtime: NotifyDep) -> list[OfficialView]:
 
 @router.post("/officials", response_model=OfficialView, status_code=status.HTTP_201_CREATED)
 async def add_official(body: OfficialIn, request: Request, runtime: NotifyDep, operator: OperatorDep) -> OfficialView:
-    if not (body.phone or body.email or body.webhook_url):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an official needs a phone, e-mail or webhook")
     async with runtime.db.engine.begin() as conn:
         row = (
             await conn.execute(
@@ -43,7 +41,7 @@ async def add_official(body: OfficialIn, request: Request, runtime: NotifyDep, o
     "/officials/{official_id}", response_model=OfficialView, responses={404: {"description": "no such official"}}
 )
 async def change_official(
-    official_id: int, body: OfficialIn, request: Request, runtime: NotifyDep, operator: OperatorDep
+    official_id: RowId, body: OfficialIn, request: Request, runtime: NotifyDep, operator: OperatorDep
 ) -> OfficialView:
     async with runtime.db.engine.begin() as conn:
         row = (
@@ -65,7 +63,7 @@ async def change_official(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "no such official"}},
 )
-async def remove_official(official_id: int, request: Request, runtime: NotifyDep, operator: OperatorDep) -> None:
+async def remove_official(official_id: RowId, request: Request, runtime: NotifyDep, operator: OperatorDep) -> None:
     """Removing keeps the row (messages name it) and marks it inactive."""
     async with runtime.db.engine.begin() as conn:
         row = (

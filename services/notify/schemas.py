@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gridloop.contracts.schemas import StrictModel
 
@@ -143,6 +143,12 @@ class OfficialIn(StrictModel):
     email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
     active: bool = True
+
+    @model_validator(mode="after")
+    def _reachable(self) -> OfficialIn:
+        if not (self.phone or self.email or self.webhook_url):
+            raise ValueError("an official needs a phone, e-mail or webhook")
+        return self
 
 
 class OfficialView(OfficialIn):

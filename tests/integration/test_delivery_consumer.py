@@ -31,6 +31,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+def ns(private_ns):
+    """Topics and databases of this module's own: its consumer groups read the status topic from the start and
+    write intake's timeline, so events that the session's other modules left there became theirs (unique-key
+    violations and hundreds of dead letters when these tests ran after the app suites)."""
+    return private_ns
+
+
+@pytest.fixture(scope="module")
 async def db(ns) -> AsyncIterator[Database]:
     database = Database(ns.database_urls["intake"], outbox=outbox, source="/test/consumer")
     yield database

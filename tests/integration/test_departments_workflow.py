@@ -80,8 +80,11 @@ async def test_a_case_is_signed_for_worked_and_resolved_with_a_status_event_for_
 
 async def test_a_department_cannot_see_or_touch_another_departments_cases(ns, client):
     case = dispatched("F15")  # finance
+    police_case = dispatched("P03")  # so the police's list has one of its own, whichever tests ran before
     await publish(ns, case)
+    await publish(ns, police_case)
     await wait_for_work_item(client, case.case_id)
+    await wait_for_work_item(client, police_case.case_id)
 
     assert (await client.get(f"/v1/work-items/{case.case_id}", headers=POLICE)).status_code == 404
     assert (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=POLICE)).status_code == 404
