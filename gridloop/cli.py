@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
     "token": ("gridloop.ops.token:main", "credentials: issue (worker, department, operator) | revoke"),
     "registry": ("services.intake.registry_cli:main", "the grid registry: import a district's files | export"),
+    "report": ("services.departments.report_cli:main", "reports: weekly --week 2026-W49 (三率考核周报 to reports/)"),
 }
 
 

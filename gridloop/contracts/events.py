@@ -70,7 +70,7 @@ CaseStatus = Literal[
 
 # Steps the resident sees and is told about.
 RESIDENT_VISIBLE: frozenset[str] = frozenset(
-    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed"}
+    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed", "duplicate_linked"}
 )
 
 
@@ -296,10 +296,19 @@ class ExtensionDecidedDetail(StatusDetail):
 
 
 class DuplicateDetail(StatusDetail):
-    """`duplicate_linked` / `duplicate_unlinked`: the open case this one is (or was) linked to."""
+    """`duplicate_linked` / `duplicate_unlinked`: the open case this one is (or was) linked to; when linked, how alike
+    the two reports' descriptions are and the primary's progress, which the resident is told (已并案)."""
 
     primary_case_id: uuid.UUID | None = None
     grid_id: str | None = None
+    score: float | None = Field(default=None, description="description similarity to the primary, 0..1")
+    primary_progress: str | None = Field(default=None, description="the primary's progress, in Chinese")
+
+
+class ProgressDetail(StatusDetail):
+    """`in_progress`: for a linked duplicate, the case whose progress note it shares."""
+
+    primary_case_id: uuid.UUID | None = None
 
 
 # The detail model of each status.
@@ -309,7 +318,7 @@ DETAILS: dict[str, type[StatusDetail]] = {
     "not_admitted": RoutingDetail,
     "triage": RoutingDetail,
     "signed": SignedDetail,
-    "in_progress": NoDetail,
+    "in_progress": ProgressDetail,
     "returned": ReturnedDetail,
     "resolved": ResolvedDetail,
     "reopened": ReopenedDetail,
@@ -340,6 +349,7 @@ AnyDetail = (
     | ExtensionRequestedDetail
     | ExtensionDecidedDetail
     | DuplicateDetail
+    | ProgressDetail
 )
 
 

@@ -17,6 +17,7 @@ from gridloop.contracts.events import (
     RESIDENT_VISIBLE,
     CaseReported,
     CaseStatusChanged,
+    DuplicateDetail,
     ForwardedDetail,
     ResolvedDetail,
 )
@@ -59,6 +60,9 @@ def message_context(
         "resolve_hours": forwarded.resolve_hours if forwarded and forwarded.resolve_hours is not None else "",
         "reason": event.note,
         "result": (event.detail.result if isinstance(event.detail, ResolvedDetail) else None) or event.note,
+        "primary_progress": (
+            event.detail.primary_progress if isinstance(event.detail, DuplicateDetail) else None
+        ) or "正在办理",
         "link": case_link(public_base_url, tracking_token, feedback_token),
         "feedback_token": feedback_token,
     }

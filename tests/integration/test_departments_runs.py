@@ -14,8 +14,10 @@ from gridloop.contracts.events import CaseDispatched
 from gridloop.delivery.db import Database
 from services.departments.handlers import receive_dispatches
 from services.departments.tables import activity, sla_deadlines, work_items
+from services.departments.working_time import Deadlines
 from tests.support.departments import dispatched
 
+CALENDAR_HOURS = Deadlines(working=False)  # runs compare linking, not deadlines
 pytestmark = pytest.mark.integration
 
 
@@ -98,10 +100,10 @@ async def test_a_run_of_dispatches_leaves_the_database_as_receiving_them_one_by_
     sent_one_by_one = []
     for event in one_by_one:
         async with db.unit_of_work() as uow:
-            await receive_dispatches([(event, None)], uow)
+            await receive_dispatches([(event, None)], uow, deadlines=CALENDAR_HOURS)
         sent_one_by_one += uow.published
     async with db.unit_of_work() as uow:
-        await receive_dispatches([(event, None) for event in as_run], uow)
+        await receive_dispatches([(event, None) for event in as_run], uow, deadlines=CALENDAR_HOURS)
 
     expected = relative(await outcome(db, one_by_one), one_by_one)
     assert relative(await outcome(db, as_run), as_run) == expected
