@@ -4,12 +4,14 @@ days off (and extra working days) on top; some items stay on calendar hours, 24/
 
 A working day counts in full (00:00-24:00 Asia/Shanghai); a day off stops the clock. Past the years the package
 knows (1.11.0: 2004-2026) a day is known only if an operator entered that year's State Council schedule
-(`calendar_years` + national rows of `calendar_days`); otherwise computing a deadline raises CalendarNotCovered —
-the dispatch is retried and dead-lettered, and `gridloop_working_calendar_covered_days` falls towards 0 beforehand.
+(`calendar_years` + national rows of `calendar_days`); otherwise deadlines count Monday to Friday as working days
+(logged once per year) — a deadline is always computed, never a failed dispatch — and
+`gridloop_working_calendar_covered_days` falls towards 0 beforehand so that operators enter the year in time.
 """
 
 from __future__ import annotations
 
+import logging
 import time as monotonic
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.departments import metrics
 from services.departments.tables import calendar_days, calendar_years
 
+log = logging.getLogger(__name__)
 DISTRICT_TZ = ZoneInfo("Asia/Shanghai")
 HORIZON_DAYS = 400  # no window is longer than this: a longer search means the calendar has no working days
 DEFAULT_ROUND_THE_CLOCK = frozenset({"P05", "P06", "P10", "S25"})  # 纠纷激化, 家暴, 走失, 燃气: never wait for Monday
@@ -65,6 +68,16 @@ class WorkingCalendar:
     national: Mapping[date, bool] = field(default_factory=dict)  # entered years: holidays (False), 调休 (True)
 
     def is_working_day(self, day: date) -> bool:
+        """Past what the calendar knows, Monday to Friday: a deadline must always be computable (a case whose
+        dispatch failed on it would reach nobody), and one that ignores an unknown holiday is earlier, never later.
+        `covered_until` and its gauge tell operators to enter the year's schedule before that happens."""
+        try:
+            return self.known_working_day(day)
+        except CalendarNotCovered:
+            _warn_provisional(day.year)
+            return day.weekday() < 5
+
+    def known_working_day(self, day: date) -> bool:
         if day in self.district:
             return self.district[day]
         if day.year in self.national_years:
@@ -107,10 +120,25 @@ class WorkingCalendar:
         for offset in range(HORIZON_DAYS):
             day = today + timedelta(days=offset)
             try:
-                self.is_working_day(day)
+                self.known_working_day(day)
             except CalendarNotCovered:
                 return day
         return today + timedelta(days=HORIZON_DAYS)
+
+
+_warned_years: set[int] = set()
+
+
+def _warn_provisional(year: int) -> None:
+    if year not in _warned_years:
+        _warned_years.add(year)
+        log.warning(
+            "the working calendar does not know %d: deadlines count Monday to Friday as working days until the State "
+            "Council's %d schedule is entered (PUT /v1/calendar/national/%d) or chinesecalendar is upgraded",
+            year,
+            year,
+            year,
+        )
 
 
 def _package_years() -> str:

@@ -52,9 +52,14 @@ def test_the_national_day_adjusted_saturday_counts() -> None:
     assert NATIONAL.add(local("2026-10-10T12:00"), hours(24)) == local("2026-10-12T12:00")
 
 
-def test_past_the_package_years_a_deadline_fails_loudly() -> None:
+def test_past_the_package_years_a_deadline_counts_monday_to_friday_and_the_gap_is_reported() -> None:
+    """A deadline is always computed (a dispatch that failed on it would reach nobody): Thursday 2026-12-31 noon
+    plus a working day is Friday 2027-01-01 noon while 2027 is unknown (元旦 then counts as working: earlier,
+    never later), and Friday noon plus a working day is Monday noon. The coverage says when the gap starts."""
     with pytest.raises(CalendarNotCovered, match="2027"):
-        NATIONAL.add(local("2026-12-31T12:00"), hours(24))
+        NATIONAL.known_working_day(date(2027, 1, 4))
+    assert NATIONAL.add(local("2026-12-31T12:00"), hours(24)) == local("2027-01-01T12:00")
+    assert NATIONAL.add(local("2027-01-08T12:00"), hours(24)) == local("2027-01-11T12:00")
     assert NATIONAL.covered_until(date(2026, 12, 8)) == date(2027, 1, 1)
 
 
@@ -74,7 +79,7 @@ def test_an_entered_2027_schedule_carries_deadlines_across_spring_festival_2027(
     assert WITH_2027.add(local("2027-02-19T18:00"), hours(12)) == local("2027-02-20T06:00")  # the worked Saturday
     assert not WITH_2027.is_working_day(date(2027, 2, 27))  # an ordinary Saturday of the entered year
     with pytest.raises(CalendarNotCovered, match="2028"):
-        WITH_2027.is_working_day(date(2028, 1, 3))
+        WITH_2027.known_working_day(date(2028, 1, 3))
 
 
 def test_a_district_day_off_moves_the_deadline_and_an_extra_working_day_counts() -> None:
