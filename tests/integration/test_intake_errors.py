@@ -16,6 +16,7 @@ from gridloop.auth.tables import audit_log
 from services.intake.main import make_app
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, outbox
+from tests.support.apps import started
 from tests.support.auth import ActingAsCaller
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 async def intake(ns):
     app = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(), max_body_bytes=16_384))
     async with (
-        LifespanManager(app),
+        started(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://intake", auth=ActingAsCaller()) as client,
     ):
         yield client
@@ -101,7 +102,7 @@ async def test_database_down_is_503_not_500(ns) -> None:
     settings = IntakeSettings(database_url="postgresql+asyncpg://gridloop:gridloop@127.0.0.1:1/none", kafka=ns.kafka())
     app = make_app(settings)
     async with (
-        LifespanManager(app),
+        started(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://i", auth=ActingAsCaller()) as client,
     ):
         response = await client.post("/v1/reports", json=report_body("路灯坏了"))
@@ -133,7 +134,7 @@ async def test_kafka_down_still_accepts_and_the_outbox_drains_when_it_returns(ns
             )
 
     up = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka()))
-    async with LifespanManager(up):
+    async with started(up):
         db = up.state.runtime.db
         await wait_for(lambda: _is_zero(unpublished), what="outbox to drain once Kafka is reachable")
 
@@ -185,7 +186,7 @@ async def test_when_every_database_connection_is_busy_a_report_gets_a_quick_retr
     )
     app = make_app(settings)
     async with (
-        LifespanManager(app),
+        started(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://i", auth=ActingAsCaller()) as client,
     ):
         engine = app.state.runtime.db.engine

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.registry import default_registry
 from services.intake.main import make_app
 from services.intake.settings import IntakeSettings
+from tests.support.apps import started
 from tests.support.auth import ActingAsCaller
 from tests.support.reports import report_body
 
@@ -29,7 +29,7 @@ WORKERS = (43, 44)  # named workers no other test names
 async def intake(ns) -> AsyncIterator[AsyncClient]:
     app = make_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka(), open311_api_keys=KEYS))
     async with (
-        LifespanManager(app),
+        started(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://intake", auth=ActingAsCaller()) as client,
     ):
         yield client

@@ -60,14 +60,19 @@ def build_apps(
     }
 
 
+def started(app: FastAPI) -> LifespanManager:
+    """An app's lifespan with the suite's timeouts: 180 s to start, as for the stack's processes (on a fresh clone
+    the router trains the classifier at its first start, ~50 s on two cores), and 30 s to stop (stopping consumers
+    and the relay outlasted asgi-lifespan's 5 s default on a busy machine)."""
+    return LifespanManager(app, startup_timeout=180, shutdown_timeout=30)
+
+
 @asynccontextmanager
 async def running(apps: dict[str, FastAPI]) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         clients = {}
         for name, app in apps.items():
-            # 180 s as for the stack's processes: on a fresh clone the router trains the classifier at its first
-            # start (~50 s on two cores) before anything is cached.
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=180, shutdown_timeout=30))
+            await stack.enter_async_context(started(app))
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", auth=ActingAsCaller()
