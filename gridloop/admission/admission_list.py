@@ -13,7 +13,7 @@ from gridloop.contracts.topics import DEPARTMENTS
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_LIST_PATH = DATA_DIR / "admission-list.tsv"
 HEADER: tuple[str, ...] = ("code", "department", "name_zh", "name_en", "scope_zh", "resolve_hours")
-EXPECTED_ITEMS = 63
+SHIPPED_ITEMS = 63  # the shipped list; an operator's list may have any number of items (issue #24)
 
 
 class AdmissionListError(ValueError):
@@ -58,10 +58,10 @@ def _fail(line_no: int, problem: str) -> AdmissionListError:
     return AdmissionListError(f"admission list line {line_no}: {problem}")
 
 
-def _parse_item(line_no: int, fields: list[str]) -> AdmissionItem:
-    if len(fields) != len(HEADER):
-        raise _fail(line_no, f"expected {len(HEADER)} tab-separated columns, got {len(fields)}")
-    code, department, name_zh, name_en, scope_zh, hours = (f.strip() for f in fields)
+def _parse_item(line_no: int, fields: list[str], columns: int) -> AdmissionItem:
+    if len(fields) != columns:
+        raise _fail(line_no, f"expected {columns} tab-separated columns, got {len(fields)}")
+    code, department, name_zh, name_en, scope_zh, hours = (f.strip() for f in fields[: len(HEADER)])
     if not code:
         raise _fail(line_no, "empty code")
     if department not in DEPARTMENTS:
@@ -80,21 +80,30 @@ def _parse_item(line_no: int, fields: list[str]) -> AdmissionItem:
 
 
 def parse_admission_list(text: str) -> AdmissionList:
-    """Parse and validate the TSV text of an admission list."""
+    """Parse and validate the TSV text of an admission list (any number of items; columns after the six known
+    ones are allowed, e.g. a later `visibility`, and count in the version)."""
     lines = text.splitlines()
-    if not lines or tuple(c.strip() for c in lines[0].split("\t")) != HEADER:
-        raise _fail(1, f"header must be {' / '.join(HEADER)} (tab-separated)")
+    header = tuple(c.strip() for c in lines[0].split("\t")) if lines else ()
+    if header[: len(HEADER)] != HEADER:
+        raise _fail(1, f"header must start with {' / '.join(HEADER)} (tab-separated)")
     items: dict[str, AdmissionItem] = {}
+    extra: dict[str, tuple[str, ...]] = {}
     for line_no, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        item = _parse_item(line_no, line.split("\t"))
+        fields = line.split("\t")
+        item = _parse_item(line_no, fields, len(header))
         if item.code in items:
             raise _fail(line_no, f"duplicate code {item.code}")
         items[item.code] = item
-    if len(items) != EXPECTED_ITEMS:
-        raise _fail(len(lines), f"expected exactly {EXPECTED_ITEMS} items, found {len(items)}")
-    canonical = "\n".join("\t".join(str(getattr(i, f)) for f in HEADER) for i in items.values())
+        extra[item.code] = tuple(f.strip() for f in fields[len(HEADER) :])
+    if not items:
+        raise _fail(len(lines), "no items")
+    canonical = "\n".join(
+        "\t".join([*(str(getattr(i, f)) for f in HEADER), *extra[i.code]]) for i in items.values()
+    )
+    if len(header) > len(HEADER):
+        canonical = "\t".join(header) + "\n" + canonical
     version = "al-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
     grouped = {d: tuple(i for i in items.values() if i.department == d) for d in DEPARTMENTS}
     return AdmissionList(version=version, items=items, _by_department=grouped)
