@@ -10,6 +10,7 @@ from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly, Work
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.registry import Registry
 from gridloop.servicekit.ratelimit import RateLimiter
+from services.intake.admission_list import RouterAdmissionList
 from services.intake.handlers import ReportDesk
 from services.intake.registry import ManagedRegistry, RegistryNotLoaded
 
@@ -39,13 +40,19 @@ async def get_worker_limit(request: Request) -> RateLimiter:
     return request.app.state.auth.worker_limit
 
 
+async def get_admission_list(request: Request) -> RouterAdmissionList:
+    return request.app.state.admission_list
+
+
 ManagedRegistryDep = Annotated[ManagedRegistry, Depends(get_managed_registry)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CipherDep = Annotated[ResidentCipher, Depends(get_cipher)]
 ReportDeskDep = Annotated[ReportDesk, Depends(get_report_desk)]
 WorkerLimitDep = Annotated[RateLimiter, Depends(get_worker_limit)]
+AdmissionListDep = Annotated[RouterAdmissionList, Depends(get_admission_list)]
 
 __all__ = [
+    "AdmissionListDep",
     "CipherDep",
     "CurrentPrincipal",
     "ManagedRegistryDep",

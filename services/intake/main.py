@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from functools import partial
 
+import httpx
 from fastapi import FastAPI
 
+from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.credentials import Credentials
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
+from services.intake.admission_list import RouterAdmissionList
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.handlers import ReportDesk
@@ -20,27 +24,45 @@ from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import outbox
 
 
-async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
+async def build(
+    settings: IntakeSettings,
+    *,
+    registry: ManagedRegistry,
+    desk: ReportDesk,
+    admission_list: RouterAdmissionList,
+    router_client: httpx.AsyncClient | None,
+) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
     runtime = Runtime("intake", settings, db)
     desk.open(runtime)
     await registry.try_load(db)
     runtime.add_consumer(timeline_consumer(runtime))
     runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
+    if router_client is None and settings.router_url:  # signed in with the shared key as a low-privilege caller
+        headers = Credentials(settings.auth).headers("worker", "service:intake")
+        router_client = httpx.AsyncClient(base_url=settings.router_url, headers=headers, timeout=5.0)
+    if router_client is not None:
+        runtime.add_task(
+            partial(admission_list.follow, router_client, settings.admission_list_check_seconds), "admission-list"
+        )
     return runtime
 
 
-def make_app(settings: IntakeSettings | None = None) -> FastAPI:
+def make_app(settings: IntakeSettings | None = None, *, router_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """The intake app; `router_client` is how it asks the router for the admission list in force (tests pass a client
+    on the router app; default: `router_url`)."""
     registry, desk = ManagedRegistry(), ReportDesk()
+    admission_list = RouterAdmissionList(default_admission_list())
     app = create_app(
         name="intake",
         settings=settings or get_settings(),
-        build=partial(build, registry=registry, desk=desk),
+        build=partial(build, registry=registry, desk=desk, admission_list=admission_list, router_client=router_client),
         routers=[router, registry_router, open311_router],
         title="GridLoop intake",
     )
     app.state.registry = registry
     app.state.report_desk = desk
+    app.state.admission_list = admission_list
     return app
 
 

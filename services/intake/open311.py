@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from gridloop.admission.admission_list import AdmissionItem, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem, AdmissionList
 from gridloop.admission.lexicon import KEYWORDS
 from gridloop.auth.tokens import api_key_principal
 from gridloop.contracts.events import Location, ResidentContact
@@ -145,24 +145,29 @@ def service_definition(item: AdmissionItem) -> dict[str, Any]:
     }
 
 
-def _item(code: str) -> AdmissionItem:
-    item = default_admission_list().get(code)
+def in_force(request: Request) -> AdmissionList:
+    """The list in force in the router, as this replica last saw it (services/intake/admission_list.py)."""
+    return request.app.state.admission_list.current
+
+
+def _item(code: str, admission_list: AdmissionList) -> AdmissionItem:
+    item = admission_list.get(code)
     if item is None:
         raise Open311Error(404, f"service_code {code} not found")
     return item
 
 
 @router.get("/services.{fmt}")
-async def get_services(fmt: str) -> Response:
-    """The 63 items of the admission list as Open311 services (group = responsible department)."""
-    items = default_admission_list().items.values()
+async def get_services(fmt: str, request: Request) -> Response:
+    """The items of the admission list in force as Open311 services (group = responsible department)."""
+    items = in_force(request).items.values()
     return render([service_entry(i) for i in items], _format(fmt), root="services", item="service")
 
 
 @router.get("/services/{service_code}.{fmt}")
-async def get_service_definition(service_code: str, fmt: str) -> Response:
+async def get_service_definition(service_code: str, fmt: str, request: Request) -> Response:
     fmt = _format(fmt)
-    return render(service_definition(_item(service_code)), fmt, root="service_definition")
+    return render(service_definition(_item(service_code, in_force(request))), fmt, root="service_definition")
 
 
 # ---- posting a request ------------------------------------------------------------------------------------
@@ -180,7 +185,9 @@ async def post_request(fmt: str, request: Request) -> Response:
     principal = request.state.principal = api_key_principal(api_key)  # for the audit log
     request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
     registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
-    report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
+    report = report_from_form(
+        form, settings=settings, registry=registry, admission_list=in_force(request), now=datetime.now(UTC)
+    )
     community_id = registry.grid(report.grid_id).community_id
     desk: ReportDesk = request.app.state.report_desk
     accepted = await desk.submit(Submission(report, community_id, principal, f"POST {request.scope['route'].path}"))
@@ -190,13 +197,15 @@ async def post_request(fmt: str, request: Request) -> Response:
     return render(body, fmt, root="service_requests", item="request")
 
 
-def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Registry, now: datetime) -> ReportIn:
+def report_from_form(
+    form: FormData, *, settings: IntakeSettings, registry: Registry, admission_list: AdmissionList, now: datetime
+) -> ReportIn:
     """The Open311 fields as a report of the Open311 pseudo-worker; Open311Error(400/404) if they do not fit."""
     field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     code = field.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
-    item = _item(code)
+    item = _item(code, admission_list)
     address = field.get("address_string") or None
     if field.get("lat") or field.get("long"):
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
@@ -340,7 +349,7 @@ async def _load(request: Request, conditions: Iterable[Any]) -> list[sa.Row]:
 
 def request_entry(row: sa.Row, request: Request) -> dict[str, Any]:
     settings: IntakeSettings = request.app.state.runtime.settings
-    item = default_admission_list().get(row.service_code) if row.service_code else None
+    item = in_force(request).get(row.service_code) if row.service_code else None
     routed = row.forwarded_department is not None and row.status not in {"returned", "triage", "not_admitted"}
     location = row.location or {}
     expected = row.forwarded_at + timedelta(hours=item.resolve_hours) if routed and item else None

@@ -22,6 +22,10 @@ class IntakeSettings(ServiceSettings):
     open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
     open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
+    # The admission list in force is the router's (services/intake/admission_list.py): where to ask, how often.
+    # None: no router to ask (tests, a lone intake): the shipped list applies.
+    router_url: str | None = None
+    admission_list_check_seconds: float = 10.0
     # Group commit of reports (gridloop/delivery/group_commit.py): at most this many reports per transaction,
     # and this many transactions of reports in flight at once.
     report_group_max: int = Field(default=64, ge=1, le=1000)

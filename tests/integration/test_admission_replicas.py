@@ -23,7 +23,7 @@ from services.intake.settings import IntakeSettings
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
 from services.router.tables import classifier_models, labelled_examples
-from tests.support.auth import OPERATOR, ActingAsCaller
+from tests.support.auth import OPERATOR, ActingAsCaller, as_worker
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
@@ -69,14 +69,22 @@ async def stack(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     router_settings = RouterSettings(
         database_url=ns.database_urls["router"], kafka=ns.kafka(), admission_list_check_seconds=0.2
     )
-    apps = {
-        "intake": intake_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka())),
+    routers = {
         "a": router_app(router_settings, classifier=model, training=training),
         "b": router_app(router_settings, classifier=model, training=training),
     }
+    # Intake asks replica b for the list in force (as it would ask the router service over the network).
+    to_router = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=routers["b"]), base_url="http://t", headers=as_worker("service:intake")
+    )
+    intake_settings = IntakeSettings(
+        database_url=ns.database_urls["intake"], kafka=ns.kafka(), admission_list_check_seconds=0.2
+    )
+    apps = {**routers, "intake": intake_app(intake_settings, router_client=to_router)}
     engine = create_async_engine(ns.database_urls["router"])
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
+        stack.push_async_callback(to_router.aclose)
         clients = {}
         for name, app in apps.items():
             await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
@@ -95,9 +103,12 @@ async def stack(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
 
 
 async def test_a_64_item_list_and_its_retrained_model_reach_every_replica_and_every_decision(stack) -> None:
-    a, b, engine = stack["a"], stack["b"], stack["engine"]
+    a, b, intake, engine = stack["a"], stack["b"], stack["intake"], stack["engine"]
     shipped_model = (await a.get("/v1/admission-list")).json()["model_version"]
     assert (await b.get("/v1/admission-list")).json()["model_version"] == shipped_model
+    refused = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31", worker_index=914))
+    assert refused.status_code == 422 and "S31" in refused.text  # not on the list yet
+    assert "S31" not in {s["service_code"] for s in (await intake.get("/open311/v2/services.json")).json()}
 
     put = await a.put("/v1/admission-list", params={"operator": "陈主任"}, content=list_64().encode(),
                       headers={**OPERATOR, **TSV})  # fmt: skip
@@ -112,6 +123,17 @@ async def test_a_64_item_list_and_its_retrained_model_reach_every_replica_and_ev
     view = await wait_for(b_follows_the_list, what="replica b on the 64-item list")
     assert len(view["items"]) == 64
     assert next(i for i in view["items"] if i["code"] == "S03")["department"] == "police"
+
+    async def intake_follows() -> list | None:
+        services = (await intake.get("/open311/v2/services.json")).json()
+        return services if len(services) == 64 else None
+
+    services = {s["service_code"]: s for s in await wait_for(intake_follows, what="intake on the 64-item list")}
+    assert services["S03"]["group"] == "辖区派出所" and services["S31"]["service_name"] == "共享单车乱停放"
+    definition = (await intake.get("/open311/v2/services/S31.json")).json()
+    assert definition["service_code"] == "S31"
+    hinted = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31", worker_index=914))
+    assert hinted.status_code == 202, hinted.text
 
     async with engine.begin() as conn:  # operators' triage decisions for the new item
         await conn.execute(

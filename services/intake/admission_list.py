@@ -1,0 +1,66 @@
+"""The admission list in force, as the router holds it: intake's item_hint check and Open311's services follow
+it (GET /v1/admission-list on the router, checked periodically), so that an operator's replacement reaches
+them without a restart. Until the router answers, the shipped list applies."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import httpx
+
+from gridloop.admission.admission_list import HEADER, AdmissionItem, AdmissionList, parse_admission_list
+
+log = logging.getLogger(__name__)
+ADMISSION_LIST_PATH = "/v1/admission-list"
+
+
+def list_from_view(view: dict[str, object]) -> AdmissionList:
+    """The router's JSON view back into a validated list, under the router's version."""
+    items = view.get("items")
+    version = view.get("version")
+    if not isinstance(items, list) or not isinstance(version, str):
+        raise ValueError("not an admission list view")
+    rows = ["\t".join(HEADER)]
+    for item in items:
+        rows.append("\t".join(str(item[f]).replace("\t", " ") for f in HEADER))
+    return dataclasses.replace(parse_admission_list("\n".join(rows)), version=version)
+
+
+class RouterAdmissionList:
+    """This intake replica's copy of the list in force in the router."""
+
+    def __init__(self, shipped: AdmissionList) -> None:
+        self.current = shipped
+
+    @property
+    def version(self) -> str:
+        return self.current.version
+
+    def get(self, code: str) -> AdmissionItem | None:
+        return self.current.get(code)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.current
+
+    async def refresh(self, client: httpx.AsyncClient) -> bool:
+        """Ask the router; True if the list in force changed."""
+        response = await client.get(ADMISSION_LIST_PATH)
+        response.raise_for_status()
+        view = response.json()
+        if view.get("version") == self.current.version:
+            return False
+        new = list_from_view(view)
+        log.info("admission list %s now in force at intake (was %s)", new.version, self.current.version)
+        self.current = new
+        return True
+
+    async def follow(self, client: httpx.AsyncClient, interval: float) -> None:
+        """Keep following; a failed check keeps the list in force and is retried."""
+        while True:
+            try:
+                await self.refresh(client)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                log.warning("admission list not checked with the router: %s", exc)
+            await asyncio.sleep(interval)
