@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,3 +109,35 @@ async def run_retraining(
         state.last = {"accepted": False, "reason": f"retraining failed: {exc}"}
     finally:
         state.running = False
+
+
+async def _retrain_command(operator: str) -> dict[str, Any]:
+    from gridloop.admission.admission_list import default_admission_list
+    from gridloop.admission.classifier import default_classifier
+    from services.router.admission_list import load_active
+    from services.router.settings import get_settings
+    from services.router.tables import outbox
+
+    db = Database.for_service(get_settings(), outbox=outbox, source="/gridloop/router")
+    try:
+        active, model = ActiveAdmissionList(default_admission_list()), ActiveModel(default_classifier())
+        await load_active(active, db, model)
+        return await retrain_in_force(
+            db, active=active, model=model, state=RetrainingState(), operator=operator, now=datetime.now(UTC)
+        )
+    finally:
+        await db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`gridloop router-retrain --operator NAME`: the operator action from the command line (router settings from
+    GRIDLOOP_ROUTER_*); prints the held-out metrics before and after; exit 1 if the new model was refused."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="gridloop router-retrain", description=main.__doc__)
+    parser.add_argument("--operator", required=True, help="who retrains (audited)")
+    args = parser.parse_args(argv or [])
+    summary = asyncio.run(_retrain_command(args.operator))
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0 if summary["accepted"] else 1
