@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
-from services.departments.sla import clock_windows, start_clocks
+from services.departments.sla import deadline_windows, start_deadlines
 from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
 from services.departments.tables import work_items
 
@@ -195,7 +195,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
     """Make a linked case its own work item again; its clocks restart now, as nobody was working it alone."""
     row = await lock_work_item(uow, case_id, "unlink", None)
     hours = row.resolve_hours or max(round((row.resolve_deadline - row.dispatched_at).total_seconds() / 3600), 1)
-    windows = clock_windows(hours)
+    windows = deadline_windows(hours)
     await record_step(
         uow,
         row,
@@ -212,5 +212,5 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
         },
         detail={"primary_case_id": str(row.primary_case_id)},
     )
-    await start_clocks(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
+    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

@@ -16,7 +16,7 @@ from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
-from services.departments.sla import clock_rows, clock_windows, start_clock_rows
+from services.departments.sla import deadline_rows, deadline_windows, start_deadline_rows
 from services.departments.steps import (
     InvalidTransition,
     Step,
@@ -64,17 +64,19 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
         return
     clocks = []
     for event, _row in fresh:
-        windows = clock_windows(event.resolve_hours)
-        clocks += clock_rows(event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
+        windows = deadline_windows(event.resolve_hours)
+        clocks += deadline_rows(
+            event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows
+        )
         metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
             metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
-    await start_clock_rows(uow, clocks)
+    await start_deadline_rows(uow, clocks)
     await link_duplicates(uow, [row for _event, row in fresh])
 
 
 def _work_item(event: CaseDispatched) -> dict[str, Any]:
-    windows = clock_windows(event.resolve_hours)
+    windows = deadline_windows(event.resolve_hours)
     return dict(
         case_id=event.case_id,
         department=event.department,
@@ -117,20 +119,20 @@ def seconds_since(moment: datetime) -> float:
 
 
 async def sign_for(
-    uow: UnitOfWork, case_id: uuid.UUID, *, handler: str, now: datetime, department: str | None = None
+    uow: UnitOfWork, case_id: uuid.UUID, *, assignee: str, now: datetime, department: str | None = None
 ) -> None:
     row = await lock_work_item(uow, case_id, "sign", department)
-    note = f"{row.item_name_zh}：已签收，承办人{handler}"
+    note = f"{row.item_name_zh}：已签收，承办人{assignee}"
     await record_step(
         uow,
         row,
         status="signed",
-        actor=handler,
+        actor=assignee,
         note=note,
         now=now,
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
         becomes="signed",
-        values={"signed_at": now, "signed_by": handler},
+        values={"signed_at": now, "signed_by": assignee},
         detail={"within_deadline": now <= row.sign_deadline},
     )
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
@@ -141,7 +143,7 @@ async def sign_for(
             Step(
                 duplicate,
                 status="signed",
-                actor=handler,
+                actor=assignee,
                 note=note,
                 now=now,
                 event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
@@ -157,7 +159,7 @@ async def record_progress(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    handler: str,
+    assignee: str,
     note: str,
     photo_urls: list[str],
     now: datetime,
@@ -168,7 +170,7 @@ async def record_progress(
         uow,
         row,
         status="in_progress",
-        actor=handler,
+        actor=assignee,
         note=note,
         now=now,
         event_id=uuid.uuid4(),  # progress notes repeat; each API call is its own step
@@ -182,14 +184,14 @@ async def resolve(
     case_id: uuid.UUID,
     *,
     result: str,
-    handler: str | None,
+    assignee: str | None,
     photo_urls: list[str],
     now: datetime,
     department: str | None = None,
 ) -> None:
     """Resolve a case (办结) and every duplicate linked to it: each reporter's resident hears of it."""
     row = await lock_work_item(uow, case_id, "resolve", department)
-    actor = handler or row.signed_by or row.department
+    actor = assignee or row.signed_by or row.department
     within = now <= row.resolve_deadline
     for target in [row, *await linked_rows(uow, case_id)]:
         detail = {"result": result, "within_deadline": within}
@@ -217,7 +219,7 @@ async def return_case(
     *,
     reason_code: str,
     note: str,
-    handler: str,
+    assignee: str,
     now: datetime,
     department: str | None = None,
 ) -> None:
@@ -226,11 +228,11 @@ async def return_case(
         raise InvalidTransition(f"unknown return reason {reason_code!r}")
     row = await lock_work_item(uow, case_id, "return", department)
     for target in [row, *await linked_rows(uow, case_id)]:
-        await _return_one(uow, target, reason_code=reason_code, note=note, handler=handler, now=now)
+        await _return_one(uow, target, reason_code=reason_code, note=note, assignee=assignee, now=now)
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, handler: str, now: datetime
+    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)
@@ -240,7 +242,7 @@ async def _return_one(
             department=row.department,
             reason_code=reason_code,
             note=note,
-            actor=handler,
+            actor=assignee,
             returned_at=now,
         )
         .on_conflict_do_nothing()
@@ -249,7 +251,7 @@ async def _return_one(
         uow,
         row,
         status="returned",
-        actor=handler,
+        actor=assignee,
         note=f"退单（{RETURN_REASONS[reason_code]}）" + (f"：{note}" if note else ""),
         now=now,
         event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),

@@ -11,12 +11,11 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
-from gridloop.auth.deps import OperatorOnly
 from gridloop.auth.tokens import Principal
 from gridloop.contracts.events import mask_phone
 from services.notify import metrics
+from services.notify.deps import NotifyDep, OperatorOnly
 from services.notify.feedback import FeedbackAlreadyGiven, awaiting_request_for_phone, parse_sms_reply, record_feedback
-from services.notify.runtime import NotifyRuntime
 from services.notify.schemas import (
     InboundResult,
     InboundSms,
@@ -30,13 +29,6 @@ from services.notify.tables import messages
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
-
-
-async def get_notify(request: Request) -> NotifyRuntime:
-    return request.app.state.runtime
-
-
-NotifyDep = Annotated[NotifyRuntime, Depends(get_notify)]
 
 
 GATEWAY = Principal("gateway", "sms")

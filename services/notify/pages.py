@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from gridloop.contracts.events import mask_name, mask_phone
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.logs import mask_phones
-from services.notify.api import NotifyDep
+from services.notify.deps import NotifyDep
 from services.notify.feedback import (
     RATINGS_ZH,
     FeedbackAlreadyGiven,

@@ -72,7 +72,7 @@ async def _put(router: httpx.AsyncClient, text: str, **headers: str) -> httpx.Re
 async def _decision(clients: dict[str, httpx.AsyncClient], item_hint: str) -> dict:
     case_id = (
         await clients["intake"].post(
-            "/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint, worker_index=901, location=None)
+            "/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint, worker_index=90, location=None)
         )
     ).json()["case_id"]
 

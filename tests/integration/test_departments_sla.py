@@ -57,7 +57,7 @@ async def fired(replicas: list[SlaScheduler], case_id) -> list[tuple[str, int, s
     """The steps recorded as fired for one case: (clock, rung, kind)."""
     async with replicas[0]._db.engine.connect() as conn:
         rows = await conn.execute(
-            sa.select(sla_marks.c.clock, sla_marks.c.rung, sla_marks.c.kind)
+            sa.select(sla_marks.c.deadline_name, sla_marks.c.rung, sla_marks.c.kind)
             .where(sla_marks.c.case_id == case_id)
             .order_by(sla_marks.c.fired_at, sla_marks.c.rung)
         )

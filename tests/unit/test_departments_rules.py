@@ -9,11 +9,11 @@ import pytest
 from gridloop.admission.admission_list import default_admission_list
 from services.departments.duplicates import Sighting, distance_metres, is_duplicate
 from services.departments.rates import RateCounts, ratio
-from services.departments.sla import ClockState, due_steps, moved, next_fire_at, sign_for_window
+from services.departments.sla import DeadlineState, due_steps, moved, next_fire_at, sign_for_window
 from services.router.returns import ARBITRATION_REASON, redecide
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-TWO_HOURS = ClockState(rung=0, rung_started_at=T0, deadline=T0 + timedelta(hours=2), window=timedelta(hours=2))
+TWO_HOURS = DeadlineState(rung=0, rung_started_at=T0, deadline=T0 + timedelta(hours=2), window=timedelta(hours=2))
 
 
 def kinds(steps) -> list[tuple[str, int]]:
