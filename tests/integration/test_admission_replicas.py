@@ -106,7 +106,7 @@ async def test_a_64_item_list_and_its_retrained_model_reach_every_replica_and_ev
     a, b, intake, engine = stack["a"], stack["b"], stack["intake"], stack["engine"]
     shipped_model = (await a.get("/v1/admission-list")).json()["model_version"]
     assert (await b.get("/v1/admission-list")).json()["model_version"] == shipped_model
-    refused = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31", worker_index=914))
+    refused = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31"))
     assert refused.status_code == 422 and "S31" in refused.text  # not on the list yet
     assert "S31" not in {s["service_code"] for s in (await intake.get("/open311/v2/services.json")).json()}
 
@@ -132,7 +132,7 @@ async def test_a_64_item_list_and_its_retrained_model_reach_every_replica_and_ev
     assert services["S03"]["group"] == "辖区派出所" and services["S31"]["service_name"] == "共享单车乱停放"
     definition = (await intake.get("/open311/v2/services/S31.json")).json()
     assert definition["service_code"] == "S31"
-    hinted = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31", worker_index=914))
+    hinted = await intake.post("/v1/reports", json=report_body("共享单车", item_hint="S31"))
     assert hinted.status_code == 202, hinted.text
 
     async with engine.begin() as conn:  # operators' triage decisions for the new item
@@ -167,9 +167,7 @@ async def test_a_64_item_list_and_its_retrained_model_reach_every_replica_and_ev
     assert (view["trained_for"], view["list_version"]) == (new_list, new_list)
 
     case_id = (
-        await stack["intake"].post(
-            "/v1/reports", json=report_body("院子出入口被共享单车堵死了", worker_index=913, location=None)
-        )
+        await stack["intake"].post("/v1/reports", json=report_body("院子出入口被共享单车堵死了", location=None))
     ).json()["case_id"]
 
     async def decided() -> dict | None:
