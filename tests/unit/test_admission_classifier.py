@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from gridloop.admission.admission_list import default_admission_list
-from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold
+from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold, default_classifier
 from gridloop.admission.examples import (
     NOT_ADMITTED,
     NOT_ADMITTED_REASONS,
+    OFF_LIST_FAMILIES,
     heldout2_examples,
     heldout3_examples,
     heldout_examples,
@@ -25,8 +26,9 @@ from gridloop.admission.retraining import corrections_from_dicts
 
 @cache
 def trained_classifier() -> Classifier:
-    """Trained once per test session, on the shipped training split only."""
-    return Classifier.train(train_examples(), default_admission_list())
+    """Trained on the shipped training split only, with the shipped settings: the model `default_classifier`
+    caches on disk (keyed by the data and settings), so that a session does not train it twice."""
+    return default_classifier()
 
 
 # The held-out splits (docs/classifier.md); "third" is the one the issue's targets are judged on.
@@ -153,7 +155,7 @@ def test_splits_are_large_enough_and_disjoint() -> None:
     heldout_counts = Counter(e.label for e in heldout)
     assert all(train_counts[c] >= 15 for c in codes) and train_counts[NOT_ADMITTED] >= 60
     assert all(heldout_counts[c] >= 4 for c in codes) and heldout_counts[NOT_ADMITTED] >= 20
-    assert {e.reason for e in heldout if not e.admitted} == set(NOT_ADMITTED_REASONS)
+    assert {e.reason for e in heldout if not e.admitted} == set(NOT_ADMITTED_REASONS) - set(OFF_LIST_FAMILIES)
     assert not {e.text for e in train} & {e.text for e in heldout}
 
 
@@ -170,8 +172,14 @@ def test_corrections_teach_the_model_a_new_phrasing() -> None:
     text = "楼下那个铁皮小亭子里头天天有人放码收高利息"
     corrections = [{"text": f"{text}，第{i}次反映", "label": "F15"} for i in range(12)]
     extra = corrections_from_dicts(corrections, default_admission_list())
-    retrained = Classifier.train(train_examples(), extra=extra, threshold=trained_classifier().threshold)
-    assert retrained.probabilities(text)["F15"] > trained_classifier().probabilities(text)["F15"]
+    seen: Counter[str] = Counter()
+    few = [
+        e for e in train_examples() if (seen.update([e.label + str(e.reason)]) or seen[e.label + str(e.reason)] <= 20)
+    ]
+    fast = TrainingConfig(calibrate=False)  # two single fits on a subset: the same comparison, in seconds
+    base = Classifier.train(few, config=fast, threshold=0.5)
+    retrained = Classifier.train(few, extra=extra, config=fast, threshold=0.5)
+    assert retrained.probabilities(text)["F15"] > base.probabilities(text)["F15"]
 
 
 def test_threshold_bound_on_clustered_misroutes_is_at_least_the_point_estimate() -> None:
