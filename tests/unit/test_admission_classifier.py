@@ -17,8 +17,11 @@ from gridloop.admission.examples import (
     OFF_LIST_FAMILIES,
     heldout2_examples,
     heldout3_examples,
+    heldout4_nearmiss_examples,
+    heldout4_onlist_examples,
     heldout_examples,
     train_examples,
+    violence_risk_examples,
 )
 from gridloop.admission.metrics import Metrics, evaluate
 from gridloop.admission.retraining import corrections_from_dicts
@@ -223,3 +226,22 @@ def test_every_held_out_split_stays_above_the_measured_floor() -> None:
         assert metrics.item_accuracy >= accuracy, split
         assert metrics.misroute_rate <= misroute, split
         assert metrics.triage_rate <= triage, split
+
+
+@pytest.mark.xfail(strict=True, reason="issue #24's targets are missed on the fourth blind split (docs/classifier.md)")
+def test_near_misses_are_refused_and_violence_risk_stays_with_police_or_triage() -> None:
+    near = evaluate(trained_classifier(), heldout4_nearmiss_examples())
+    violence = evaluate(trained_classifier(), violence_risk_examples())
+    assert near.not_admitted_recall >= 0.95 and near.misroute_rate <= 0.01
+    assert violence.danger_away_from_police == 0
+
+
+def test_fourth_blind_split_stays_above_the_measured_floor() -> None:
+    """Measured once (0.716 recall / 0.115 misroute on near misses; 0.920 / 0.000 on-list; 14 of 82 violence-risk
+    reports outside police or triage): a regression guard, not a target."""
+    near = evaluate(trained_classifier(), heldout4_nearmiss_examples())
+    onlist = evaluate(trained_classifier(), heldout4_onlist_examples())
+    violence = evaluate(trained_classifier(), violence_risk_examples())
+    assert near.n >= 22 * 14 and near.not_admitted_recall >= 0.70 and near.misroute_rate <= 0.13
+    assert onlist.item_accuracy >= 0.90 and onlist.misroute_rate <= 0.01
+    assert violence.danger_reports == violence.n and violence.danger_away_from_police <= 14
