@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
     "token": ("gridloop.auth.cli:main", "credentials: issue (worker, department, operator) | revoke"),
+    "registry": ("services.intake.registry_cli:main", "the grid registry: import a district's files | export"),
 }
 
 

@@ -28,6 +28,8 @@ from gridloop.demo.summary import (
     format_summary,
     stats_delta,
 )
+from gridloop.registry import default_registry
+from gridloop.registry.geojson import district_files
 
 STATS_SERVICES = ("router", "departments", "notify")
 
@@ -98,6 +100,7 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
     urls = ServiceUrls(**{s: getattr(args, f"base_url_{s}") for s in vars(ServiceUrls())})
     tokens = {d: t for d in DEPARTMENTS if (t := getattr(args, f"token_{d}"))}
     async with DemoClient(urls, tokens) as client:
+        await import_generated_district(client)
         return await replay(
             client,
             drafts,
@@ -106,6 +109,16 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
             seed=args.seed,
             drain_seconds=args.drain_timeout,
         )
+
+
+async def import_generated_district(client: DemoClient) -> dict[str, Any]:
+    """The demo runs on the generated district imported as files, the way a real district's registry arrives
+    (docs/registry.md); a development intake seeded with it already has it, and the import changes nothing."""
+    files = await asyncio.to_thread(district_files, default_registry())
+    result = await client.import_registry(files)
+    what = "applied: " + json.dumps(result["summary"], ensure_ascii=False) if result["applied"] else "no changes"
+    print(f"registry: generated district imported as GeoJSON + CSV, version {result['version']} ({what})")
+    return result
 
 
 async def replay(

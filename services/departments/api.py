@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from gridloop.contracts.topics import Department
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import duplicates, extensions, handlers, queries
@@ -37,7 +38,6 @@ from services.departments.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
-DepartmentName = Literal["police", "finance", "street_office"]
 WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved", "returned", "linked"]
 ERRORS = {404: {"description": "no such work item (or not yours)"}, 409: {"description": "step not allowed now"}}
 OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
@@ -47,7 +47,7 @@ OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
 async def list_work_items(
     runtime: RuntimeDep,
     caller: CallerDep,
-    department: DepartmentName | None = None,
+    department: Department | None = None,
     status_: Annotated[WorkStatus | None, Query(alias="status")] = None,
     include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.sla import deadline_windows, start_deadlines
@@ -187,7 +188,7 @@ def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
         event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",
         values={"primary_case_id": primary_case_id},
-        detail={"primary_case_id": str(primary_case_id), "grid_id": row.grid_id},
+        detail=DuplicateDetail(primary_case_id=primary_case_id, grid_id=row.grid_id),
     )
 
 
@@ -210,7 +211,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
             "sign_deadline": now + windows["sign"],
             "resolve_deadline": now + windows["resolve"],
         },
-        detail={"primary_case_id": str(row.primary_case_id)},
+        detail=DuplicateDetail(primary_case_id=row.primary_case_id),
     )
     await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

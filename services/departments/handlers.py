@@ -10,7 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
+from gridloop.contracts.events import (
+    CaseDispatched,
+    CaseStatusChanged,
+    FeedbackDetail,
+    ResolvedDetail,
+    ReturnedDetail,
+    ReturnReason,
+    SignedDetail,
+)
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
@@ -32,13 +40,11 @@ from services.departments.tables import feedback, returns, work_items
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
 
-RETURN_REASONS: dict[str, str] = {
+RETURN_REASONS: dict[ReturnReason, str] = {
     "not_our_remit": "不属于本部门职责",
     "wrong_area": "不属于本辖区",
     "insufficient_information": "信息不足，无法办理",
 }
-# 满意 and 基本满意 both count as satisfied in the satisfaction rate.
-RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
 async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork) -> None:
@@ -133,7 +139,7 @@ async def sign_for(
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
         becomes="signed",
         values={"signed_at": now, "signed_by": assignee},
-        detail={"within_deadline": now <= row.sign_deadline},
+        detail=SignedDetail(within_deadline=now <= row.sign_deadline),
     )
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
     # has an id of its own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
@@ -147,7 +153,7 @@ async def sign_for(
                 note=note,
                 now=now,
                 event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
-                detail={"primary_case_id": str(case_id)},
+                detail=SignedDetail(primary_case_id=case_id),
             )
             for duplicate in await linked_rows(uow, case_id)
         ],
@@ -194,9 +200,8 @@ async def resolve(
     actor = assignee or row.signed_by or row.department
     within = now <= row.resolve_deadline
     for target in [row, *await linked_rows(uow, case_id)]:
-        detail = {"result": result, "within_deadline": within}
-        if target is not row:
-            detail["primary_case_id"] = str(case_id)
+        primary_case_id = case_id if target is not row else None
+        detail = ResolvedDetail(result=result, within_deadline=within, primary_case_id=primary_case_id)
         await record_step(
             uow,
             target,
@@ -217,7 +222,7 @@ async def return_case(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    reason_code: str,
+    reason_code: ReturnReason,
     note: str,
     assignee: str,
     now: datetime,
@@ -232,7 +237,7 @@ async def return_case(
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, assignee: str, now: datetime
+    uow: UnitOfWork, row: sa.Row, *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)
@@ -257,15 +262,15 @@ async def _return_one(
         event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),
         becomes="returned",
         values={"returns": row.returns + 1, "primary_case_id": None},
-        detail={"reason_code": reason_code, "department": row.department, "dispatch_no": row.dispatch_no},
+        detail=ReturnedDetail(reason_code=reason_code, department=row.department, dispatch_no=row.dispatch_no),
     )
     metrics.RETURNS.labels(row.department, reason_code).inc()
 
 
 async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
     """Keep the resident's latest rating of a case, for the satisfaction rate."""
-    rating = event.detail.get("rating")
-    if rating not in RATINGS:
+    rating = event.detail_as(FeedbackDetail).rating
+    if rating is None:
         log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
         return
     stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at)

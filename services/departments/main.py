@@ -8,10 +8,10 @@ from fastapi import FastAPI
 
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
-from services.departments.clock import Clock, SystemClock
 from services.departments.collectors import refresh_gauges
 from services.departments.consumer import dispatch_consumer, status_consumer
 from services.departments.rates import refresh_rate_gauges
@@ -22,7 +22,7 @@ from services.departments.tables import outbox
 
 async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/departments")
-    runtime = Runtime("departments", settings, db)
+    runtime = Runtime("departments", settings, db, clock=clock)
     runtime.add_consumer(dispatch_consumer(runtime))
     runtime.add_consumer(status_consumer(runtime))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
@@ -33,7 +33,7 @@ async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
 
 def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
-    clock = clock or SystemClock()
+    clock = clock or SYSTEM_CLOCK
     app = create_app(
         name="departments",
         settings=settings or get_settings(),

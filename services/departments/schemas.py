@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, HttpUrl
 
+from gridloop.contracts.events import ReturnReason
 from gridloop.servicekit.schemas import StrictModel
-
-ReturnReason = Literal["not_our_remit", "wrong_area", "insufficient_information"]
-
 
 # The person who works a case is its assignee; requests may still name the field `handler` (the old name).
 ASSIGNEE = AliasChoices("assignee", "handler")

@@ -18,11 +18,11 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import CaseStatusChanged, EscalationDetail
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.departments import metrics
-from services.departments.clock import Clock
 from services.departments.tables import activity, sla_deadlines, sla_marks, work_items
 
 log = logging.getLogger(__name__)
@@ -255,10 +255,10 @@ class SlaScheduler:
         if not (await uow.conn.execute(mark)).rowcount:
             return 0
         note = step_note(row.deadline_name, step)
-        # "clock" is the detail's name on the wire (the contract's alias for the deadline's name)
-        detail = {"clock": row.deadline_name, "level": LADDER[step.rung], "deadline": step.deadline.isoformat()}
-        if step.kind == "escalated":
-            detail["from_level"] = LADDER[step.rung - 1]
+        from_level = LADDER[step.rung - 1] if step.kind == "escalated" else None
+        detail = EscalationDetail(
+            deadline_name=row.deadline_name, level=LADDER[step.rung], from_level=from_level, deadline=step.deadline
+        )
         await uow.conn.execute(
             sa.insert(activity).values(
                 case_id=row.case_id, action=step.kind, actor="sla", note=note, photo_urls=[], at=now

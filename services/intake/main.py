@@ -13,6 +13,7 @@ from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
+from gridloop.servicekit.settings import DEV_ENVS
 from services.intake.admission_list import RouterAdmissionList
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
@@ -49,21 +50,28 @@ async def build(
 
 
 def make_app(settings: IntakeSettings | None = None, *, router_client: httpx.AsyncClient | None = None) -> FastAPI:
-    """The intake app; `router_client` is how it asks the router for the admission list in force (tests pass a client
-    on the router app; default: `router_url`)."""
-    registry, desk = ManagedRegistry(), ReportDesk()
+    """The intake app; `router_client` is how it asks the router for the admission list in force (tests pass a
+    client on the router app; default: `router_url`)."""
+    settings = settings or get_settings()
+    registry, desk = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk()
     admission_list = RouterAdmissionList(default_admission_list())
     app = create_app(
         name="intake",
-        settings=settings or get_settings(),
+        settings=settings,
         build=partial(build, registry=registry, desk=desk, admission_list=admission_list, router_client=router_client),
         routers=[router, registry_router, open311_router],
         title="GridLoop intake",
+        larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
     )
     app.state.registry = registry
     app.state.report_desk = desk
     app.state.admission_list = admission_list
     return app
+
+
+def seeds_generated_district(settings: IntakeSettings) -> bool:
+    """Development and tests start from the generated district; production only ever from an import."""
+    return settings.env in DEV_ENVS
 
 
 def run(argv: list[str]) -> int:

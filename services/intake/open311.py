@@ -1,14 +1,13 @@
 """Open311 GeoReport v2 on the intake service: the admission list as services, and cases as service requests.
 
 A request posted here becomes a case through the report desk (`accept_reports`), reported by a configured
-pseudo-worker on the grid whose centre is nearest to the given coordinates, so it is routed like any grid worker's
+pseudo-worker on the grid whose boundary holds the given coordinates, so it is routed like any grid worker's
 report. Every endpoint answers in JSON or XML (by the path's extension) and reports errors in the spec's format.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -211,7 +210,8 @@ def report_from_form(
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
         location = Location(lat=float(field["lat"]), lon=float(field["long"]), address=address)
     elif address:
-        grid = registry.grid(settings.open311_fallback_grid) if settings.open311_fallback_grid else registry.grids[0]
+        fallback = settings.open311_fallback_grid
+        grid = registry.grid(fallback) if fallback else next(g for g in registry.grids if g.active)
         location = Location(address=address[:300])
     else:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
@@ -244,16 +244,11 @@ def _coordinate(field: dict[str, str], name: str, bound: float) -> float:
 
 
 def _grid_near(lat: float, lon: float, registry: Registry, settings: IntakeSettings) -> Grid:
-    """The grid whose centre is nearest (equirectangular distance: exact enough inside one district)."""
-
-    def km(grid: Grid) -> float:
-        dx = math.radians(grid.lon - lon) * math.cos(math.radians(lat))
-        return 6371.0 * math.hypot(dx, math.radians(grid.lat - lat))
-
-    nearest = min(registry.grids, key=km)
-    if km(nearest) > settings.open311_max_distance_km:
+    """The grid whose boundary holds the point (gridloop/registry/places.py); none: outside the district."""
+    grid = registry.grid_at(lat, lon)
+    if grid is None:
         raise Open311Error(400, "lat/long is outside the district served here")
-    return nearest
+    return grid
 
 
 def _requester(field: dict[str, str]) -> ResidentContact:

@@ -20,7 +20,10 @@ class IntakeSettings(ServiceSettings):
     open311_api_keys: frozenset[str] = frozenset({DEV_OPEN311_API_KEY})
     open311_worker_id: str = "open311"
     open311_fallback_grid: str | None = None  # for requests with an address but no coordinates; None: first grid
-    open311_max_distance_km: float = 5.0  # farther than this from every grid centre: outside the district
+    # A report located farther than this outside the reported grid is accepted but flagged for operators
+    # (GPS error in dense streets reaches 50-100 m).
+    place_tolerance_m: float = Field(default=150.0, ge=0)
+    registry_import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # POST /v1/registry/imports (files)
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
     # The admission list in force is the router's (services/intake/admission_list.py): where to ask, how often.
     # None: no router to ask (tests, a lone intake): the shipped list applies.

@@ -27,6 +27,11 @@ cases = sa.Table(
     sa.Column("resident", JSONB, nullable=False),  # name, phone, e-mail, webhook encrypted (gridloop/auth/privacy.py)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # A report whose location lies farther than the tolerance outside the reported grid: accepted, flagged for
+    # operators with the distance and the grid that does hold the location (None outside every grid).
+    sa.Column("outside_grid_m", sa.Float),
+    sa.Column("located_grid_id", sa.Text),
+    sa.Index("ix_cases_outside_grid", "reported_at", postgresql_where=sa.text("outside_grid_m IS NOT NULL")),
 )
 
 timeline = sa.Table(
@@ -59,6 +64,8 @@ grids = sa.Table(
     sa.Column("households", sa.Integer, nullable=False),
     sa.Column("lat", sa.Float, nullable=False),
     sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("boundary", JSONB),  # a GeoJSON Polygon or MultiPolygon, WGS84
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # deactivated, never deleted
 )
 
 workers = sa.Table(
@@ -67,6 +74,7 @@ workers = sa.Table(
     sa.Column("worker_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # a departed worker: False
 )
 
 # A worker walks one or more grids; `position` keeps the first-named grid first.

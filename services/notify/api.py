@@ -86,7 +86,7 @@ async def sms_receipts(receipts: list[SmsReceipt], runtime: NotifyDep) -> Receip
                 )
                 .values(
                     state=receipt.status,
-                    receipt_at=receipt.reported_at or runtime.clock(),
+                    receipt_at=receipt.reported_at or runtime.clock.now(),
                     last_error=f"undeliverable: {receipt.error_code or 'unknown'}"
                     if receipt.status == "undeliverable"
                     else None,
@@ -115,7 +115,7 @@ async def sms_inbound(sms: InboundSms, runtime: NotifyDep) -> InboundResult:
                 rating=reply.rating,
                 comment=reply.comment,
                 via="sms",
-                now=runtime.clock(),
+                now=runtime.clock.now(),
                 reopen_limit=runtime.settings.feedback_reopen_limit,
             )
         except FeedbackAlreadyGiven:  # a concurrent answer won the row lock

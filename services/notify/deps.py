@@ -31,7 +31,7 @@ async def get_settings(runtime: NotifyDep) -> NotifySettings:
 
 
 async def get_now(runtime: NotifyDep) -> datetime:
-    return runtime.clock()
+    return runtime.clock.now()
 
 
 DatabaseDep = Annotated[Database, Depends(get_db)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -81,7 +81,7 @@ async def put_admission_list(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in TSV_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the list as text/tab-separated-values")
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     try:
         text = (await request.body()).decode("utf-8-sig")
         async with runtime.db.engine.begin() as conn:

@@ -15,7 +15,17 @@ def routing_consumer(runtime: Runtime, *, classifier: ReportClassifier, admissio
     return EventConsumer(
         group="gridloop.router",
         topics=[CASES_REPORTED],
-        handlers={CaseReported: Batched(partial(route_cases, classifier=classifier, admission_list=admission_list))},
+        handlers={
+            CaseReported: Batched(
+                partial(
+                    route_cases,
+                    classifier=classifier,
+                    admission_list=admission_list,
+                    cipher=runtime.cipher,
+                    clock=runtime.clock,
+                )
+            )
+        },
         db=runtime.db,
         inbox=inbox,
         kafka=runtime.settings.kafka,
@@ -28,7 +38,13 @@ def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, admissi
         group="gridloop.router.returns",
         topics=[CASES_STATUS],
         handlers={
-            CaseStatusChanged: partial(reroute_returned_case, classifier=classifier, admission_list=admission_list)
+            CaseStatusChanged: partial(
+                reroute_returned_case,
+                classifier=classifier,
+                admission_list=admission_list,
+                cipher=runtime.cipher,
+                clock=runtime.clock,
+            )
         },
         wants=Statuses("returned"),
         db=runtime.db,

@@ -6,17 +6,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseStatusChanged, derived_event_id
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.contracts.events import CaseStatusChanged, ReturnedDetail, RoutingDetail, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.router import metrics
 from services.router.handlers import ItemLookup, load_report, publish_outcome, record_decision, stored_report
 from services.router.tables import case_returns, cases
@@ -101,6 +102,8 @@ async def reroute_returned_case(
     *,
     classifier: RankingClassifier,
     admission_list: ItemLookup,
+    cipher: ResidentCipher,
+    clock: Clock,
 ) -> None:
     """On `returned`: remember the bounce, then dispatch again without the returning departments, or triage."""
     if event.status != "returned":
@@ -111,14 +114,15 @@ async def reroute_returned_case(
     if row is None:
         raise LookupError(f"returned case {event.case_id} was never routed here")
     reported = load_report(row.reported)
-    department = event.detail.get("department") or event.department
-    dispatch_no = int(event.detail.get("dispatch_no", reported.returns + 1))
+    detail = event.detail_as(ReturnedDetail)
+    department = detail.department or event.department
+    dispatch_no = detail.dispatch_no if detail.dispatch_no is not None else reported.returns + 1
     if dispatch_no != reported.returns + 1:
         log.warning(
             "stale return of %s (dispatch %d, now at %d): ignored", event.case_id, dispatch_no, reported.returns + 1
         )
         return
-    reason_code = str(event.detail.get("reason_code", "unspecified"))
+    reason_code = detail.reason_code or "unspecified"
     await uow.conn.execute(
         insert(case_returns)
         .values(
@@ -134,9 +138,9 @@ async def reroute_returned_case(
     excluded = sorted({*reported.excluded_departments, department})
     again = reported.model_copy(update={"excluded_departments": excluded, "returns": reported.returns + 1})
     await uow.conn.execute(
-        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=stored_report(again))
+        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=stored_report(again, cipher))
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     if again.returns > MAX_REROUTES:
         decision = _triage(ARBITRATION_REASON, 0.0, None, classifier.list_version, code="double_return")
     else:
@@ -153,7 +157,13 @@ async def reroute_returned_case(
     metrics.RETURNS.labels(department, reason_code, "rerouted" if decision.outcome == "admitted" else "triage").inc()
     if decision.outcome == "admitted":
         await publish_outcome(
-            uow, again, decision, admission_list=admission_list, source_event_id=delivery.event_id, now=now
+            uow,
+            again,
+            decision,
+            admission_list=admission_list,
+            cipher=cipher,
+            source_event_id=delivery.event_id,
+            now=now,
         )
         return
     await uow.publish(
@@ -163,7 +173,9 @@ async def reroute_returned_case(
             at=now,
             actor="router",
             note=decision.reason,
-            detail={"returns": again.returns, "excluded_departments": excluded, "reason_code": decision.reason_code},
+            detail=RoutingDetail(
+                returns=again.returns, excluded_departments=excluded, reason_code=decision.reason_code
+            ),
         ),
         CASES_STATUS,
         event_id=derived_event_id(delivery.event_id, "routing-status"),

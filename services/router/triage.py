@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from gridloop.admission.examples import NOT_ADMITTED, NOT_ADMITTED_REASONS
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.db import UnitOfWork
 from services.router.admission_list import ActiveAdmissionList
@@ -62,6 +63,7 @@ async def assign_item(
     operator: str,
     uow: UnitOfWork,
     admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
     now: datetime,
 ) -> OperatorDecision:
     """The operator says which item it is: dispatch to that item's department."""
@@ -76,7 +78,9 @@ async def assign_item(
         reason=f"人工研判（{operator}）：属于社区工作准入事项 {item.code}「{item.name_zh}」，转{department}办理",
         list_version=admission_list.version,
     )
-    await _apply(case_id, decision, operator=operator, uow=uow, admission_list=admission_list, now=now)
+    await _apply(
+        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
+    )
     return decision
 
 
@@ -88,6 +92,7 @@ async def mark_not_admitted(
     operator: str,
     uow: UnitOfWork,
     admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
     now: datetime,
 ) -> OperatorDecision:
     """The operator says it is not on the list: the resident is told why; nothing goes to a department."""
@@ -101,7 +106,9 @@ async def mark_not_admitted(
         reason_code=reason_code,
         list_version=admission_list.version,
     )
-    await _apply(case_id, decision, operator=operator, uow=uow, admission_list=admission_list, now=now)
+    await _apply(
+        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
+    )
     return decision
 
 
@@ -112,6 +119,7 @@ async def _apply(
     operator: str,
     uow: UnitOfWork,
     admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
     now: datetime,
 ) -> None:
     """Record the decision as the case's next round, keep it as a labelled example, and route the case."""
@@ -136,7 +144,9 @@ async def _apply(
         )
     )
     source_event_id = uuid.uuid5(case_id, f"operator-decision:{latest.round + 1}")
-    await publish_outcome(uow, event, decision, admission_list=admission_list, source_event_id=source_event_id, now=now)
+    await publish_outcome(
+        uow, event, decision, admission_list=admission_list, cipher=cipher, source_event_id=source_event_id, now=now
+    )
 
 
 async def _latest_decision(conn: AsyncConnection, case_id: uuid.UUID) -> sa.Row | None:

@@ -35,6 +35,7 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("POST", "/v1/reports"): {WORKER},
         ("GET", "/v1/cases/{case_id}"): {OP, WORKER},  # a worker sees only the cases it reported
         ("GET", "/v1/cases/{case_id}/resident"): {OP},
+        ("GET", "/v1/cases/outside-grid"): {OP},
         ("GET", "/v1/registry"): {OP},
         ("GET", "/v1/registry/communities"): {OP},
         ("POST", "/v1/registry/communities"): {OP},
@@ -45,6 +46,10 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("POST", "/v1/registry/workers"): {OP},
         ("PUT", "/v1/registry/workers/{worker_id}/grids"): {OP},
         ("POST", "/v1/registry/workers/{worker_id}/tokens"): {OP},
+        ("PUT", "/v1/registry/workers/{worker_id}/active"): {OP},
+        ("PUT", "/v1/registry/grids/{grid_id}/active"): {OP},
+        ("POST", "/v1/registry/imports"): {OP},
+        ("POST", "/v1/registry/grids/redraw"): {OP},
         ("GET", "/open311/v2/services.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/services/{service_code}.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/requests.{fmt}"): PUBLIC,

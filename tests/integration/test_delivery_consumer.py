@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import CaseStatusChanged, ResidentContact, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
@@ -248,6 +250,7 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
                 reported,
                 Admitted(),
                 admission_list=admission_list,
+                cipher=ResidentCipher.from_settings(AuthSettings()),
                 source_event_id=source_event_id,
                 now=datetime.now(UTC),
             )

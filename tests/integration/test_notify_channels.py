@@ -14,8 +14,9 @@ from standardwebhooks.webhooks import Webhook
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.kafka import Envelope, encode, make_producer
+from gridloop.servicekit.clock import ShiftedClock
 from services.departments.handlers import step_event_id
-from tests.support.notify_standins import WEBHOOK_SECRET, MovableClock, NotifyStack, notify_stack
+from tests.support.notify_standins import WEBHOOK_SECRET, NotifyStack, notify_stack
 from tests.support.polling import wait_for
 from tests.support.reports import own_phone, report_body
 
@@ -34,7 +35,7 @@ def next_local(at: time, after: datetime) -> datetime:
 @pytest.fixture(scope="module")
 async def stack(ns, tmp_path_factory):
     # Daytime in Chengdu whenever the suite runs, so only the quiet-hours test meets the night.
-    clock = MovableClock(start=next_local(time(10), datetime.now(UTC)))
+    clock = ShiftedClock(start=next_local(time(10), datetime.now(UTC)))
     async with notify_stack(ns, tmp_path_factory.mktemp("notify"), clock=clock) as running_stack:
         yield running_stack
 
@@ -204,7 +205,7 @@ async def test_webhooks_are_signed_per_standard_webhooks(stack: NotifyStack) -> 
 
 
 async def test_quiet_hours_hold_sms_until_the_morning(stack: NotifyStack) -> None:
-    night = next_local(time(23), stack.clock())
+    night = next_local(time(23), stack.clock.now())
     morning = next_local(time(8), night)
     stack.clock.set(night)
     phone = own_phone()

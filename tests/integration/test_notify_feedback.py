@@ -8,7 +8,8 @@ from datetime import time, timedelta
 
 import pytest
 
-from tests.support.notify_standins import MovableClock, NotifyStack, notify_stack
+from gridloop.servicekit.clock import ShiftedClock
+from tests.support.notify_standins import NotifyStack, notify_stack
 from tests.support.polling import wait_for
 from tests.support.reports import own_phone, report_body
 
@@ -24,7 +25,7 @@ async def stack(ns, tmp_path_factory):
     async with notify_stack(
         ns,
         tmp_path_factory.mktemp("feedback"),
-        clock=MovableClock(),
+        clock=ShiftedClock(),
         delivery_poll_seconds=3600,
         feedback_reopen_limit=1,
         feedback_timeout_days=7,
