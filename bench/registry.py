@@ -77,7 +77,7 @@ async def import_into(url: str, registry: Registry) -> dict[str, float]:
 
 async def scratch_database(base_url: str) -> str:
     """A fresh, migrated intake database next to `base_url`'s (dropped by `drop_database`)."""
-    from gridloop.delivery.migrations import upgrade
+    from gridloop.ops.migrate import upgrade
 
     url = f"{base_url.rsplit('/', 1)[0]}/gridloop_bench_registry_{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(upgrade, "intake", url)

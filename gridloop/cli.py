@@ -11,10 +11,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "router": ("services.router.main:run", "run the router service"),
     "departments": ("services.departments.main:run", "run the departments service"),
     "notify": ("services.notify.main:run", "run the notify service"),
-    "migrate": ("gridloop.delivery.migrations:main", "create databases and run alembic migrations"),
-    "dlt": ("gridloop.delivery.dead_letters:main", "dead letters: list | replay (back to the original topic)"),
+    "migrate": ("gridloop.ops.migrate:main", "create databases and run alembic migrations"),
+    "dlt": ("gridloop.ops.dlt:main", "dead letters: list | replay (back to the original topic)"),
     "chaos": ("gridloop.chaos.run:main", "crash services, broker and database under load; check nothing is lost"),
     "stack": ("gridloop.stack.cli:main", "local stack: up | down | status (Kafka, PostgreSQL, Prometheus, services)"),
+    "alerts": ("gridloop.ops.alert_inbox:main", "alerts: listen (print what Alertmanager's webhook sends)"),
+    "backup": ("gridloop.ops.backup:backup_main", "pg_dump each service's database (custom format)"),
+    "restore": ("gridloop.ops.backup:restore_main", "restore a backup into fresh databases, rewind consumers"),
+    "retention": ("gridloop.ops.retention:main", "delete old inbox/audit rows, erase closed cases' contacts"),
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
@@ -23,8 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain the router's model for its list in force from operators' decisions; activate it unless worse",
     ),
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
-    "token": ("gridloop.auth.cli:main", "credentials: issue (worker, department, operator) | revoke"),
+    "token": ("gridloop.ops.token:main", "credentials: issue (worker, department, operator) | revoke"),
     "registry": ("services.intake.registry_cli:main", "the grid registry: import a district's files | export"),
+    "report": ("services.departments.report_cli:main", "reports: weekly --week 2026-W49 (三率考核周报 to reports/)"),
 }
 
 

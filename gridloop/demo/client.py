@@ -91,6 +91,20 @@ class DemoClient:
     async def stats(self, service: str) -> dict[str, Any]:
         return _json_ok(await self._request(service, "GET", "/v1/stats"))
 
+    async def people_stats(self) -> dict[str, Any]:
+        """Who was told: workers (intake's feed) and officials, with the escalation queue (notify)."""
+        workers = _json_ok(await self._request("intake", "GET", "/v1/workers/updates/stats"))
+        supervision = _json_ok(await self._request("notify", "GET", "/v1/escalations/stats"))
+        return {"workers": workers, "supervision": supervision}
+
+    async def officials(self) -> list[dict[str, Any]]:
+        resp = await self._request("notify", "GET", "/v1/officials")
+        resp.raise_for_status()
+        return list(resp.json())
+
+    async def add_official(self, official: dict[str, Any]) -> None:
+        (await self._request("notify", "POST", "/v1/officials", json=official)).raise_for_status()
+
     async def decision(self, case_id: str) -> dict[str, Any] | None:
         """The router's decision for a case, or None while it has not decided."""
         resp = await self._request("router", "GET", f"/v1/decisions/{case_id}")

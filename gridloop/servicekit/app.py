@@ -38,7 +38,8 @@ HTTP_ERRORS = Counter("gridloop_http_errors_total", "HTTP responses with status 
 
 
 async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -4,13 +4,18 @@ them without a restart. Until the router answers, the shipped list applies."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 
 import httpx
 
-from gridloop.admission.admission_list import HEADER, AdmissionItem, AdmissionList, parse_admission_list
+from gridloop.admission.admission_list import (
+    HEADER,
+    VISIBILITY_COLUMN,
+    AdmissionItem,
+    AdmissionList,
+    parse_admission_list,
+)
 
 log = logging.getLogger(__name__)
 ADMISSION_LIST_PATH = "/v1/admission-list"
@@ -22,9 +27,10 @@ def list_from_view(view: dict[str, object]) -> AdmissionList:
     version = view.get("version")
     if not isinstance(items, list) or not isinstance(version, str):
         raise ValueError("not an admission list view")
-    rows = ["\t".join(HEADER)]
+    rows = ["\t".join([*HEADER, VISIBILITY_COLUMN])]
     for item in items:
-        rows.append("\t".join(str(item[f]).replace("\t", " ") for f in HEADER))
+        fields = [*(str(item[f]).replace("\t", " ") for f in HEADER), str(item.get("visibility", "personal"))]
+        rows.append("\t".join(fields))
     return dataclasses.replace(parse_admission_list("\n".join(rows)), version=version)
 
 
@@ -55,12 +61,3 @@ class RouterAdmissionList:
         log.info("admission list %s now in force at intake (was %s)", new.version, self.current.version)
         self.current = new
         return True
-
-    async def follow(self, client: httpx.AsyncClient, interval: float) -> None:
-        """Keep following; a failed check keeps the list in force and is retried."""
-        while True:
-            try:
-                await self.refresh(client)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                log.warning("admission list not checked with the router: %s", exc)
-            await asyncio.sleep(interval)

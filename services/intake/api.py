@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from gridloop.auth.audit import record_audit
+from gridloop.auth.privacy import ERASED_MARK
 from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
 from gridloop.registry.places import OutsideGrid, check_place
@@ -28,7 +29,7 @@ from services.intake.deps import (
     WorkerLimitDep,
     check_worker_active,
 )
-from services.intake.handlers import Submission
+from services.intake.handlers import IdempotencyConflict, Submission
 from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn, TimelineEntry
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
@@ -68,9 +69,10 @@ def check_against_registry(report: ReportIn, registry: Registry, admission_list:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReportAccepted,
     responses={
-        200: {"model": ReportAccepted, "description": "already accepted (same client_report_id)"},
+        200: {"model": ReportAccepted, "description": "already accepted (this worker, same client_report_id and body)"},
         401: {"description": "no or bad credentials"},
         403: {"description": "not a worker, another worker's report, or a grid the worker is not assigned to"},
+        409: {"description": "this worker's client_report_id was accepted with a different body"},
         413: {"description": "body too large"},
         429: {"description": "too many reports from this worker; see Retry-After"},
         503: {"description": "database unreachable or busy; retry after Retry-After seconds"},
@@ -97,6 +99,12 @@ async def post_report(
     # Committed with the reports posted at the same moment; the audit entry in the same transaction.
     accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", outside))
     request.state.audited = True
+    if accepted.conflict:
+        metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            str(IdempotencyConflict(report.worker_id, report.client_report_id, accepted.case_id)),
+        )
     if accepted.created:
         metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
         if outside is not None:
@@ -186,7 +194,7 @@ async def get_case(case_id: uuid.UUID, request: Request, runtime: RuntimeDep, ca
 @router.get(
     "/cases/{case_id}/resident",
     response_model=ResidentContact,
-    responses={404: {"description": "no such case"}},
+    responses={404: {"description": "no such case"}, 410: {"description": "erased under the retention policy"}},
 )
 async def get_resident_contact(
     case_id: uuid.UUID, request: Request, runtime: RuntimeDep, operator: OperatorDep, cipher: CipherDep
@@ -196,5 +204,8 @@ async def get_resident_contact(
         stored = await conn.scalar(sa.select(cases.c.resident).where(cases.c.case_id == case_id))
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        if stored.get(ERASED_MARK):
+            await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=410, request=request)
+            raise HTTPException(status.HTTP_410_GONE, "居民联系方式已按保留期限删除")
         await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=200, request=request)
     return ResidentContact.model_validate(cipher.open(stored))

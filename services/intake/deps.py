@@ -8,9 +8,9 @@ from fastapi import Depends, HTTPException, Request, status
 
 from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly, WorkerDep, unauthorized
 from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.ratelimit import RateLimiter
 from gridloop.auth.tokens import Principal
 from gridloop.registry import NotInRegistry, Registry
-from gridloop.servicekit.ratelimit import RateLimiter
 from services.intake.admission_list import RouterAdmissionList
 from services.intake.handlers import ReportDesk
 from services.intake.registry import EMPTY_REGISTRY_MESSAGE, ManagedRegistry, RegistryNotLoaded

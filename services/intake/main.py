@@ -18,11 +18,13 @@ from services.intake.admission_list import RouterAdmissionList
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.handlers import ReportDesk
-from services.intake.open311 import router as open311_router
+from services.intake.open311_api import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
-from services.intake.tables import outbox
+from services.intake.tables import inbox, outbox
+from services.intake.worker_feed import FeedSignal
+from services.intake.worker_feed_api import router as worker_feed_router
 
 
 async def build(
@@ -30,21 +32,22 @@ async def build(
     *,
     registry: ManagedRegistry,
     desk: ReportDesk,
+    feed: FeedSignal,
     admission_list: RouterAdmissionList,
     router_client: httpx.AsyncClient | None,
 ) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
-    runtime = Runtime("intake", settings, db)
-    desk.open(runtime)
+    runtime = Runtime("intake", settings, db, inbox=inbox)
+    desk.open(runtime, settings)
     await registry.try_load(db)
-    runtime.add_consumer(timeline_consumer(runtime))
-    runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
+    timeline_consumer(runtime, feed=feed)
+    runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
     if router_client is None and settings.router_url:  # signed in with the shared key as a low-privilege caller
         headers = Credentials(settings.auth).headers("worker", "service:intake")
         router_client = httpx.AsyncClient(base_url=settings.router_url, headers=headers, timeout=5.0)
-    if router_client is not None:
-        runtime.add_task(
-            partial(admission_list.follow, router_client, settings.admission_list_check_seconds), "admission-list"
+    if router_client is not None:  # a failed check keeps the list in force (counted, logged once)
+        runtime.every(
+            settings.admission_list_check_seconds, partial(admission_list.refresh, router_client), "admission-list"
         )
     return runtime
 
@@ -53,18 +56,21 @@ def make_app(settings: IntakeSettings | None = None, *, router_client: httpx.Asy
     """The intake app; `router_client` is how it asks the router for the admission list in force (tests pass a
     client on the router app; default: `router_url`)."""
     settings = settings or get_settings()
-    registry, desk = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk()
+    registry, desk, feed = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk(), FeedSignal()
     admission_list = RouterAdmissionList(default_admission_list())
     app = create_app(
         name="intake",
         settings=settings,
-        build=partial(build, registry=registry, desk=desk, admission_list=admission_list, router_client=router_client),
-        routers=[router, registry_router, open311_router],
+        build=partial(
+            build, registry=registry, desk=desk, feed=feed, admission_list=admission_list, router_client=router_client
+        ),
+        routers=[router, registry_router, open311_router, worker_feed_router],
         title="GridLoop intake",
         larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
     )
     app.state.registry = registry
     app.state.report_desk = desk
+    app.state.worker_feed = feed
     app.state.admission_list = admission_list
     return app
 

@@ -68,7 +68,7 @@ class ManagedRegistry:
         return self._current
 
     async def try_load(self, db: Database) -> None:
-        """At start: load if the database answers; otherwise `follow` keeps trying."""
+        """At start: load if the database answers; otherwise `check` keeps trying."""
         try:
             await self.load(db)
         except Exception as exc:
@@ -93,14 +93,12 @@ class ManagedRegistry:
         else:
             log.info("grid registry version %s: %s", version, registry.counts)
 
-    async def follow(self, db: Database, interval: float) -> None:
-        """Reload whenever another replica changed the registry."""
-        while True:
-            await asyncio.sleep(interval)
-            async with db.engine.connect() as conn:
-                version = await conn.scalar(sa.select(registry_state.c.version).where(registry_state.c.id == 1))
-            if version != self.version or self._current is None:
-                await self.load(db)
+    async def check(self, db: Database) -> None:
+        """Reload if another replica changed the registry (or it is not loaded yet); run periodically."""
+        async with db.engine.connect() as conn:
+            version = await conn.scalar(sa.select(registry_state.c.version).where(registry_state.c.id == 1))
+        if version != self.version or self._current is None:
+            await self.load(db)
 
 
 async def seed_if_empty(conn: AsyncConnection, files: DistrictFiles) -> bool:

@@ -135,6 +135,12 @@ async def add_grid(
     return GridView(**grid_dict(grid), worker_ids=[])
 
 
+def _invalid_boundary(message: str) -> HTTPException:
+    """A 422 in FastAPI's validation shape (what the OpenAPI schema promises for 422), pointing at the boundary."""
+    problem = {"type": "value_error", "loc": ["body", "boundary"], "msg": message, "input": None}
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [problem])
+
+
 def _grid_from(body: GridIn) -> Grid:
     """A grid as posted; its boundary must be a valid polygon holding the grid's point (422 otherwise)."""
     fields = body.model_dump(exclude={"boundary"})
@@ -143,11 +149,11 @@ def _grid_from(body: GridIn) -> Grid:
     try:
         boundary = shape(body.boundary.model_dump())
     except Exception as exc:  # shapely raises several kinds for malformed coordinates
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"boundary: {exc}") from None
+        raise _invalid_boundary(str(exc)) from None
     if not shapely.is_valid(boundary):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"boundary: {shapely.is_valid_reason(boundary)}")
+        raise _invalid_boundary(shapely.is_valid_reason(boundary))
     if not shapely.intersects_xy(boundary, body.lon, body.lat):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "boundary: the grid's lat/lon lies outside it")
+        raise _invalid_boundary("the grid's lat/lon lies outside it")
     return Grid(**fields, boundary=boundary)
 
 

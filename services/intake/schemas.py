@@ -10,7 +10,7 @@ from fastapi import UploadFile
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, WithJsonSchema
 
 from gridloop.contracts.events import CaseStatus, Location, ResidentContact
-from gridloop.servicekit.schemas import StrictModel, Text
+from gridloop.contracts.schemas import StrictModel, Text
 
 RegistryId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 Mobile = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")]
@@ -28,6 +28,11 @@ class ReportIn(StrictModel):
     occurred_at: AwareDatetime
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
     resident: ResidentContact
+    public_consent: bool = Field(
+        default=False,
+        description="the resident agreed that the description and photos may be shown publicly (Open311); "
+        "the location is shown rounded to about 100 m either way, the address never",
+    )
 
 
 class ReportAccepted(BaseModel):
@@ -199,3 +204,39 @@ class IssuedTokenView(BaseModel):
     role: str
     subject: str
     expires_at: datetime
+
+
+class WorkerUpdateView(BaseModel):
+    """One outcome of a case the worker reported (the stream's `data`; `id` is its cursor)."""
+
+    id: int
+    case_id: uuid.UUID
+    status: str
+    at: datetime
+    text: str = Field(description="what the worker reads (Chinese)")
+    action_needed: bool = Field(description="the worker should act: tell the resident, add information")
+    detail: dict[str, str | int | float | bool | None] = Field(
+        description="department, department_name, item_code, item_name, resolve_hours, reason, refer_to, result"
+    )
+
+
+class WorkerReportView(BaseModel):
+    case_id: uuid.UUID
+    status: str
+    reported_at: datetime
+    updated_at: datetime
+    description: str
+    latest: WorkerUpdateView | None
+
+
+class WorkerReportsPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    reports: list[WorkerReportView]
+
+
+class WorkerFeedStats(BaseModel):
+    workers_told: int
+    updates: dict[str, int]
+    action_needed: int

@@ -3,7 +3,6 @@ router replica follows the active version (loaded at start, on its own change, a
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import zlib
@@ -118,19 +117,12 @@ class ActiveModel:
         return True
 
 
-async def follow_active_list(
-    active: ActiveAdmissionList, db: Database, interval: float, model: ActiveModel | None = None
-) -> None:
-    """Keep this replica on the active list and model; a failed check keeps both in force and is retried."""
-    while True:
-        try:
-            async with db.engine.connect() as conn:
-                await active.refresh(conn)
-                if model is not None:
-                    await model.refresh(conn, active)
-        except Exception as exc:
-            log.warning("admission list or model version not checked: %s", exc)
-        await asyncio.sleep(interval)
+async def follow_active_list(active: ActiveAdmissionList, db: Database, model: ActiveModel | None = None) -> None:
+    """Keep this replica on the active list and model (run periodically); a failed check keeps both in force."""
+    async with db.engine.connect() as conn:
+        await active.refresh(conn)
+        if model is not None:
+            await model.refresh(conn, active)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from services.router.admission_list import (
 )
 from services.router.admission_list_api import router as admission_list_router
 from services.router.api import router
-from services.router.collectors import refresh_gauges
+from services.router.collectors import REFRESH_SECONDS, refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
 from services.router.retraining import RetrainingState
 from services.router.retraining_api import router as retraining_router
 from services.router.settings import RouterSettings, get_settings
-from services.router.tables import outbox
+from services.router.tables import inbox, outbox
 from services.router.triage_api import router as triage_router
 
 
@@ -35,15 +35,15 @@ async def build(
     settings: RouterSettings, *, active: ActiveAdmissionList, model: ActiveModel, given: Classifier | None = None
 ) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/router")
-    runtime = Runtime("router", settings, db)
+    runtime = Runtime("router", settings, db, inbox=inbox)
     model.shipped = model.current = given or default_classifier()
     await load_active(active, db, model)
     classifier = ListBoundClassifier(model, active)  # decides with the model and the list in force
-    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, admission_list=active))
-    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, admission_list=active))
-    runtime.add_task(partial(refresh_gauges, db), "gauges")
-    runtime.add_task(
-        partial(follow_active_list, active, db, settings.admission_list_check_seconds, model), "admission-list"
+    routing_consumer(runtime, classifier=classifier, admission_list=active)
+    returns_consumer(runtime, classifier=classifier, admission_list=active)
+    runtime.every(REFRESH_SECONDS, partial(refresh_gauges, db), "gauges")
+    runtime.every(
+        settings.admission_list_check_seconds, partial(follow_active_list, active, db, model), "admission-list"
     )
     return runtime
 

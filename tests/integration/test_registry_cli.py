@@ -8,13 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from gridloop.cli import main
-from gridloop.delivery.migrations import upgrade
-from gridloop.stack import ADMIN_DSN
+from gridloop.ops.migrate import upgrade
+from tests.support.namespace import drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +23,7 @@ def database(ns: Any) -> Any:
     upgrade("intake", url)
     yield url
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop_database(url))
 
 
 def test_the_exported_district_imports_once_and_then_changes_nothing(

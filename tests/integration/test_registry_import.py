@@ -13,21 +13,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy.engine import make_url
 
-from gridloop.delivery.migrations import upgrade
+from gridloop.ops.migrate import upgrade
 from gridloop.registry import default_registry
 from gridloop.registry.geojson import DistrictFiles, district_files
-from gridloop.stack import ADMIN_DSN
 from services.intake.main import make_app
 from services.intake.registry import EMPTY_REGISTRY_MESSAGE
 from services.intake.settings import DEV_OPEN311_API_KEY, IntakeSettings
 from tests.support.auth import OPERATOR, as_worker
 from tests.support.district import ORIGIN, SIZE, District, square
+from tests.support.namespace import drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -59,11 +57,7 @@ def intake(ns: Any, tmp_path: Any) -> Intake:
                 async with httpx.AsyncClient(transport=transport, base_url="http://intake", headers=OPERATOR) as c:
                     yield c
         finally:
-            conn = await asyncpg.connect(ADMIN_DSN)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-            finally:
-                await conn.close()
+            await drop_database(url)
 
     return start
 
