@@ -30,7 +30,7 @@ from tests.support.reports import report_body
 pytestmark = pytest.mark.integration
 TSV = {"Content-Type": "text/tab-separated-values; charset=utf-8"}
 SHIPPED = DEFAULT_LIST_PATH.read_text(encoding="utf-8")
-NEW_ITEM = "S31\tstreet_office\t共享单车乱停放\tShared bikes\t共享单车堆放堵塞院落出入口\t48"
+NEW_ITEM = "S31\tstreet_office\t共享单车乱停放\tShared bikes\t共享单车堆放堵塞院落出入口\t48\tpublic"
 FAST = TrainingConfig(calibrate=False)
 S31_CORRECTIONS = (
     "共享单车堆在院子门口，进出都过不去",

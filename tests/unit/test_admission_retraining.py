@@ -13,7 +13,7 @@ from gridloop.admission.examples import NOT_ADMITTED, Example, heldout_examples,
 from gridloop.admission.retraining import TrainingData, restate_for_list, retrain_for_list, worse
 
 SHIPPED = DEFAULT_LIST_PATH.read_text(encoding="utf-8")
-NEW_ITEM = "S31\tstreet_office\t共享单车乱停放\tShared bikes\t共享单车堆放堵塞院落出入口\t48"
+NEW_ITEM = "S31\tstreet_office\t共享单车乱停放\tShared bikes\t共享单车堆放堵塞院落出入口\t48\tpublic"
 FAST = TrainingConfig(calibrate=False)
 
 
