@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("gridloop.admission.cli:classify_main", "classify JSON Lines reports from stdin"),
     "evaluate": ("gridloop.admission.cli:evaluate_main", "evaluate the classifier on the held-out split"),
     "retrain": ("gridloop.admission.cli:retrain_main", "retrain the classifier with operator corrections"),
+    "router-retrain": (
+        "services.router.retraining:main",
+        "retrain the router's model for its list in force from operators' decisions; activate it unless worse",
+    ),
     "demo": ("gridloop.demo.run:main", "bring the stack up and replay a day of grid reports"),
     "token": ("gridloop.ops.token:main", "credentials: issue (worker, department, operator) | revoke"),
     "registry": ("services.intake.registry_cli:main", "the grid registry: import a district's files | export"),

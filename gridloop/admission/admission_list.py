@@ -1,4 +1,4 @@
-"""The district's admission list (社区工作准入清单): the 63 items a community may forward to a department."""
+"""The district's admission list (社区工作准入清单): the items (63 shipped) a community may forward to a department."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from gridloop.contracts.topics import DEPARTMENTS
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_LIST_PATH = DATA_DIR / "admission-list.tsv"
 HEADER: tuple[str, ...] = ("code", "department", "name_zh", "name_en", "scope_zh", "resolve_hours")
+SHIPPED_ITEMS = 63  # the shipped list; an operator's list may have any number of items (issue #24)
 # Optional last column: who may see an item's cases outside the departments (docs/open311.md). A list without it,
 # or an item with an empty or unknown value, is personal: nothing about its cases is shown to the public.
 VISIBILITY_COLUMN = "visibility"
 Visibility = Literal["personal", "public"]
-EXPECTED_ITEMS = 63
 
 
 class AdmissionListError(ValueError):
@@ -100,7 +100,8 @@ def _parse_item(line_no: int, fields: list[str], columns: int) -> AdmissionItem:
 
 
 def parse_admission_list(text: str) -> AdmissionList:
-    """Parse and validate the TSV text of an admission list."""
+    """Parse and validate the TSV text of an admission list (any number of items; an optional `visibility`
+    column after the six known ones)."""
     lines = text.splitlines()
     header = tuple(c.strip() for c in lines[0].split("\t")) if lines else ()
     if header not in (HEADER, (*HEADER, VISIBILITY_COLUMN)):
@@ -113,8 +114,8 @@ def parse_admission_list(text: str) -> AdmissionList:
         if item.code in items:
             raise _fail(line_no, f"duplicate code {item.code}")
         items[item.code] = item
-    if len(items) != EXPECTED_ITEMS:
-        raise _fail(len(lines), f"expected exactly {EXPECTED_ITEMS} items, found {len(items)}")
+    if not items:
+        raise _fail(len(lines), "no items")
     # Personal (the default) adds nothing, so a list without the column keeps the version it had before the column.
     canonical = "\n".join(
         "\t".join(str(getattr(i, f)) for f in HEADER) + ("" if i.personal else "\tpublic") for i in items.values()

@@ -9,7 +9,9 @@ that an operator decides; the abstention threshold is tuned by cross-validation 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import logging
 import math
@@ -19,11 +21,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
 from gridloop.admission.admission_list import AdmissionList, default_admission_list
+from gridloop.admission.costs import refusal_threshold
+from gridloop.admission.danger import danger_signals
 from gridloop.admission.examples import CV_FILE, NOT_ADMITTED_REASONS, Example, load_examples, train_examples
 from gridloop.admission.features import Tokenizer
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH, DEPARTMENTS
@@ -60,6 +64,9 @@ class TrainingConfig:
     max_triage: float = 0.10
     hint_top_k: int = 3  # a hint agrees with the text if it is among the k most likely items ...
     hint_min_probability: float = 0.0  # ... (a rank rule: calibrated probabilities are too sharp for a floor)
+    # A report with danger signals goes to the police item the model likes best if the police department holds
+    # at least this probability; otherwise to triage. It is never forwarded elsewhere nor refused.
+    danger_police_floor: float = 0.2
     seed: int = 7
 
 
@@ -75,6 +82,8 @@ class Decision:
     features: list[str] = field(default_factory=list)  # tokens and keywords that weighed most
     list_version: str = ""
     item_confidence: float | None = None  # P(item) of the decided (or best-guess) item
+    danger: list[str] = field(default_factory=list)  # danger signals found ("weapon:菜刀"); see danger.py
+    model_version: str = ""  # the trained model that decided ("m-" + 8 hex digits of its parameters)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,9 +126,14 @@ class Classifier:
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)  # (n_features, n_classes)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.threshold = float(threshold)
+        # Refusing is decided by the cost matrix (costs.py), forwarding by the tuned misroute threshold.
+        self.refusal_threshold = refusal_threshold()
         self.config = config
         self.meta = dict(meta or {})
         self.tokenizer = tokenizer or Tokenizer()
+        self.model_version = model_version_of(
+            self.coef, self.intercept, self.feature_names, self.classes, self.threshold
+        )
         self._item_idx = np.array([i for i, c in enumerate(self.classes) if not c.startswith(NA_PREFIX)])
         self._na_idx = np.array([i for i, c in enumerate(self.classes) if c.startswith(NA_PREFIX)])
         self._dept_idx = {
@@ -231,6 +245,49 @@ class Classifier:
         return {c: float(p) for c, p in zip(self.classes, probs, strict=True)}
 
     def classify(self, description: str, item_hint: str | None = None) -> Decision:
+        decision = self._classify(description, item_hint)
+        signals = danger_signals(description)
+        if signals:
+            decision = self._escalate(decision, [str(s) for s in signals], description)
+        return dataclasses.replace(decision, model_version=self.model_version)
+
+    def _escalate(self, decision: Decision, signals: list[str], description: str) -> Decision:
+        """Danger signals: the police (best police item) or an operator, never another department or a refusal."""
+        if decision.outcome == "admitted" and decision.department == "police":
+            return dataclasses.replace(decision, danger=signals)
+        scores = self._scores(description)
+        police = self._dept_idx["police"]
+        p_police = float(scores.probs[police].sum()) if len(police) else 0.0
+        said = "、".join(s.split(":", 1)[1] for s in signals)
+        if p_police >= self.config.danger_police_floor:
+            best = self.classes[int(police[int(np.argmax(scores.probs[police]))])]
+            item = self.admission_list.items[best]
+            return Decision(
+                outcome="admitted",
+                item_code=best,
+                department="police",
+                confidence=round(p_police, 4),
+                reason=f"描述含危险信号（{said}），按社区工作准入事项 {best}「{item.name_zh}」转派出所处置",
+                runner_up=decision.item_code or decision.runner_up,
+                features=self._explain(scores, best),
+                list_version=self.list_version,
+                item_confidence=round(float(scores.probs[self.classes.index(best)]), 4),
+                danger=signals,
+            )
+        return Decision(
+            outcome="triage",
+            item_code=None,
+            department=None,
+            confidence=round(p_police, 4),
+            reason=f"描述含危险信号（{said}），不能按普通事项处理或不予受理，转人工研判",
+            runner_up=decision.item_code or decision.runner_up,
+            features=decision.features,
+            list_version=self.list_version,
+            item_confidence=decision.item_confidence,
+            danger=signals,
+        )
+
+    def _classify(self, description: str, item_hint: str | None) -> Decision:
         scores = self._scores(description)
         probs = scores.probs
         item_probs = probs[self._item_idx]
@@ -243,7 +300,7 @@ class Classifier:
         if item_hint is not None and item_hint in self.admission_list:
             return self._decide_with_hint(item_hint, scores, order, p_na)
         if p_na_top > p_best:
-            if p_na < self.threshold:
+            if p_na < self.refusal_threshold:
                 return self._triage(scores, best, p_na, second=None)
             na_class = self.classes[self._na_idx[int(np.argmax(probs[self._na_idx]))]]
             reason_code = na_class[len(NA_PREFIX) :]
@@ -360,6 +417,21 @@ class Classifier:
         """Write the model as a NumPy .npz archive (no pickle; loads with allow_pickle=False)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            self._write(f)
+        return path
+
+    def to_bytes(self) -> bytes:
+        """The .npz archive in memory (the router stores retrained models in its database)."""
+        buffer = io.BytesIO()
+        self._write(buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, admission_list: AdmissionList | None = None) -> Classifier:
+        return cls.load(io.BytesIO(data), admission_list)
+
+    def _write(self, f: BinaryIO) -> None:
         meta = {
             "format": MODEL_FORMAT,
             "list_version": self.list_version,
@@ -367,23 +439,22 @@ class Classifier:
             "config": asdict(self.config),
             **self.meta,
         }
-        with path.open("wb") as f:
-            np.savez_compressed(
-                f,
-                coef=self.coef.astype(np.float32),
-                intercept=self.intercept,
-                idf=self.idf,
-                feature_names=np.array(self.feature_names, dtype=str),
-                classes=np.array(self.classes, dtype=str),
-                meta=np.array(json.dumps(meta, ensure_ascii=False)),
-            )
-        return path
+        np.savez_compressed(
+            f,
+            coef=self.coef.astype(np.float32),
+            intercept=self.intercept,
+            idf=self.idf,
+            feature_names=np.array(self.feature_names, dtype=str),
+            classes=np.array(self.classes, dtype=str),
+            meta=np.array(json.dumps(meta, ensure_ascii=False)),
+        )
 
     @classmethod
-    def load(cls, path: str | Path, admission_list: AdmissionList | None = None) -> Classifier:
+    def load(cls, path: str | Path | BinaryIO, admission_list: AdmissionList | None = None) -> Classifier:
         admission_list = admission_list or default_admission_list()
+        source = Path(path) if isinstance(path, str | Path) else path
         try:
-            with np.load(Path(path), allow_pickle=False) as data:
+            with np.load(source, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {k: data[k] for k in ("coef", "intercept", "idf", "feature_names", "classes")}
         except (OSError, KeyError, ValueError) as exc:
@@ -408,6 +479,17 @@ class Classifier:
             config=config,
             meta=meta,
         )
+
+
+def model_version_of(
+    coef: np.ndarray, intercept: np.ndarray, features: Sequence[str], classes: Sequence[str], threshold: float
+) -> str:
+    """A stable name for a trained model: its parameters as saved (float32 coefficients), hashed."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(coef, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(intercept, dtype=np.float64).tobytes())
+    digest.update("\n".join([*features, "|", *classes, f"{threshold:.4f}"]).encode("utf-8"))
+    return "m-" + digest.hexdigest()[:8]
 
 
 def default_model_path(list_version: str) -> Path:

@@ -32,6 +32,9 @@ PHRASEBANK_HELDOUT2 = Path(__file__).parent / "data" / "phrasebank-heldout2.txt"
 PHRASEBANK_MORE_TRAINING = (
     Path(__file__).parent / "data" / "phrasebank-train-b.txt",
     Path(__file__).parent / "data" / "phrasebank-train-c.txt",
+    # Off-list families, near misses that share an item's words but not its substance, and on-list reports
+    # told without the item's keywords (issue #24). New sections (reason codes) have no held-out lines.
+    Path(__file__).parent / "data" / "phrasebank-train-nearmiss.txt",
 )
 # The third held-out split ("+ " lines), written blind by a fourth author in six voices: see HELDOUT3_POOLS.
 PHRASEBANK_HELDOUT3 = Path(__file__).parent / "data" / "phrasebank-heldout3.txt"
@@ -333,6 +336,7 @@ def compose(bank: dict[str, dict[str, list[str]]], seed: int = SEED) -> dict[str
         for text, used in _examples_for(cores["train"], n_train, train_rng, TRAIN_POOLS, pair_rate=0.3):
             group = "+".join(f"{section}#{core}" for core in used)
             out["train"].append({"text": text, **_label_fields(section), "group": group})
+        n_heldout = n_heldout if cores["heldout"] else 0  # a family added after the first split has none there
         for text, _ in _examples_for(cores["heldout"], n_heldout, heldout_rng, HELDOUT_POOLS, pair_rate=0.0):
             out["heldout"].append({"text": text, **_label_fields(section)})
         # The training situations again, single and in the cross-validation pools' wording (test folds only).
@@ -368,7 +372,7 @@ def training_bank() -> dict[str, dict[str, list[str]]]:
         for section, lines in read_bank(path).items():
             if lines["heldout"]:
                 raise ValueError(f"{path}: held-out lines in a training bank ({section})")
-            bank[section]["train"].extend(lines["train"])
+            bank.setdefault(section, {"train": [], "heldout": []})["train"].extend(lines["train"])
     return bank
 
 

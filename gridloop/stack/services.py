@@ -46,6 +46,7 @@ def service_env(name: str, port: int, overrides: Mapping[str, str] | None = None
         f"{prefix}_HOST": "127.0.0.1",
         f"{prefix}_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        "GRIDLOOP_INTAKE_ROUTER_URL": f"http://127.0.0.1:{PORTS['router']}",  # intake follows the router's list
     }
     env.update(overrides or {})
     return env

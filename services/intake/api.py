@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
 
-from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.audit import record_audit
 from gridloop.auth.privacy import ERASED_MARK
 from gridloop.contracts.events import ResidentContact
@@ -18,8 +17,10 @@ from gridloop.registry import NotInRegistry, Registry
 from gridloop.registry.places import OutsideGrid, check_place
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import metrics
+from services.intake.admission_list import RouterAdmissionList
 from services.intake.deps import (
     ActiveWorkerDep,
+    AdmissionListDep,
     CipherDep,
     CurrentPrincipal,
     OperatorDep,
@@ -44,7 +45,7 @@ def _unprocessable(field: str, message: str, value: object) -> HTTPException:
     )
 
 
-def check_against_registry(report: ReportIn, registry: Registry) -> None:
+def check_against_registry(report: ReportIn, registry: Registry, admission_list: RouterAdmissionList) -> None:
     try:
         grid = registry.grid(report.grid_id)
     except NotInRegistry:
@@ -56,7 +57,7 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
         registry.worker(report.worker_id)
     except NotInRegistry:
         raise _unprocessable("worker_id", f"unknown worker {report.worker_id}", report.worker_id) from None
-    if report.item_hint is not None and report.item_hint not in default_admission_list().items:
+    if report.item_hint is not None and report.item_hint not in admission_list:
         raise _unprocessable("item_hint", f"{report.item_hint} is not on the admission list", report.item_hint)
     if not registry.is_assigned(report.worker_id, report.grid_id):
         metrics.REPORTS_REJECTED.labels(reason="not_assigned").inc()
@@ -85,12 +86,13 @@ async def post_report(
     registry: RegistryDep,
     desk: ReportDeskDep,
     limit: WorkerLimitDep,
+    admission_list: AdmissionListDep,
 ) -> ReportAccepted:
     if report.worker_id != worker.subject:
         metrics.REPORTS_REJECTED.labels(reason="other_worker").inc()
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"signed in as {worker.subject}, not {report.worker_id}")
     limit.check(worker.subject)
-    check_against_registry(report, registry)
+    check_against_registry(report, registry, admission_list)
     community_id = registry.grid(report.grid_id).community_id
     settings: IntakeSettings = request.app.state.runtime.settings
     outside = _outside_grid(report, registry, settings.place_tolerance_m)

@@ -11,6 +11,7 @@ from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.ratelimit import RateLimiter
 from gridloop.auth.tokens import Principal
 from gridloop.registry import NotInRegistry, Registry
+from services.intake.admission_list import RouterAdmissionList
 from services.intake.handlers import ReportDesk
 from services.intake.registry import EMPTY_REGISTRY_MESSAGE, ManagedRegistry, RegistryNotLoaded
 
@@ -66,6 +67,10 @@ async def get_worker_limit(request: Request) -> RateLimiter:
     return request.app.state.auth.worker_limit
 
 
+async def get_admission_list(request: Request) -> RouterAdmissionList:
+    return request.app.state.admission_list
+
+
 ManagedRegistryDep = Annotated[ManagedRegistry, Depends(get_managed_registry)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 RegistryInForceDep = Annotated[Registry, Depends(get_registry_in_force)]
@@ -73,9 +78,11 @@ ActiveWorkerDep = Annotated[Principal, Depends(get_active_worker)]
 CipherDep = Annotated[ResidentCipher, Depends(get_cipher)]
 ReportDeskDep = Annotated[ReportDesk, Depends(get_report_desk)]
 WorkerLimitDep = Annotated[RateLimiter, Depends(get_worker_limit)]
+AdmissionListDep = Annotated[RouterAdmissionList, Depends(get_admission_list)]
 
 __all__ = [
     "ActiveWorkerDep",
+    "AdmissionListDep",
     "CipherDep",
     "CurrentPrincipal",
     "ManagedRegistryDep",

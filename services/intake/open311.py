@@ -153,8 +153,8 @@ def service_definition(item: AdmissionItem) -> dict[str, Any]:
     }
 
 
-def admission_item(code: str) -> AdmissionItem:
-    item = default_admission_list().get(code)
+def admission_item(code: str, admission_list: AdmissionList) -> AdmissionItem:
+    item = admission_list.get(code)
     if item is None:
         raise Open311Error(404, f"service_code {code} not found")
     return item
@@ -202,13 +202,15 @@ def public_point(lat: float, lon: float) -> tuple[float, float]:
 # ---- posting a request ------------------------------------------------------------------------------------
 
 
-def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Registry, now: datetime) -> ReportIn:
+def report_from_form(
+    form: FormData, *, settings: IntakeSettings, registry: Registry, admission_list: AdmissionList, now: datetime
+) -> ReportIn:
     """The Open311 fields as a report of the Open311 pseudo-worker; Open311Error(400/404) if they do not fit."""
     field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     code = field.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
-    item = admission_item(code)
+    item = admission_item(code, admission_list)
     address = field.get("address_string") or None
     if field.get("lat") or field.get("long"):
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
@@ -283,10 +285,12 @@ def _requester(field: dict[str, str]) -> ResidentContact:
 # ---- reading requests -------------------------------------------------------------------------------------
 
 
-def request_conditions(query: Mapping[str, str], reader: Open311Reader, *, now: datetime) -> list[Any]:
+def request_conditions(
+    query: Mapping[str, str], reader: Open311Reader, *, admission_list: AdmissionList, now: datetime
+) -> list[Any]:
     """The filters of GET requests (ids override the others, as the spec says) and, always, the items this
     reader may see: a personal item's case is neither listed nor found by id."""
-    conditions: list[Any] = [_service_code_expr().in_(sorted(reader.visible_codes(default_admission_list())))]
+    conditions: list[Any] = [_service_code_expr().in_(sorted(reader.visible_codes(admission_list)))]
     ids = _split(query.get("service_request_id"))
     if ids:
         conditions.append(cases.c.case_id.in_([u for u in map(parse_uuid, ids) if u]))
@@ -304,10 +308,10 @@ def request_conditions(query: Mapping[str, str], reader: Open311Reader, *, now: 
     return conditions
 
 
-def one_request(case_id: uuid.UUID, reader: Open311Reader) -> list[Any]:
+def one_request(case_id: uuid.UUID, reader: Open311Reader, admission_list: AdmissionList) -> list[Any]:
     return [
         cases.c.case_id == case_id,
-        _service_code_expr().in_(sorted(reader.visible_codes(default_admission_list()))),
+        _service_code_expr().in_(sorted(reader.visible_codes(admission_list))),
     ]
 
 
@@ -355,11 +359,14 @@ async def load_requests(engine: AsyncEngine, conditions: Iterable[Any]) -> list[
 
 
 def request_entry(
-    row: sa.Row, reader: Open311Reader, grid_centre: Callable[[str], Grid | None]
+    row: sa.Row,
+    reader: Open311Reader,
+    grid_centre: Callable[[str], Grid | None],
+    admission_list: AdmissionList | None = None,  # the list in force (default: the shipped one)
 ) -> dict[str, Any] | None:
     """One request as this reader may see it: in full for a partner granted the item's department, else the
     public view; None for a personal item's case (the query leaves those out already: checked twice on purpose)."""
-    item = default_admission_list().get(row.service_code) if row.service_code else None
+    item = (admission_list or default_admission_list()).get(row.service_code) if row.service_code else None
     full = reader.sees_in_full(item)
     if not full and (item is None or item.personal):
         return None

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from gridloop.admission.admission_list import default_admission_list
+from gridloop.admission.admission_list import AdmissionList
 from gridloop.auth.ratelimit import RATE_LIMITED
 from gridloop.auth.tokens import api_key_principal
 from gridloop.registry import Grid, NotInRegistry, Registry
@@ -92,17 +92,22 @@ def _grid_centre(request: Request) -> Callable[[str], Grid | None]:
     return centre
 
 
+def in_force(request: Request) -> AdmissionList:
+    """The list in force in the router, as this replica last saw it (services/intake/admission_list.py)."""
+    return request.app.state.admission_list.current
+
+
 @router.get("/services.{fmt}")
-async def get_services(fmt: str) -> Response:
-    """The 63 items of the admission list as Open311 services (group = responsible department)."""
-    items = default_admission_list().items.values()
+async def get_services(fmt: str, request: Request) -> Response:
+    """The items of the admission list in force as Open311 services (group = responsible department)."""
+    items = in_force(request).items.values()
     return render([service_entry(i) for i in items], check_format(fmt), root="services", item="service")
 
 
 @router.get("/services/{service_code}.{fmt}")
-async def get_service_definition(service_code: str, fmt: str) -> Response:
+async def get_service_definition(service_code: str, fmt: str, request: Request) -> Response:
     fmt = check_format(fmt)
-    return render(service_definition(admission_item(service_code)), fmt, root="service_definition")
+    return render(service_definition(admission_item(service_code, in_force(request))), fmt, root="service_definition")
 
 
 @router.post("/requests.{fmt}")
@@ -117,7 +122,9 @@ async def post_request(fmt: str, request: Request) -> Response:
     principal = request.state.principal = api_key_principal(api_key)  # for the audit log
     request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
     registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
-    report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
+    report = report_from_form(
+        form, settings=settings, registry=registry, admission_list=in_force(request), now=datetime.now(UTC)
+    )
     fingerprint = None
     if idempotency_key := request.headers.get("Idempotency-Key", "").strip():
         if len(idempotency_key) > 255:
@@ -152,10 +159,11 @@ async def get_requests(fmt: str, request: Request) -> Response:
     items this reader may see."""
     fmt = check_format(fmt)
     reader = _reader(request)
-    conditions = request_conditions(request.query_params, reader, now=datetime.now(UTC))
+    admission_list = in_force(request)
+    conditions = request_conditions(request.query_params, reader, admission_list=admission_list, now=datetime.now(UTC))
     rows = await load_requests(request.app.state.runtime.db.engine, conditions)
     centre = _grid_centre(request)
-    entries = [e for e in (request_entry(r, reader, centre) for r in rows) if e is not None]
+    entries = [e for e in (request_entry(r, reader, centre, admission_list) for r in rows) if e is not None]
     return render(entries, fmt, root="service_requests", item="request")
 
 
@@ -165,8 +173,10 @@ async def get_request(service_request_id: str, fmt: str, request: Request) -> Re
     fmt = check_format(fmt)
     reader = _reader(request)
     case_id = parse_uuid(service_request_id)
-    rows = await load_requests(request.app.state.runtime.db.engine, one_request(case_id, reader)) if case_id else []
-    entry = request_entry(rows[0], reader, _grid_centre(request)) if rows else None
+    admission_list = in_force(request)
+    query = one_request(case_id, reader, admission_list) if case_id else None
+    rows = await load_requests(request.app.state.runtime.db.engine, query) if query else []
+    entry = request_entry(rows[0], reader, _grid_centre(request), admission_list) if rows else None
     if entry is None:
         raise Open311Error(404, f"service_request_id {service_request_id} not found")
     return render([entry], fmt, root="service_requests", item="request")

@@ -29,6 +29,10 @@ class IntakeSettings(ServiceSettings):
     place_tolerance_m: float = Field(default=150.0, ge=0)
     registry_import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # POST /v1/registry/imports (files)
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
+    # The admission list in force is the router's (services/intake/admission_list.py): where to ask, how often.
+    # None: no router to ask (tests, a lone intake): the shipped list applies.
+    router_url: str | None = None
+    admission_list_check_seconds: float = 10.0
     # Group commit of reports (gridloop/delivery/group_commit.py): at most this many reports per transaction,
     # and this many transactions of reports in flight at once.
     report_group_max: int = Field(default=64, ge=1, le=1000)

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.admission.admission_list import AdmissionItem, AdmissionList, AdmissionListError, parse_admission_list
+from gridloop.admission.classifier import Classifier
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.db import Database
-from services.router.tables import admission_list_audit, admission_lists
+from services.router.tables import admission_list_audit, admission_lists, classifier_models
 
 log = logging.getLogger(__name__)
 SHIPPED = "shipped"  # who "uploaded" the list that ships with the code
@@ -61,10 +62,67 @@ class ActiveAdmissionList:
         return True
 
 
-async def follow_active_list(active: ActiveAdmissionList, db: Database) -> None:
-    """Keep this replica on the active version (run periodically); a failed check keeps the list in force."""
+async def list_of_version(conn: AsyncConnection, version: str, active: ActiveAdmissionList) -> AdmissionList:
+    """A list by version: the one in force, the shipped one, or an earlier upload."""
+    for known in (active.current, active.shipped):
+        if known.version == version:
+            return known
+    tsv = await conn.scalar(
+        sa.select(admission_lists.c.tsv)
+        .where(admission_lists.c.version == version)
+        .order_by(admission_lists.c.id.desc())
+        .limit(1)
+    )
+    if tsv is None:
+        raise LookupError(f"admission list {version} is not in the database")
+    return parse_admission_list(tsv)
+
+
+class ActiveModel:
+    """The classifier model this replica decides with: the shipped (or given) one until a retrained model is
+    active in the database (services/router/retraining.py)."""
+
+    def __init__(self, shipped: Any) -> None:
+        self.shipped = shipped
+        self.current = shipped
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.current, "model_version", ""))
+
+    async def refresh(self, conn: AsyncConnection, active: ActiveAdmissionList) -> bool:
+        """Follow the active model in the database; True if the model in force changed."""
+        row = (
+            await conn.execute(
+                sa.select(classifier_models.c.model_version, classifier_models.c.list_version).where(
+                    classifier_models.c.active
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return self.use(self.shipped)
+        if row.model_version == self.version:
+            return False
+        data = await conn.scalar(
+            sa.select(classifier_models.c.model).where(classifier_models.c.model_version == row.model_version)
+        )
+        trained_on = await list_of_version(conn, row.list_version, active)
+        return self.use(Classifier.from_bytes(data, trained_on))
+
+    def use(self, model: Any) -> bool:
+        if model is self.current:
+            return False
+        log.info("classifier model %s now in force (was %s)", getattr(model, "model_version", ""), self.version)
+        self.current = model
+        return True
+
+
+async def follow_active_list(active: ActiveAdmissionList, db: Database, model: ActiveModel | None = None) -> None:
+    """Keep this replica on the active list and model (run periodically); a failed check keeps both in force."""
     async with db.engine.connect() as conn:
         await active.refresh(conn)
+        if model is not None:
+            await model.refresh(conn, active)
 
 
 @dataclass(frozen=True)
@@ -129,12 +187,20 @@ async def audit_trail(conn: AsyncConnection, limit: int = 200) -> list[dict[str,
 
 
 class ListBoundClassifier:
-    """Wraps the trained classifier so that every decision uses the list in force: its version, and the
+    """Wraps the model in force so that every decision uses the list in force: its version, and the
     department and name of each item. A code the model knows but the list no longer has goes to triage."""
 
-    def __init__(self, classifier: Any, active: ActiveAdmissionList) -> None:
-        self._classifier = classifier
+    def __init__(self, model: ActiveModel, active: ActiveAdmissionList) -> None:
+        self._model = model
         self._active = active
+
+    @property
+    def _classifier(self) -> Any:
+        return self._model.current
+
+    @property
+    def model_version(self) -> str:
+        return self._model.version
 
     @property
     def threshold(self) -> float:
@@ -178,12 +244,14 @@ def bind_to_list(decision: Any, trained_on: AdmissionList, in_force: AdmissionLi
     return dataclasses.replace(decision, department=item.department, reason=reason, list_version=in_force.version)
 
 
-async def load_active(active: ActiveAdmissionList, db: Database) -> None:
-    """At start: take the active version if the database answers; otherwise keep the shipped list for now
-    (the periodic check picks the active one up once the database is back)."""
+async def load_active(active: ActiveAdmissionList, db: Database, model: ActiveModel | None = None) -> None:
+    """At start: take the active versions if the database answers; otherwise keep the shipped list and model
+    for now (the periodic check picks the active ones up once the database is back)."""
     try:
         async with db.engine.connect() as conn:
             await active.refresh(conn)
+            if model is not None:
+                await model.refresh(conn, active)
     except Exception as exc:
         log.warning(
             "admission list not loaded at start (%s); routing with %s until the next check", exc, active.version

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from gridloop.admission.admission_list import AdmissionListError
 from gridloop.servicekit.app import RuntimeDep
 from services.router.admission_list import audit_trail, record_rejection, replace_admission_list
-from services.router.deps import AdmissionListDep, OperatorOnly, SignedIn
+from services.router.deps import AdmissionListDep, ModelDep, OperatorOnly, SignedIn
 
 router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
 TSV_TYPES = frozenset({"text/tab-separated-values", "text/plain"})
@@ -29,6 +29,7 @@ class ItemView(BaseModel):
 
 class AdmissionListView(BaseModel):
     version: str
+    model_version: str  # the classifier model deciding with this list on this replica
     items: list[ItemView]
 
 
@@ -49,11 +50,12 @@ class AuditEntry(BaseModel):
 
 
 @router.get("", response_model=AdmissionListView, dependencies=[SignedIn])
-async def get_admission_list(active: AdmissionListDep) -> AdmissionListView:
-    """The list in force on this replica: its version and the 63 items."""
+async def get_admission_list(active: AdmissionListDep, model: ModelDep) -> AdmissionListView:
+    """The list in force on this replica: its version, its items, and the model deciding with it."""
     current = active.current
     return AdmissionListView(
         version=current.version,
+        model_version=model.version,
         items=[ItemView.model_validate(i, from_attributes=True) for i in current.items.values()],
     )
 

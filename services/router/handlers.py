@@ -130,6 +130,8 @@ def _decision_row(event: CaseReported, decision: DecisionView, *, decided_by: st
         "runner_up": decision.runner_up,
         "features": list(decision.features or []),
         "list_version": decision.list_version,
+        "model_version": getattr(decision, "model_version", ""),
+        "danger": list(getattr(decision, "danger", None) or []),
         "decided_by": decided_by,
         "decided_at": now,
     }

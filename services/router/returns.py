@@ -3,6 +3,7 @@ returned a second time goes to the triage queue for an operator to arbitrate."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Protocol
@@ -150,6 +151,7 @@ async def reroute_returned_case(
             threshold=classifier.threshold,
             list_version=classifier.list_version,
         )
+    decision = dataclasses.replace(decision, model_version=str(getattr(classifier, "model_version", "")))
     decided_by = "classifier" if decision.outcome == "admitted" else "router"
     await record_decision(uow, again, decision, decided_by=decided_by, now=now)
     metrics.RETURNS.labels(department, reason_code, "rerouted" if decision.outcome == "admitted" else "triage").inc()

@@ -20,6 +20,8 @@ class DecisionView(BaseModel):
     runner_up: str | None
     features: list[str]
     list_version: str
+    model_version: str  # the classifier model that decided; "" for an operator's decision
+    danger: list[str]  # danger signals found in the report ("weapon:菜刀"); see gridloop/admission/danger.py
     decided_by: str
     decided_at: datetime
 

@@ -31,6 +31,8 @@ decisions = sa.Table(
     sa.Column("runner_up", sa.Text),
     sa.Column("features", JSONB, nullable=False),
     sa.Column("list_version", sa.Text, nullable=False),
+    sa.Column("model_version", sa.Text, nullable=False, server_default=""),  # "" for an operator's decision
+    sa.Column("danger", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),  # danger signals found
     sa.Column("decided_by", sa.Text, nullable=False),  # classifier | operator:<name>
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("case_id", "round", name="uq_decisions_case_round"),
@@ -95,4 +97,20 @@ admission_list_audit = sa.Table(
     sa.Column("operator", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)
+
+# Classifier models trained by the router (retraining for a replaced list or from operators' corrections): the
+# active one is the model every replica decides with; the shipped model applies while none is active.
+classifier_models = sa.Table(
+    "classifier_models",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("model_version", sa.Text, nullable=False, unique=True),
+    sa.Column("list_version", sa.Text, nullable=False),
+    sa.Column("model", sa.LargeBinary, nullable=False),  # the .npz archive (no pickle)
+    sa.Column("metrics", JSONB, nullable=False),  # held-out metrics before and after
+    sa.Column("trained_by", sa.Text, nullable=False),
+    sa.Column("trained_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("uq_classifier_models_active", "active", unique=True, postgresql_where=sa.text("active")),
 )

@@ -69,6 +69,8 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/v1/admission-list"): EVERYONE,
         ("PUT", "/v1/admission-list"): {OP},
         ("GET", "/v1/admission-list/versions"): {OP},
+        ("GET", "/v1/admission-list/model"): {OP},
+        ("POST", "/v1/admission-list/model/retrain"): {OP},
     },
     "departments": {
         ("GET", "/v1/work-items"): STAFF,

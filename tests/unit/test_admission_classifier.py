@@ -10,15 +10,18 @@ import numpy as np
 import pytest
 
 from gridloop.admission.admission_list import default_admission_list
-from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold
+from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold, default_classifier
 from gridloop.admission.examples import (
     NOT_ADMITTED,
     NOT_ADMITTED_REASONS,
-    all_heldout_examples,
+    OFF_LIST_FAMILIES,
     heldout2_examples,
     heldout3_examples,
+    heldout4_nearmiss_examples,
+    heldout4_onlist_examples,
     heldout_examples,
     train_examples,
+    violence_risk_examples,
 )
 from gridloop.admission.metrics import Metrics, evaluate
 from gridloop.admission.retraining import corrections_from_dicts
@@ -26,8 +29,9 @@ from gridloop.admission.retraining import corrections_from_dicts
 
 @cache
 def trained_classifier() -> Classifier:
-    """Trained once per test session, on the shipped training split only."""
-    return Classifier.train(train_examples(), default_admission_list())
+    """Trained on the shipped training split only, with the shipped settings: the model `default_classifier`
+    caches on disk (keyed by the data and settings), so that a session does not train it twice."""
+    return default_classifier()
 
 
 # The held-out splits (docs/classifier.md); "third" is the one the issue's targets are judged on.
@@ -35,7 +39,7 @@ SPLITS = {
     "first": heldout_examples,
     "fresh": heldout2_examples,
     "third": heldout3_examples,
-    "pooled": all_heldout_examples,
+    "pooled": lambda: heldout_examples() + heldout2_examples() + heldout3_examples(),
 }
 
 
@@ -154,7 +158,7 @@ def test_splits_are_large_enough_and_disjoint() -> None:
     heldout_counts = Counter(e.label for e in heldout)
     assert all(train_counts[c] >= 15 for c in codes) and train_counts[NOT_ADMITTED] >= 60
     assert all(heldout_counts[c] >= 4 for c in codes) and heldout_counts[NOT_ADMITTED] >= 20
-    assert {e.reason for e in heldout if not e.admitted} == set(NOT_ADMITTED_REASONS)
+    assert {e.reason for e in heldout if not e.admitted} == set(NOT_ADMITTED_REASONS) - set(OFF_LIST_FAMILIES)
     assert not {e.text for e in train} & {e.text for e in heldout}
 
 
@@ -171,8 +175,14 @@ def test_corrections_teach_the_model_a_new_phrasing() -> None:
     text = "楼下那个铁皮小亭子里头天天有人放码收高利息"
     corrections = [{"text": f"{text}，第{i}次反映", "label": "F15"} for i in range(12)]
     extra = corrections_from_dicts(corrections, default_admission_list())
-    retrained = Classifier.train(train_examples(), extra=extra, threshold=trained_classifier().threshold)
-    assert retrained.probabilities(text)["F15"] > trained_classifier().probabilities(text)["F15"]
+    seen: Counter[str] = Counter()
+    few = [
+        e for e in train_examples() if (seen.update([e.label + str(e.reason)]) or seen[e.label + str(e.reason)] <= 20)
+    ]
+    fast = TrainingConfig(calibrate=False)  # two single fits on a subset: the same comparison, in seconds
+    base = Classifier.train(few, config=fast, threshold=0.5)
+    retrained = Classifier.train(few, extra=extra, config=fast, threshold=0.5)
+    assert retrained.probabilities(text)["F15"] > base.probabilities(text)["F15"]
 
 
 def test_threshold_bound_on_clustered_misroutes_is_at_least_the_point_estimate() -> None:
@@ -206,9 +216,9 @@ def test_held_out_meets_accuracy_misroute_and_triage_targets() -> None:
 
 def test_every_held_out_split_stays_above_the_measured_floor() -> None:
     """A regression guard a little under the level measured on each split (see docs/classifier.md)."""
-    floors = {  # split: (accuracy at least, misroute at most, triage at most); measured 0.945/0.006/0.023,
-        # 0.927/0.012/0.040 and 0.967/0.009/0.009
-        "first": (split_metrics("first"), 0.93, 0.015, 0.05),
+    floors = {  # split: (accuracy at least, misroute at most, triage at most); measured 0.925/0.006/0.046,
+        # 0.918/0.009/0.052 and 0.960/0.005/0.026 (issue #24's model: more families, fewer misroutes, more triage)
+        "first": (split_metrics("first"), 0.91, 0.015, 0.06),
         "fresh": (split_metrics("fresh"), 0.91, 0.02, 0.06),
         "third": (split_metrics("third"), 0.95, 0.015, 0.03),
     }
@@ -216,3 +226,22 @@ def test_every_held_out_split_stays_above_the_measured_floor() -> None:
         assert metrics.item_accuracy >= accuracy, split
         assert metrics.misroute_rate <= misroute, split
         assert metrics.triage_rate <= triage, split
+
+
+@pytest.mark.xfail(strict=True, reason="issue #24's targets are missed on the fourth blind split (docs/classifier.md)")
+def test_near_misses_are_refused_and_violence_risk_stays_with_police_or_triage() -> None:
+    near = evaluate(trained_classifier(), heldout4_nearmiss_examples())
+    violence = evaluate(trained_classifier(), violence_risk_examples())
+    assert near.not_admitted_recall >= 0.95 and near.misroute_rate <= 0.01
+    assert violence.danger_away_from_police == 0
+
+
+def test_fourth_blind_split_stays_above_the_measured_floor() -> None:
+    """Measured once (0.716 recall / 0.115 misroute on near misses; 0.920 / 0.000 on-list; 14 of 82 violence-risk
+    reports outside police or triage): a regression guard, not a target."""
+    near = evaluate(trained_classifier(), heldout4_nearmiss_examples())
+    onlist = evaluate(trained_classifier(), heldout4_onlist_examples())
+    violence = evaluate(trained_classifier(), violence_risk_examples())
+    assert near.n >= 22 * 14 and near.not_admitted_recall >= 0.70 and near.misroute_rate <= 0.13
+    assert onlist.item_accuracy >= 0.90 and onlist.misroute_rate <= 0.01
+    assert violence.danger_reports == violence.n and violence.danger_away_from_police <= 14

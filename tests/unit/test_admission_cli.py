@@ -71,7 +71,16 @@ def test_evaluate_prints_json_metrics(monkeypatch: pytest.MonkeyPatch, capsys: p
     monkeypatch.setattr(cli, "default_classifier", trained_classifier)
     assert cli.evaluate_main(["--json"]) == 0
     splits = json.loads(capsys.readouterr().out)
-    assert {name: m["n"] for name, m in splits.items()} == {"heldout": 345, "fresh": 426, "third": 426, "pooled": 1197}
+    assert {name: m["n"] for name, m in splits.items()} == {
+        "heldout": 345,
+        "fresh": 426,
+        "third": 426,
+        "pooled": 1197,
+        "nearmiss": 443,
+        "onlist": 200,
+        "violence": 82,
+    }
+    assert splits["violence"]["danger_reports"] == 82
     for metrics in splits.values():
         assert {"item_accuracy", "misroute_rate", "triage_rate", "threshold", "confusion"} <= metrics.keys()
     assert cli.evaluate_main(["--json", "--split", "fresh"]) == 0

@@ -16,6 +16,7 @@ from gridloop.admission.examples import (
     HELDOUT_FILE,
     NOT_ADMITTED,
     NOT_ADMITTED_REASONS,
+    OFF_LIST_FAMILIES,
     TRAIN_FILE,
     all_heldout_examples,
     heldout2_examples,
@@ -48,16 +49,33 @@ def test_blind_held_out_splits_have_every_item_and_reason_and_share_no_text_with
     items = Counter(e.label for e in examples if e.admitted)
     reasons = Counter(e.reason for e in examples if e.label == NOT_ADMITTED)
     assert items == dict.fromkeys(default_admission_list().codes, 6)
-    assert reasons == dict.fromkeys(NOT_ADMITTED_REASONS, 8)
+    assert reasons == {r: 8 for r in NOT_ADMITTED_REASONS if r not in OFF_LIST_FAMILIES}
     assert not {e.text for e in examples} & {e.text for e in train_examples()}
 
 
 def test_training_banks_add_situations_to_every_section_and_no_held_out_line() -> None:
     first = ce.read_bank(ce.PHRASEBANK)
+    voices, nearmiss = ce.PHRASEBANK_MORE_TRAINING[:2], ce.read_bank(ce.PHRASEBANK_MORE_TRAINING[2])
     merged = ce.training_bank()
+    for section in first:  # the two blind voices together wrote for every section
+        added = [line for path in voices for line in ce.read_bank(path)[section]["train"]]
+        assert len(added) == (20 if section.startswith("NA:") else 16)
     for section, lines in merged.items():
-        assert len(lines["train"]) == len(first[section]["train"]) + (20 if section.startswith("NA:") else 16)
-        assert lines["heldout"] == first[section]["heldout"]
+        expected = [
+            *(first.get(section, {}).get("train", [])),
+            *(line for path in voices for line in ce.read_bank(path).get(section, {}).get("train", [])),
+            *(nearmiss.get(section, {}).get("train", [])),
+        ]
+        assert lines["train"] == expected
+        assert lines["heldout"] == (first[section]["heldout"] if section in first else [])
+
+
+def test_every_off_list_family_has_training_near_misses_and_a_place_to_go() -> None:
+    bank = ce.training_bank()
+    for reason in OFF_LIST_FAMILIES:
+        assert len(bank["NA:" + reason]["train"]) >= 20, reason
+        assert "请" in NOT_ADMITTED_REASONS[reason], reason  # says where to go instead
+    assert len(OFF_LIST_FAMILIES) >= 12
 
 
 @pytest.mark.parametrize("pools", ["HELDOUT2_POOLS", "HELDOUT3_POOLS"])
