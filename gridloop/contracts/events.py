@@ -154,6 +154,7 @@ class CaseDispatched(Event):
     resident_name_masked: str
     resident_phone_masked: str
     dispatch_no: int = 1
+    photo_urls: list[str] = Field(default_factory=list, description="the worker's photos (links need signing)")
 
 
 class CaseStatusChanged(Event):

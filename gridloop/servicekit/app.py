@@ -47,17 +47,19 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 class BodyLimitAndMetrics:
     """Pure ASGI middleware: refuses bodies over the limit with 413 and records request latency."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.default_limit = max_body_bytes
+        self.larger = larger or {}  # exact paths allowed a larger body (the worker app's photo upload)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default_limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _too_large(self.max_body_bytes)(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
             return
         started, status = time.perf_counter(), [500]
         received = [0]
@@ -65,7 +67,7 @@ class BodyLimitAndMetrics:
         async def limited_receive() -> Message:
             message = await receive()
             received[0] += len(message.get("body", b""))
-            if received[0] > self.max_body_bytes:
+            if received[0] > limit:
                 raise _BodyTooLarge
             return message
 
@@ -78,7 +80,7 @@ class BodyLimitAndMetrics:
             await self.app(scope, limited_receive, recording_send)
         except _BodyTooLarge:
             status[0] = 413
-            await _too_large(self.max_body_bytes)(scope, receive, send)
+            await _too_large(limit)(scope, receive, send)
         route = getattr(scope.get("route"), "path", "unmatched")
         HTTP_SECONDS.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - started)
         if status[0] >= 500:
@@ -100,6 +102,7 @@ def create_app(
     build: Callable[[ServiceSettings], Awaitable[Runtime]],
     routers: list[APIRouter],
     title: str,
+    larger_bodies: dict[str, int] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,7 +121,7 @@ def create_app(
     app = FastAPI(title=title, lifespan=lifespan, version="1.0")
     app.state.auth = AccessControl.from_settings(settings.auth)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, larger=larger_bodies)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
     app.add_exception_handler(UnicodeEncodeError, _unstorable_text)

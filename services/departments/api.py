@@ -59,6 +59,7 @@ async def list_work_items(
     include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    escalated: Annotated[bool, Query(description="only cases escalated past their assignee")] = False,
 ) -> WorkItemPage:
     if caller.scope and department not in (None, caller.scope):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {caller.scope} caller cannot list {department} cases")
@@ -69,6 +70,8 @@ async def list_work_items(
         conditions.append(work_items.c.status == status_)
     if not include_linked and status_ != "linked":
         conditions.append(work_items.c.primary_case_id.is_(None))
+    if escalated:
+        conditions.append(work_items.c.case_id.in_(sa.select(sla_clocks.c.case_id).where(sla_clocks.c.rung > 0)))
     async with runtime.db.engine.connect() as conn:
         total = await conn.scalar(sa.select(sa.func.count()).select_from(work_items).where(*conditions))
         rows = (
@@ -166,7 +169,9 @@ async def sign(case_id: uuid.UUID, body: SignIn, runtime: RuntimeDep, caller: Ca
         runtime,
         case_id,
         caller,
-        lambda uow: handlers.sign_for(uow, case_id, handler=body.handler, now=now, department=caller.scope),
+        lambda uow: handlers.sign_for(
+            uow, case_id, handler=caller.acting(body.handler), now=now, department=caller.scope
+        ),
     )
 
 
@@ -181,7 +186,7 @@ async def progress(
         lambda uow: handlers.record_progress(
             uow,
             case_id,
-            handler=body.handler,
+            handler=caller.acting(body.handler),
             note=body.note,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
@@ -203,7 +208,7 @@ async def resolve(
             uow,
             case_id,
             result=body.result,
-            handler=body.handler,
+            handler=caller.person or body.handler,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
             department=caller.scope,
@@ -225,7 +230,7 @@ async def return_case(
             case_id,
             reason_code=body.reason_code,
             note=body.note,
-            handler=body.handler,
+            handler=caller.acting(body.handler),
             now=now,
             department=caller.scope,
         ),
@@ -244,7 +249,7 @@ async def request_extension(
             await extensions.request_extension(
                 uow,
                 case_id,
-                handler=body.handler,
+                handler=caller.acting(body.handler),
                 reason=body.reason,
                 hours=body.hours,
                 now=now,
@@ -267,6 +272,24 @@ async def list_extensions(case_id: uuid.UUID, runtime: RuntimeDep, caller: Calle
                 .order_by(extension_requests.c.requested_at)
             )
         ).all()
+    return [ExtensionView.model_validate(r._asdict()) for r in rows]
+
+
+@router.get("/extensions", response_model=list[ExtensionView])
+async def list_all_extensions(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    state: Literal["pending", "approved", "refused"] | None = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ExtensionView]:
+    """Extension requests across cases (a department's own only), oldest first: what operators decide."""
+    query = sa.select(extension_requests).order_by(extension_requests.c.requested_at).limit(limit)
+    if state:
+        query = query.where(extension_requests.c.state == state)
+    if caller.scope:
+        query = query.where(extension_requests.c.department == caller.scope)
+    async with runtime.db.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
     return [ExtensionView.model_validate(r._asdict()) for r in rows]
 
 

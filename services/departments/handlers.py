@@ -97,6 +97,7 @@ def _work_item(event: CaseDispatched) -> dict[str, Any]:
         resolved_at=None,
         result=None,
         primary_case_id=None,
+        photo_urls=event.photo_urls,
         updated_at=event.dispatched_at,
     )
 

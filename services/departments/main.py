@@ -11,6 +11,7 @@ from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
+from services.departments.clerk_console_pages import clerk_console_router
 from services.departments.clock import Clock, SystemClock
 from services.departments.collectors import refresh_gauges
 from services.departments.consumer import dispatch_consumer, status_consumer
@@ -34,13 +35,16 @@ async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
 def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
     clock = clock or SystemClock()
+    settings = settings or get_settings()
+    console_router, console = clerk_console_router(settings)
     app = create_app(
         name="departments",
-        settings=settings or get_settings(),
+        settings=settings,
         build=partial(build, clock=clock),
-        routers=[router],
+        routers=[router, console_router],
         title="GridLoop departments",
     )
+    console.mount(app)
     app.state.clock = clock
     return app
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from gridloop.contracts.events import Location
 from gridloop.servicekit.schemas import StrictModel
 
 ReturnReason = Literal["not_our_remit", "wrong_area", "insufficient_information"]
@@ -82,6 +83,7 @@ class WorkItemView(BaseModel):
     description: str
     grid_id: str
     community_id: str
+    location: Location | None = None
     resident_name_masked: str
     resident_phone_masked: str
     dispatch_no: int
@@ -97,6 +99,7 @@ class WorkItemView(BaseModel):
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
     reporters: list[Reporter] = Field(default_factory=list, description="this case's reporter and its duplicates'")
     escalation: dict[str, str] = Field(default_factory=dict, description="clock -> rung of the supervision ladder")
+    photo_urls: list[str] = Field(default_factory=list, description="the worker's photos (served by signed link)")
 
 
 class WorkItemPage(BaseModel):

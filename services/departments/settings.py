@@ -16,6 +16,10 @@ class DepartmentsSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_departments"
     sla_scan_seconds: float = 30.0  # how often the SLA scheduler looks for due warnings, breaches and escalations
     rate_refresh_seconds: float = 15.0
+    # The clerk console (docs/consoles.md): photos are shown only from intake's public address (signed links),
+    # and the session cookie is Secure unless plain-HTTP development turns that off.
+    intake_public_url: str = "http://127.0.0.1:8001"
+    console_secure_cookie: bool = True
 
 
 @lru_cache

@@ -35,6 +35,7 @@ work_items = sa.Table(
     sa.Column("result", sa.Text),
     sa.Column("returns", sa.Integer, nullable=False, server_default="0"),  # bounces of this case so far
     sa.Column("primary_case_id", UUID(as_uuid=True)),  # set while linked to an open case as its duplicate
+    sa.Column("photo_urls", JSONB, nullable=False, server_default="[]"),  # the worker's photos
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_work_items_department_status", "department", "status"),
     sa.Index("ix_work_items_primary_case_id", "primary_case_id"),

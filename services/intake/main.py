@@ -18,6 +18,7 @@ from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import outbox
+from services.intake.worker_app_pages import worker_app_router, worker_console
 
 
 async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
@@ -31,14 +32,17 @@ async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: Re
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     registry, desk = ManagedRegistry(), ReportDesk()
     app = create_app(
         name="intake",
-        settings=settings or get_settings(),
+        settings=settings,
         build=partial(build, registry=registry, desk=desk),
-        routers=[router, registry_router, open311_router],
+        routers=[router, registry_router, open311_router, worker_app_router(settings)],
         title="GridLoop intake",
+        larger_bodies={"/app/photos": settings.photo_max_bytes + 64 * 1024},  # a photo and its form fields
     )
+    worker_console(settings).mount(app)
     app.state.registry = registry
     app.state.report_desk = desk
     return app

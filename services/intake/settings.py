@@ -26,6 +26,11 @@ class IntakeSettings(ServiceSettings):
     # and this many transactions of reports in flight at once.
     report_group_max: int = Field(default=64, ge=1, le=1000)
     report_group_writers: int = Field(default=2, ge=1)
+    # The worker app (docs/consoles.md): where intake is reached from outside (photo links name it), the largest
+    # photo accepted, and whether the session cookie is Secure (only plain-HTTP development turns it off).
+    public_base_url: str = "http://127.0.0.1:8001"
+    photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    console_secure_cookie: bool = True
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

@@ -17,18 +17,25 @@ from services.router.catalogue_admin import ActiveAdmissionList, ListBoundClassi
 from services.router.catalogue_api import router as admission_list_router
 from services.router.collectors import refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
+from services.router.operator_console import TriageCandidates
+from services.router.operator_console_pages import operator_console_router
 from services.router.settings import RouterSettings, get_settings
 from services.router.tables import outbox
 from services.router.triage_api import router as triage_router
 
 
 async def build(
-    settings: RouterSettings, *, active: ActiveAdmissionList, classifier: Classifier | None = None
+    settings: RouterSettings,
+    *,
+    active: ActiveAdmissionList,
+    candidates: TriageCandidates,
+    classifier: Classifier | None = None,
 ) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/router")
     runtime = Runtime("router", settings, db)
     await load_active(active, db)
     classifier = ListBoundClassifier(classifier or default_classifier(), active)  # decides with the list in force
+    candidates.classifier = classifier  # the operator console shows its ranking of triage cases
     runtime.add_consumer(routing_consumer(runtime, classifier=classifier, catalogue=active))
     runtime.add_consumer(returns_consumer(runtime, classifier=classifier, catalogue=active))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
@@ -38,14 +45,18 @@ async def build(
 
 def make_app(settings: RouterSettings | None = None, *, classifier: Classifier | None = None) -> FastAPI:
     """The router app; tests may pass their own classifier (default: the trained admission classifier)."""
+    settings = settings or get_settings()
     active = ActiveAdmissionList(default_admission_list())
+    candidates = TriageCandidates()
+    console_router, console = operator_console_router(settings, candidates)
     app = create_app(
         name="router",
-        settings=settings or get_settings(),
-        build=partial(build, active=active, classifier=classifier),
-        routers=[router, triage_router, admission_list_router],
+        settings=settings,
+        build=partial(build, active=active, candidates=candidates, classifier=classifier),
+        routers=[router, triage_router, admission_list_router, console_router],
         title="GridLoop router",
     )
+    console.mount(app)
     app.state.admission_list = active
     return app
 
