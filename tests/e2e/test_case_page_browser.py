@@ -17,6 +17,7 @@ from tests.support.reports import report_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
+
 @pytest.fixture(scope="module")
 async def served(ns, tmp_path_factory):
     port = free_port()
