@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps up down status demo test unit bench capacity chaos lint clean infra
+.PHONY: install deps up down status demo test unit quick shuffle clock-check bench capacity chaos lint clean infra
 
 DEPS_STAMP := .gridloop/.deps-installed
 
@@ -45,6 +45,22 @@ test: install
 
 unit: install
 	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+# Everything but the chaos test (which restarts the broker and takes minutes): the quick loop while developing.
+quick: install
+	$(BIN)/pytest -p no:cacheprovider -m "not chaos"
+
+# The suite in a random order (pytest-randomly); SEED=N repeats an order it printed. Order dependence shows here.
+shuffle: install
+	$(BIN)/pytest -p no:cacheprovider -p randomly $(if $(SEED),--randomly-seed=$(SEED),) -m "not chaos"
+
+# The notify and departments suites at the edges of quiet hours (22:00-08:00 Chengdu): no test may depend on the hour.
+CLOCK_SUITES := tests/unit/test_notify_* tests/unit/test_departments_* tests/integration/test_notify_* tests/integration/test_departments_*
+clock-check: install
+	@for hhmm in 07:59 08:00 21:59 22:00; do \
+	  echo "== wall clock at $$hhmm Asia/Shanghai"; \
+	  GRIDLOOP_TEST_LOCAL_TIME=$$hhmm $(BIN)/pytest -p no:cacheprovider -q $(CLOCK_SUITES) || exit 1; \
+	done
 
 # The main job: bring the stack up and replay a realistic day of grid reports through it.
 demo: install

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.namespace import Namespace, create_namespace, drop_namespace
+
+# GRIDLOOP_TEST_LOCAL_TIME=HH:MM runs the whole session with the wall clock moved back to the latest moment that
+# showed that time in Chengdu (and ticking from there), to prove that no test depends on the hour it runs at
+# (quiet hours start at 22:00 and end at 08:00 local time). Backwards only: Kafka refuses records stamped more than
+# an hour in the future (log.message.timestamp.after.max.ms), and none of ours are.
+LOCAL_TIME_ENV = "GRIDLOOP_TEST_LOCAL_TIME"
+CHENGDU = ZoneInfo("Asia/Shanghai")
+
+
+def latest_local(hhmm: str, now: datetime) -> datetime:
+    """The latest moment not after `now` at which the clock in Chengdu showed `hhmm`."""
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    local = now.astimezone(CHENGDU)
+    moment = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return moment if moment <= local else moment - timedelta(days=1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hhmm = os.environ.get(LOCAL_TIME_ENV)
+    if hhmm:
+        import time_machine
+
+        destination = latest_local(hhmm, datetime.now(CHENGDU))
+        traveller = time_machine.travel(destination, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+        print(f"wall clock moved to {destination.isoformat()} ({LOCAL_TIME_ENV}={hhmm})")
 
 
 @pytest.fixture(scope="session")

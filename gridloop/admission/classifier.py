@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gridloop.admission.catalogue import AdmissionList, default_admission_list
+from gridloop.admission.admission_list import AdmissionList, default_admission_list
 from gridloop.admission.examples import CV_FILE, NOT_ADMITTED_REASONS, Example, load_examples, train_examples
 from gridloop.admission.features import Tokenizer
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH, DEPARTMENTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from gridloop.admission.catalogue import AdmissionList, default_admission_list
+from gridloop.admission.admission_list import AdmissionList, default_admission_list
 from gridloop.admission.classifier import Classifier, default_classifier
 from gridloop.admission.examples import (
     Example,

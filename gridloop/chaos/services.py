@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import MODEL_ENV, Classifier, default_model_path
 from gridloop.admission.examples import train_examples
 from gridloop.chaos.namespace import ChaosNamespace

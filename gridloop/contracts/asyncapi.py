@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from gridloop.contracts.events import CaseDispatched, CaseReported, CaseStatusChanged, Event
+from gridloop.contracts.events import DETAILS, CaseDispatched, CaseReported, CaseStatusChanged, Event, StatusDetail
 from gridloop.contracts.topics import (
     ALL_TOPICS,
     CASES_REPORTED,
@@ -89,10 +89,25 @@ def schemas() -> dict[str, Any]:
     found = dict(top.get("$defs", {}))
     for model in MODELS:
         found.setdefault(model.__name__, refs[(model, "validation")])
+    found[CaseStatusChanged.__name__] = {**found[CaseStatusChanged.__name__], "allOf": detail_by_status()}
     for model in MODELS:
         found[f"{model.__name__}Headers"] = cloudevents_headers(model)
     found["DeadLetterHeaders"] = DEAD_LETTER_HEADERS
     return dict(sorted(found.items()))
+
+
+def detail_by_status() -> list[dict[str, Any]]:
+    """Which detail model a step of each status carries (`DETAILS`), as JSON Schema conditionals."""
+    statuses: dict[type[StatusDetail], list[str]] = {}
+    for status, model in DETAILS.items():
+        statuses.setdefault(model, []).append(status)
+    return [
+        {
+            "if": {"properties": {"status": {"enum": names}}},
+            "then": {"properties": {"detail": {"$ref": REF.format(model=model.__name__)}}},
+        }
+        for model, names in statuses.items()
+    ]
 
 
 def message(model: type[Event]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridloop.admission.catalogue import AdmissionList, default_admission_list
+from gridloop.admission.admission_list import AdmissionList, default_admission_list
 from gridloop.demo import phrases
 from gridloop.registry import Grid, Registry, default_registry
 from gridloop.registry.names import ROADS, SURNAMES, mobile, person_name

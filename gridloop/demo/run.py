@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.demo.client import DemoClient, ServiceUnavailable, ServiceUrls
 from gridloop.demo.departments import run_departments

@@ -16,6 +16,7 @@ from gridloop.delivery.consumer import EventConsumer
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import ProducerSlot, make_producer
 from gridloop.delivery.outbox import OutboxRelay
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.loop_lag import watch_loop_lag
 from gridloop.servicekit.settings import ServiceSettings
 
@@ -23,10 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, name: str, settings: ServiceSettings, db: Database) -> None:
+    def __init__(self, name: str, settings: ServiceSettings, db: Database, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.name = name
         self.settings = settings
         self.db = db
+        self.clock = clock  # what time it is, for handlers, routes and background loops (tests pass their own)
         self.producer_ready = ProducerSlot()  # `await runtime.producer_ready`: the current producer
         self.relay = OutboxRelay(db, self.producer_ready, settings.kafka, renew_producer=self.renew_producer)
         self.cipher = ResidentCipher.from_settings(settings.auth)  # residents' contact details at rest

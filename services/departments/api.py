@@ -11,14 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.contracts.topics import DEPARTMENTS
+from gridloop.contracts.topics import Department
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
-from services.departments import duplicates, extensions, handlers
+from services.departments import duplicates, extensions, handlers, queries
 from services.departments.deps import CallerDep, NowDep, OperatorDep
 from services.departments.rates import GroupBy, compute_rates
 from services.departments.schemas import (
@@ -30,7 +28,6 @@ from services.departments.schemas import (
     ProgressIn,
     RatesView,
     RateView,
-    Reporter,
     ResolveIn,
     ReturnIn,
     SignIn,
@@ -38,13 +35,9 @@ from services.departments.schemas import (
     WorkItemPage,
     WorkItemView,
 )
-from services.departments.sla import LADDER
-from services.departments.tables import activity, returns, sla_clocks, work_items
-from services.departments.tables import extensions as extension_requests
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
-DepartmentName = Literal["police", "finance", "street_office"]
 WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved", "returned", "linked"]
 ERRORS = {404: {"description": "no such work item (or not yours)"}, 409: {"description": "step not allowed now"}}
 OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
@@ -54,7 +47,7 @@ OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
 async def list_work_items(
     runtime: RuntimeDep,
     caller: CallerDep,
-    department: DepartmentName | None = None,
+    department: Department | None = None,
     status_: Annotated[WorkStatus | None, Query(alias="status")] = None,
     include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -63,71 +56,24 @@ async def list_work_items(
 ) -> WorkItemPage:
     if caller.scope and department not in (None, caller.scope):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {caller.scope} caller cannot list {department} cases")
-    conditions = []
-    if department or caller.scope:
-        conditions.append(work_items.c.department == (department or caller.scope))
-    if status_:
-        conditions.append(work_items.c.status == status_)
-    if not include_linked and status_ != "linked":
-        conditions.append(work_items.c.primary_case_id.is_(None))
-    if escalated:
-        conditions.append(work_items.c.case_id.in_(sa.select(sla_clocks.c.case_id).where(sla_clocks.c.rung > 0)))
     async with runtime.db.engine.connect() as conn:
-        total = await conn.scalar(sa.select(sa.func.count()).select_from(work_items).where(*conditions))
-        rows = (
-            await conn.execute(
-                sa.select(work_items)
-                .where(*conditions)
-                .order_by(work_items.c.dispatched_at)
-                .limit(limit)
-                .offset(offset)
-            )
-        ).all()
-        items = await _views(conn, rows)
-    return WorkItemPage(items=items, total=total or 0)
-
-
-async def _views(conn: AsyncConnection, rows: list[sa.Row]) -> list[WorkItemView]:
-    """Work item views with their linked duplicates, reporters and escalation rungs."""
-    ids = [r.case_id for r in rows]
-    linked: dict[uuid.UUID, list[sa.Row]] = {}
-    for r in (
-        await conn.execute(
-            sa.select(work_items)
-            .where(work_items.c.primary_case_id.in_(ids), work_items.c.status == "linked")
-            .order_by(work_items.c.dispatched_at)
+        return await queries.work_item_page(
+            conn,
+            department=department or caller.scope,
+            status=status_,
+            include_linked=include_linked,
+            escalated=escalated,
+            limit=limit,
+            offset=offset,
         )
-    ).all():
-        linked.setdefault(r.primary_case_id, []).append(r)
-    rungs: dict[uuid.UUID, dict[str, str]] = {}
-    for case_id, clock, rung in (
-        await conn.execute(
-            sa.select(sla_clocks.c.case_id, sla_clocks.c.clock, sla_clocks.c.rung).where(sla_clocks.c.case_id.in_(ids))
-        )
-    ).all():
-        rungs.setdefault(case_id, {})[clock] = LADDER[rung]
-    views = []
-    for r in rows:
-        duplicates_of = linked.get(r.case_id, [])
-        views.append(
-            WorkItemView.model_validate(
-                {
-                    **r._asdict(),
-                    "linked_case_ids": [d.case_id for d in duplicates_of],
-                    "reporters": [Reporter.model_validate(x._asdict()) for x in [r, *duplicates_of]],
-                    "escalation": rungs.get(r.case_id, {}),
-                }
-            )
-        )
-    return views
 
 
 async def _one(runtime: RuntimeDep, case_id: uuid.UUID, caller: CallerDep) -> WorkItemView:
     async with runtime.db.engine.connect() as conn:
-        row = (await conn.execute(sa.select(work_items).where(work_items.c.case_id == case_id))).one_or_none()
-        if row is None or (caller.scope and row.department != caller.scope):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"work item {case_id} not found")
-        return (await _views(conn, [row]))[0]
+        view = await queries.work_item(conn, case_id, scope=caller.scope)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"work item {case_id} not found")
+    return view
 
 
 @router.get("/work-items/{case_id}", response_model=WorkItemView, responses=ERRORS)
@@ -140,10 +86,7 @@ async def get_activity(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDe
     """The department's log of a case: every step, SLA warning, escalation and extension."""
     await _one(runtime, case_id, caller)
     async with runtime.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(sa.select(activity).where(activity.c.case_id == case_id).order_by(activity.c.id))
-        ).all()
-    return [ActivityView.model_validate(r._asdict()) for r in rows]
+        return await queries.activity_log(conn, case_id)
 
 
 async def _transition(
@@ -164,13 +107,13 @@ async def _transition(
 
 @router.post("/work-items/{case_id}/sign", response_model=WorkItemView, responses=ERRORS)
 async def sign(case_id: uuid.UUID, body: SignIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep) -> WorkItemView:
-    """Sign for a case (签收): the handler named takes it on."""
+    """Sign for a case (签收): the assignee named takes it on."""
     return await _transition(
         runtime,
         case_id,
         caller,
         lambda uow: handlers.sign_for(
-            uow, case_id, handler=caller.acting(body.handler), now=now, department=caller.scope
+            uow, case_id, assignee=caller.acting(body.assignee), now=now, department=caller.scope
         ),
     )
 
@@ -186,7 +129,7 @@ async def progress(
         lambda uow: handlers.record_progress(
             uow,
             case_id,
-            handler=caller.acting(body.handler),
+            assignee=caller.acting(body.assignee),
             note=body.note,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
@@ -208,7 +151,7 @@ async def resolve(
             uow,
             case_id,
             result=body.result,
-            handler=caller.person or body.handler,
+            assignee=caller.person or body.assignee,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
             department=caller.scope,
@@ -230,7 +173,7 @@ async def return_case(
             case_id,
             reason_code=body.reason_code,
             note=body.note,
-            handler=caller.acting(body.handler),
+            assignee=caller.acting(body.assignee),
             now=now,
             department=caller.scope,
         ),
@@ -249,7 +192,7 @@ async def request_extension(
             await extensions.request_extension(
                 uow,
                 case_id,
-                handler=caller.acting(body.handler),
+                assignee=caller.acting(body.assignee),
                 reason=body.reason,
                 hours=body.hours,
                 now=now,
@@ -261,20 +204,6 @@ async def request_extension(
     return await _extension(runtime, case_id, created[0])
 
 
-@router.get("/work-items/{case_id}/extensions", response_model=list[ExtensionView], responses=ERRORS)
-async def list_extensions(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> list[ExtensionView]:
-    await _one(runtime, case_id, caller)
-    async with runtime.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(extension_requests)
-                .where(extension_requests.c.case_id == case_id)
-                .order_by(extension_requests.c.requested_at)
-            )
-        ).all()
-    return [ExtensionView.model_validate(r._asdict()) for r in rows]
-
-
 @router.get("/extensions", response_model=list[ExtensionView])
 async def list_all_extensions(
     runtime: RuntimeDep,
@@ -283,26 +212,20 @@ async def list_all_extensions(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ExtensionView]:
     """Extension requests across cases (a department's own only), oldest first: what operators decide."""
-    query = sa.select(extension_requests).order_by(extension_requests.c.requested_at).limit(limit)
-    if state:
-        query = query.where(extension_requests.c.state == state)
-    if caller.scope:
-        query = query.where(extension_requests.c.department == caller.scope)
     async with runtime.db.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [ExtensionView.model_validate(r._asdict()) for r in rows]
+        return await queries.extensions_across_cases(conn, state=state, scope=caller.scope, limit=limit)
+
+
+@router.get("/work-items/{case_id}/extensions", response_model=list[ExtensionView], responses=ERRORS)
+async def list_extensions(case_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> list[ExtensionView]:
+    await _one(runtime, case_id, caller)
+    async with runtime.db.engine.connect() as conn:
+        return await queries.extension_list(conn, case_id)
 
 
 async def _extension(runtime: RuntimeDep, case_id: uuid.UUID, extension_id: uuid.UUID) -> ExtensionView:
     async with runtime.db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(extension_requests).where(
-                    extension_requests.c.id == extension_id, extension_requests.c.case_id == case_id
-                )
-            )
-        ).one()
-    return ExtensionView.model_validate(row._asdict())
+        return await queries.extension(conn, case_id, extension_id)
 
 
 @router.post(
@@ -388,22 +311,4 @@ async def get_rates(
 async def get_stats(runtime: RuntimeDep, caller: CallerDep) -> DepartmentStats:
     """Work items by department and status, and bounces (退单) per department (counts only, no case data)."""
     async with runtime.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(work_items.c.department, work_items.c.status, sa.func.count()).group_by(
-                    work_items.c.department, work_items.c.status
-                )
-            )
-        ).all()
-        bounces = (
-            await conn.execute(sa.select(returns.c.department, sa.func.count()).group_by(returns.c.department))
-        ).all()
-    by_status: dict[str, int] = {}
-    by_department: dict[str, dict[str, int]] = {d: {} for d in DEPARTMENTS}
-    for department, state, count in rows:
-        by_status[state] = by_status.get(state, 0) + count
-        by_department.setdefault(department, {})[state] = count
-    returns_by_department = dict.fromkeys(DEPARTMENTS, 0) | dict(bounces)
-    return DepartmentStats(
-        by_status=by_status, by_department=by_department, returns_by_department=returns_by_department
-    )
+        return await queries.department_stats(conn)

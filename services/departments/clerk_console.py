@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from services.departments.handlers import RETURN_REASONS
 from services.departments.schemas import WorkItemView
-from services.departments.sla import CLOCK_ZH, LADDER, LADDER_ZH
+from services.departments.sla import DEADLINE_ZH, LADDER, LADDER_ZH
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Worklist tabs: the work item statuses each shows, and its label.
@@ -83,8 +83,8 @@ def worklist_row(item: WorkItemView, now: datetime) -> WorklistRow:
 def escalation_zh(item: WorkItemView) -> list[str]:
     """The clocks escalated past the assignee, e.g. ["办结：部门负责人"] (the first rung is no escalation)."""
     return [
-        f"{CLOCK_ZH.get(clock, clock)}：{LADDER_ZH[LADDER.index(rung)]}"
-        for clock, rung in item.escalation.items()
+        f"{DEADLINE_ZH.get(deadline, deadline)}：{LADDER_ZH[LADDER.index(rung)]}"
+        for deadline, rung in item.escalation.items()
         if rung in LADDER and LADDER.index(rung) > 0
     ]
 

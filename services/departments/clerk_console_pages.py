@@ -173,7 +173,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
     async def sign(case_id: uuid.UUID, request: Request, session: Session, runtime: RuntimeDep) -> Response:
         return await step(
             request, session, runtime, case_id, "sign",
-            lambda caller, now: api.sign(case_id, SignIn(handler=person(session)), runtime, caller, now),
+            lambda caller, now: api.sign(case_id, SignIn(assignee=person(session)), runtime, caller, now),
         )  # fmt: skip
 
     @router.post("/desk/cases/{case_id}/progress")
@@ -187,7 +187,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         return await step(
             request, session, runtime, case_id, "progress",
             lambda caller, now: api.progress(
-                case_id, ProgressIn(handler=person(session), note=note.strip()), runtime, caller, now
+                case_id, ProgressIn(assignee=person(session), note=note.strip()), runtime, caller, now
             ),
         )  # fmt: skip
 
@@ -202,7 +202,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         return await step(
             request, session, runtime, case_id, "resolve",
             lambda caller, now: api.resolve(
-                case_id, ResolveIn(result=result.strip(), handler=person(session)), runtime, caller, now
+                case_id, ResolveIn(result=result.strip(), assignee=person(session)), runtime, caller, now
             ),
         )  # fmt: skip
 
@@ -215,11 +215,12 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         reason_code: Annotated[str, Form(max_length=40)] = "",
         note: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
+        body = {"reason_code": reason_code, "note": note.strip(), "assignee": person(session)}
         return await step(
             request, session, runtime, case_id, "return",
             lambda caller, now: api.return_case(
                 case_id,
-                ReturnIn.model_validate({"reason_code": reason_code, "note": note.strip(), "handler": person(session)}),
+                ReturnIn.model_validate(body),
                 runtime, caller, now,
             ),
         )  # fmt: skip
@@ -236,7 +237,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         return await step(
             request, session, runtime, case_id, "extension",
             lambda caller, now: api.request_extension(
-                case_id, ExtensionIn(handler=person(session), reason=reason.strip(), hours=hours), runtime, caller, now
+                case_id, ExtensionIn(assignee=person(session), reason=reason.strip(), hours=hours), runtime, caller, now
             ),
         )  # fmt: skip
 

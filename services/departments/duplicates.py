@@ -12,9 +12,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
-from services.departments.sla import clock_windows, start_clocks
+from services.departments.sla import deadline_windows, start_deadlines
 from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
 from services.departments.tables import work_items
 
@@ -187,7 +188,7 @@ def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
         event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",
         values={"primary_case_id": primary_case_id},
-        detail={"primary_case_id": str(primary_case_id), "grid_id": row.grid_id},
+        detail=DuplicateDetail(primary_case_id=primary_case_id, grid_id=row.grid_id),
     )
 
 
@@ -195,7 +196,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
     """Make a linked case its own work item again; its clocks restart now, as nobody was working it alone."""
     row = await lock_work_item(uow, case_id, "unlink", None)
     hours = row.resolve_hours or max(round((row.resolve_deadline - row.dispatched_at).total_seconds() / 3600), 1)
-    windows = clock_windows(hours)
+    windows = deadline_windows(hours)
     await record_step(
         uow,
         row,
@@ -210,7 +211,7 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
             "sign_deadline": now + windows["sign"],
             "resolve_deadline": now + windows["resolve"],
         },
-        detail={"primary_case_id": str(row.primary_case_id)},
+        detail=DuplicateDetail(primary_case_id=row.primary_case_id),
     )
-    await start_clocks(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
+    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

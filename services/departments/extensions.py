@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from gridloop.contracts.events import ExtensionDecidedDetail, ExtensionRequestedDetail
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.sla import move_deadline
@@ -19,7 +20,7 @@ async def request_extension(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    handler: str,
+    assignee: str,
     reason: str,
     hours: int,
     now: datetime,
@@ -38,7 +39,7 @@ async def request_extension(
             case_id=case_id,
             dispatch_no=row.dispatch_no,
             department=row.department,
-            requested_by=handler,
+            requested_by=assignee,
             reason=reason,
             hours=hours,
             state="pending",
@@ -49,11 +50,11 @@ async def request_extension(
         uow,
         row,
         status="extension_requested",
-        actor=handler,
+        actor=assignee,
         note=f"申请延期{hours}小时：{reason}",
         now=now,
         event_id=uuid.uuid5(extension_id, "requested"),
-        detail={"extension_id": str(extension_id), "hours": hours, "reason": reason},
+        detail=ExtensionRequestedDetail(extension_id=extension_id, hours=hours, reason=reason),
     )
     metrics.EXTENSIONS.labels(row.department, "requested").inc()
     return extension_id
@@ -100,11 +101,8 @@ async def decide_extension(
         now=now,
         event_id=uuid.uuid5(extension_id, "decided"),
         values={"resolve_deadline": deadline},
-        detail={
-            "extension_id": str(extension_id),
-            "approved": approve,
-            "hours": request.hours,
-            "resolve_deadline": deadline.isoformat(),
-        },
+        detail=ExtensionDecidedDetail(
+            extension_id=extension_id, approved=approve, hours=request.hours, resolve_deadline=deadline
+        ),
     )
     metrics.EXTENSIONS.labels(row.department, state).inc()

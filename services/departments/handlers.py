@@ -10,13 +10,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
+from gridloop.contracts.events import (
+    CaseDispatched,
+    CaseStatusChanged,
+    FeedbackDetail,
+    ResolvedDetail,
+    ReturnedDetail,
+    ReturnReason,
+    SignedDetail,
+)
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
 from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
-from services.departments.sla import clock_rows, clock_windows, start_clock_rows
+from services.departments.sla import deadline_rows, deadline_windows, start_deadline_rows
 from services.departments.steps import (
     InvalidTransition,
     Step,
@@ -32,13 +40,11 @@ from services.departments.tables import feedback, returns, work_items
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
 
-RETURN_REASONS: dict[str, str] = {
+RETURN_REASONS: dict[ReturnReason, str] = {
     "not_our_remit": "不属于本部门职责",
     "wrong_area": "不属于本辖区",
     "insufficient_information": "信息不足，无法办理",
 }
-# 满意 and 基本满意 both count as satisfied in the satisfaction rate.
-RATINGS: dict[str, bool] = {"satisfied": True, "basically_satisfied": True, "dissatisfied": False}
 
 
 async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork) -> None:
@@ -64,17 +70,19 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
         return
     clocks = []
     for event, _row in fresh:
-        windows = clock_windows(event.resolve_hours)
-        clocks += clock_rows(event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows)
+        windows = deadline_windows(event.resolve_hours)
+        clocks += deadline_rows(
+            event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows
+        )
         metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
             metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
-    await start_clock_rows(uow, clocks)
+    await start_deadline_rows(uow, clocks)
     await link_duplicates(uow, [row for _event, row in fresh])
 
 
 def _work_item(event: CaseDispatched) -> dict[str, Any]:
-    windows = clock_windows(event.resolve_hours)
+    windows = deadline_windows(event.resolve_hours)
     return dict(
         case_id=event.case_id,
         department=event.department,
@@ -118,21 +126,21 @@ def seconds_since(moment: datetime) -> float:
 
 
 async def sign_for(
-    uow: UnitOfWork, case_id: uuid.UUID, *, handler: str, now: datetime, department: str | None = None
+    uow: UnitOfWork, case_id: uuid.UUID, *, assignee: str, now: datetime, department: str | None = None
 ) -> None:
     row = await lock_work_item(uow, case_id, "sign", department)
-    note = f"{row.item_name_zh}：已签收，承办人{handler}"
+    note = f"{row.item_name_zh}：已签收，承办人{assignee}"
     await record_step(
         uow,
         row,
         status="signed",
-        actor=handler,
+        actor=assignee,
         note=note,
         now=now,
         event_id=step_event_id(case_id, row.dispatch_no, "signed"),
         becomes="signed",
-        values={"signed_at": now, "signed_by": handler},
-        detail={"within_deadline": now <= row.sign_deadline},
+        values={"signed_at": now, "signed_by": assignee},
+        detail=SignedDetail(within_deadline=now <= row.sign_deadline),
     )
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
     # has an id of its own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
@@ -142,11 +150,11 @@ async def sign_for(
             Step(
                 duplicate,
                 status="signed",
-                actor=handler,
+                actor=assignee,
                 note=note,
                 now=now,
                 event_id=step_event_id(duplicate.case_id, duplicate.dispatch_no, f"signed-with:{case_id}"),
-                detail={"primary_case_id": str(case_id)},
+                detail=SignedDetail(primary_case_id=case_id),
             )
             for duplicate in await linked_rows(uow, case_id)
         ],
@@ -158,7 +166,7 @@ async def record_progress(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    handler: str,
+    assignee: str,
     note: str,
     photo_urls: list[str],
     now: datetime,
@@ -169,7 +177,7 @@ async def record_progress(
         uow,
         row,
         status="in_progress",
-        actor=handler,
+        actor=assignee,
         note=note,
         now=now,
         event_id=uuid.uuid4(),  # progress notes repeat; each API call is its own step
@@ -183,19 +191,18 @@ async def resolve(
     case_id: uuid.UUID,
     *,
     result: str,
-    handler: str | None,
+    assignee: str | None,
     photo_urls: list[str],
     now: datetime,
     department: str | None = None,
 ) -> None:
     """Resolve a case (办结) and every duplicate linked to it: each reporter's resident hears of it."""
     row = await lock_work_item(uow, case_id, "resolve", department)
-    actor = handler or row.signed_by or row.department
+    actor = assignee or row.signed_by or row.department
     within = now <= row.resolve_deadline
     for target in [row, *await linked_rows(uow, case_id)]:
-        detail = {"result": result, "within_deadline": within}
-        if target is not row:
-            detail["primary_case_id"] = str(case_id)
+        primary_case_id = case_id if target is not row else None
+        detail = ResolvedDetail(result=result, within_deadline=within, primary_case_id=primary_case_id)
         await record_step(
             uow,
             target,
@@ -216,9 +223,9 @@ async def return_case(
     uow: UnitOfWork,
     case_id: uuid.UUID,
     *,
-    reason_code: str,
+    reason_code: ReturnReason,
     note: str,
-    handler: str,
+    assignee: str,
     now: datetime,
     department: str | None = None,
 ) -> None:
@@ -227,11 +234,11 @@ async def return_case(
         raise InvalidTransition(f"unknown return reason {reason_code!r}")
     row = await lock_work_item(uow, case_id, "return", department)
     for target in [row, *await linked_rows(uow, case_id)]:
-        await _return_one(uow, target, reason_code=reason_code, note=note, handler=handler, now=now)
+        await _return_one(uow, target, reason_code=reason_code, note=note, assignee=assignee, now=now)
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: str, note: str, handler: str, now: datetime
+    uow: UnitOfWork, row: sa.Row, *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)
@@ -241,7 +248,7 @@ async def _return_one(
             department=row.department,
             reason_code=reason_code,
             note=note,
-            actor=handler,
+            actor=assignee,
             returned_at=now,
         )
         .on_conflict_do_nothing()
@@ -250,21 +257,21 @@ async def _return_one(
         uow,
         row,
         status="returned",
-        actor=handler,
+        actor=assignee,
         note=f"退单（{RETURN_REASONS[reason_code]}）" + (f"：{note}" if note else ""),
         now=now,
         event_id=step_event_id(row.case_id, row.dispatch_no, "returned"),
         becomes="returned",
         values={"returns": row.returns + 1, "primary_case_id": None},
-        detail={"reason_code": reason_code, "department": row.department, "dispatch_no": row.dispatch_no},
+        detail=ReturnedDetail(reason_code=reason_code, department=row.department, dispatch_no=row.dispatch_no),
     )
     metrics.RETURNS.labels(row.department, reason_code).inc()
 
 
 async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
     """Keep the resident's latest rating of a case, for the satisfaction rate."""
-    rating = event.detail.get("rating")
-    if rating not in RATINGS:
+    rating = event.detail_as(FeedbackDetail).rating
+    if rating is None:
         log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
         return
     stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at)

@@ -8,11 +8,11 @@ from fastapi import FastAPI
 
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
 from services.departments.clerk_console_pages import clerk_console_router
-from services.departments.clock import Clock, SystemClock
 from services.departments.collectors import refresh_gauges
 from services.departments.consumer import dispatch_consumer, status_consumer
 from services.departments.rates import refresh_rate_gauges
@@ -23,7 +23,7 @@ from services.departments.tables import outbox
 
 async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/departments")
-    runtime = Runtime("departments", settings, db)
+    runtime = Runtime("departments", settings, db, clock=clock)
     runtime.add_consumer(dispatch_consumer(runtime))
     runtime.add_consumer(status_consumer(runtime))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
@@ -34,7 +34,7 @@ async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
 
 def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
-    clock = clock or SystemClock()
+    clock = clock or SYSTEM_CLOCK
     settings = settings or get_settings()
     console_router, console = clerk_console_router(settings)
     app = create_app(

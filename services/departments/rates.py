@@ -21,10 +21,11 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridloop.contracts.events import SATISFIED
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.delivery.db import Database
+from gridloop.servicekit.clock import Clock
 from services.departments import metrics
-from services.departments.clock import Clock
 from services.departments.tables import TOUCHED_AT, feedback, work_items
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ GROUP_COLUMNS = {
     "item": work_items.c.item_code,
     "community": work_items.c.community_id,
 }
-SATISFIED = ("satisfied", "basically_satisfied")
 GAUGE_WINDOW = timedelta(days=30)
 
 
@@ -115,7 +115,7 @@ def feedback_counts(start: datetime, end: datetime | None) -> list[sa.ColumnElem
     rated = _within(feedback.c.rated_at, start, end)
     return [
         sa.func.count().filter(rated).label("rated"),
-        sa.func.count().filter(rated, feedback.c.rating.in_(SATISFIED)).label("satisfied"),
+        sa.func.count().filter(rated, feedback.c.rating.in_(sorted(SATISFIED))).label("satisfied"),
     ]
 
 

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
-from services.departments.sla import start_clocks
-from services.departments.tables import activity, sla_clocks, work_items
+from services.departments.sla import start_deadlines
+from services.departments.tables import activity, sla_deadlines, work_items
 
 log = logging.getLogger(__name__)
 
 
 async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
-    """On `reopened`, a resolved work item goes back to `signed` (its handler keeps it), with the resident's note,
+    """On `reopened`, a resolved work item goes back to `signed` (its assignee keeps it), with the resident's note,
     and its resolution clock starts again."""
     if event.status != "reopened":
         return
@@ -33,12 +33,12 @@ async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: 
         return
     # The department gets its item's full resolution window again, on a new clock generation (fresh warnings).
     window_seconds = await uow.conn.scalar(
-        sa.select(sla_clocks.c.window_seconds).where(
-            sla_clocks.c.case_id == event.case_id, sla_clocks.c.clock == "resolve"
+        sa.select(sla_deadlines.c.window_seconds).where(
+            sla_deadlines.c.case_id == event.case_id, sla_deadlines.c.deadline_name == "resolve"
         )
     )
     window = timedelta(seconds=window_seconds) if window_seconds else row.resolve_deadline - row.dispatched_at
-    await start_clocks(uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window})
+    await start_deadlines(uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window})
     await uow.conn.execute(
         sa.update(work_items)
         .where(work_items.c.case_id == event.case_id)

@@ -4,40 +4,42 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import AliasChoices, BaseModel, Field, HttpUrl
 
-from gridloop.contracts.events import Location
+from gridloop.contracts.events import Location, ReturnReason
 from gridloop.servicekit.schemas import StrictModel
 
-ReturnReason = Literal["not_our_remit", "wrong_area", "insufficient_information"]
+# The person who works a case is its assignee; requests may still name the field `handler` (the old name).
+ASSIGNEE = AliasChoices("assignee", "handler")
 
 
 class SignIn(StrictModel):
-    handler: str = Field(min_length=1, max_length=50, description="name of the handler signing for the case")
+    assignee: str = Field(
+        min_length=1, max_length=50, validation_alias=ASSIGNEE, description="who signs for the case and works it"
+    )
 
 
 class ProgressIn(StrictModel):
-    handler: str = Field(min_length=1, max_length=50)
+    assignee: str = Field(min_length=1, max_length=50, validation_alias=ASSIGNEE)
     note: str = Field(min_length=1, max_length=2000)
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
 
 
 class ResolveIn(StrictModel):
     result: str = Field(min_length=2, max_length=2000, description="what was done, told to the resident")
-    handler: str | None = Field(default=None, max_length=50)
+    assignee: str | None = Field(default=None, max_length=50, validation_alias=ASSIGNEE)
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=9)
 
 
 class ReturnIn(StrictModel):
     reason_code: ReturnReason
     note: str = Field(default="", max_length=2000)
-    handler: str = Field(min_length=1, max_length=50)
+    assignee: str = Field(min_length=1, max_length=50, validation_alias=ASSIGNEE)
 
 
 class ExtensionIn(StrictModel):
-    handler: str = Field(min_length=1, max_length=50)
+    assignee: str = Field(min_length=1, max_length=50, validation_alias=ASSIGNEE)
     reason: str = Field(min_length=2, max_length=2000)
     hours: int = Field(ge=1, le=24 * 30, description="how many more hours the resolution needs")
 

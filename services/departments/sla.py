@@ -1,8 +1,8 @@
-"""Deadlines and escalation (督办): two clocks per work item, a warning at 75 %, a breach at 100 %, and a
-breach moves the clock one rung up the supervision ladder with a further deadline of its own.
+"""Deadlines and escalation (督办): two deadlines per work item (sign for, resolve), a warning at 75 %, a breach
+at 100 %, and a breach moves the deadline one rung up the supervision ladder with a further deadline of its own.
 
-The scheduler may run in every replica: it takes due clocks with `FOR UPDATE SKIP LOCKED`, records each
-fired step in `sla_marks` (primary key per case, clock, dispatch, generation, rung and kind) and publishes
+The scheduler may run in every replica: it takes due deadlines with `FOR UPDATE SKIP LOCKED`, records each
+fired step in `sla_marks` (primary key per case, deadline, dispatch, generation, rung and kind) and publishes
 it with a deterministic event id, so a step fires exactly once however many replicas tick.
 """
 
@@ -18,22 +18,22 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import CaseStatusChanged, EscalationDetail
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.departments import metrics
-from services.departments.clock import Clock
-from services.departments.tables import activity, sla_clocks, sla_marks, work_items
+from services.departments.tables import activity, sla_deadlines, sla_marks, work_items
 
 log = logging.getLogger(__name__)
 
-ClockName = Literal["sign", "resolve"]
+DeadlineName = Literal["sign", "resolve"]
 LADDER: tuple[str, ...] = ("handler", "department_head", "district_supervisor")
 LADDER_ZH: tuple[str, ...] = ("承办人", "部门负责人", "区级督办")
-CLOCK_ZH = {"sign": "签收", "resolve": "办结"}
+DEADLINE_ZH = {"sign": "签收", "resolve": "办结"}
 WARNING_SHARE = 0.75
 ESCALATION_SHARE = 0.5  # each rung above the first gets half the original window
-# A clock runs only while its work item is in one of these statuses.
+# A deadline runs only while its work item is in one of these statuses.
 ACTIVE_STATUSES: dict[str, frozenset[str]] = {
     "sign": frozenset({"dispatched"}),
     "resolve": frozenset({"dispatched", "signed", "in_progress"}),
@@ -41,7 +41,7 @@ ACTIVE_STATUSES: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True)
-class ClockState:
+class DeadlineState:
     rung: int
     rung_started_at: datetime
     deadline: datetime
@@ -62,22 +62,22 @@ def sign_for_window(resolve_hours: int) -> timedelta:
     return timedelta(hours=2 if resolve_hours <= 12 else 24)
 
 
-def clock_windows(resolve_hours: int) -> dict[str, timedelta]:
-    """A work item's two clocks from its start: sign for (sign_for_window) and resolve (its item's hours)."""
+def deadline_windows(resolve_hours: int) -> dict[str, timedelta]:
+    """A work item's two deadline windows: sign for (sign_for_window) and resolve (its item's hours)."""
     return {"sign": sign_for_window(resolve_hours), "resolve": timedelta(hours=resolve_hours)}
 
 
-def warning_time(state: ClockState) -> datetime:
+def warning_time(state: DeadlineState) -> datetime:
     return state.rung_started_at + (state.deadline - state.rung_started_at) * WARNING_SHARE
 
 
-def next_fire_at(state: ClockState) -> datetime | None:
+def next_fire_at(state: DeadlineState) -> datetime | None:
     if state.spent:
         return None
     return state.deadline if state.warned else warning_time(state)
 
 
-def due_steps(state: ClockState, now: datetime) -> tuple[list[SlaStep], ClockState]:
+def due_steps(state: DeadlineState, now: datetime) -> tuple[list[SlaStep], DeadlineState]:
     """Every step due by `now`, in order, and the state after them (a big jump may climb several rungs)."""
     steps: list[SlaStep] = []
     while not state.spent:
@@ -98,14 +98,14 @@ def due_steps(state: ClockState, now: datetime) -> tuple[list[SlaStep], ClockSta
     return steps, state
 
 
-def moved(state: ClockState, delta: timedelta, now: datetime) -> ClockState:
-    """The clock after its current deadline moved by delta (an approved extension)."""
+def moved(state: DeadlineState, delta: timedelta, now: datetime) -> DeadlineState:
+    """The deadline state after the deadline moved by delta (an approved extension)."""
     state = replace(state, deadline=state.deadline + delta, spent=False)
     return replace(state, warned=now >= warning_time(state))
 
 
-def step_note(clock: str, step: SlaStep) -> str:
-    what, due = CLOCK_ZH[clock], step.deadline.isoformat(timespec="minutes")
+def step_note(deadline_name: str, step: SlaStep) -> str:
+    what, due = DEADLINE_ZH[deadline_name], step.deadline.isoformat(timespec="minutes")
     if step.kind == "sla_warning":
         return f"{what}时限已过75%（{LADDER_ZH[step.rung]}，截止{due}）"
     if step.kind == "sla_breached":
@@ -115,12 +115,12 @@ def step_note(clock: str, step: SlaStep) -> str:
 
 def sla_event_id(case_id: uuid.UUID, row: sa.Row, step: SlaStep) -> uuid.UUID:
     return uuid.uuid5(
-        case_id, f"departments:{row.dispatch_no}:sla:{row.clock}:{row.generation}:{step.rung}:{step.kind}"
+        case_id, f"departments:{row.dispatch_no}:sla:{row.deadline_name}:{row.generation}:{step.rung}:{step.kind}"
     )
 
 
-def _state(row: sa.Row) -> ClockState:
-    return ClockState(
+def _state(row: sa.Row) -> DeadlineState:
+    return DeadlineState(
         rung=row.rung,
         rung_started_at=row.rung_started_at,
         deadline=row.deadline,
@@ -130,7 +130,7 @@ def _state(row: sa.Row) -> ClockState:
     )
 
 
-def _columns(state: ClockState) -> dict:
+def _columns(state: DeadlineState) -> dict:
     return {
         "rung": state.rung,
         "rung_started_at": state.rung_started_at,
@@ -140,49 +140,53 @@ def _columns(state: ClockState) -> dict:
     }
 
 
-async def start_clocks(
+async def start_deadlines(
     uow: UnitOfWork, case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict
 ) -> None:
-    """(Re)start the clocks of a work item from `start`; `windows` maps clock name to its window. One statement
+    """(Re)start the deadlines of a work item from `start`; `windows` maps deadline name to its window. One statement
     for all of them."""
-    await start_clock_rows(uow, clock_rows(case_id, dispatch_no=dispatch_no, start=start, windows=windows))
+    await start_deadline_rows(uow, deadline_rows(case_id, dispatch_no=dispatch_no, start=start, windows=windows))
 
 
-def clock_rows(case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict) -> list[dict]:
-    """The rows that (re)start a work item's clocks, for `start_clock_rows`."""
+def deadline_rows(case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict) -> list[dict]:
+    """The rows that (re)start a work item's deadlines, for `start_deadline_rows`."""
     rows = []
-    for clock, window in windows.items():
-        state = ClockState(rung=0, rung_started_at=start, deadline=start + window, window=window)
+    for deadline_name, window in windows.items():
+        state = DeadlineState(rung=0, rung_started_at=start, deadline=start + window, window=window)
         values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
-        rows.append({"case_id": case_id, "clock": clock, "generation": 0, **values})
+        rows.append({"case_id": case_id, "deadline_name": deadline_name, "generation": 0, **values})
     return rows
 
 
-async def start_clock_rows(uow: UnitOfWork, rows: list[dict]) -> None:
-    """(Re)start clocks of any number of work items in one statement; a (case, clock) must not appear twice."""
-    await uow.conn.execute(_START_CLOCK, rows)  # rows as parameters: a multi-row VALUES is never cached
+async def start_deadline_rows(uow: UnitOfWork, rows: list[dict]) -> None:
+    """(Re)start the deadlines of any number of work items in one statement; a (case, deadline) appears once."""
+    await uow.conn.execute(_START_DEADLINE, rows)  # rows as parameters: a multi-row VALUES is never cached
 
 
-_start = insert(sla_clocks)
+_start = insert(sla_deadlines)
 _RESTARTED = ("dispatch_no", "window_seconds", "rung", "rung_started_at", "deadline", "warned", "next_fire_at")
-_START_CLOCK = _start.on_conflict_do_update(
-    index_elements=["case_id", "clock"],
-    set_={**{column: _start.excluded[column] for column in _RESTARTED}, "generation": sla_clocks.c.generation + 1},
+_START_DEADLINE = _start.on_conflict_do_update(
+    index_elements=["case_id", "deadline_name"],
+    set_={**{column: _start.excluded[column] for column in _RESTARTED}, "generation": sla_deadlines.c.generation + 1},
 )
 
 
-async def move_deadline(uow: UnitOfWork, case_id: uuid.UUID, clock: str, delta: timedelta, now: datetime) -> None:
-    key = (sla_clocks.c.case_id == case_id) & (sla_clocks.c.clock == clock)
-    row = (await uow.conn.execute(sa.select(sla_clocks).where(key).with_for_update())).one_or_none()
+async def move_deadline(
+    uow: UnitOfWork, case_id: uuid.UUID, deadline_name: str, delta: timedelta, now: datetime
+) -> None:
+    key = (sla_deadlines.c.case_id == case_id) & (sla_deadlines.c.deadline_name == deadline_name)
+    row = (await uow.conn.execute(sa.select(sla_deadlines).where(key).with_for_update())).one_or_none()
     if row is None:
         return
     state = moved(_state(row), delta, now)
-    await uow.conn.execute(sa.update(sla_clocks).where(key).values(generation=row.generation + 1, **_columns(state)))
+    await uow.conn.execute(sa.update(sla_deadlines).where(key).values(generation=row.generation + 1, **_columns(state)))
 
 
 async def escalation_levels(conn: sa.ext.asyncio.AsyncConnection, case_id: uuid.UUID) -> dict[str, str]:
-    rows = await conn.execute(sa.select(sla_clocks.c.clock, sla_clocks.c.rung).where(sla_clocks.c.case_id == case_id))
-    return {clock: LADDER[rung] for clock, rung in rows}
+    rows = await conn.execute(
+        sa.select(sla_deadlines.c.deadline_name, sla_deadlines.c.rung).where(sla_deadlines.c.case_id == case_id)
+    )
+    return {name: LADDER[rung] for name, rung in rows}
 
 
 class SlaScheduler:
@@ -200,21 +204,21 @@ class SlaScheduler:
             await asyncio.sleep(self._interval)
 
     async def tick(self) -> int:
-        """One pass over the due clocks; returns how many steps this replica fired."""
+        """One pass over the due deadlines; returns how many steps this replica fired."""
         now = self._clock.now()
         query = (
             sa.select(
-                sla_clocks,
+                sla_deadlines,
                 work_items.c.status,
                 work_items.c.department,
                 work_items.c.item_code,
                 work_items.c.dispatch_no.label("current_dispatch_no"),
             )
-            .join(work_items, work_items.c.case_id == sla_clocks.c.case_id)
-            .where(sla_clocks.c.next_fire_at <= now)
-            .order_by(sla_clocks.c.next_fire_at)
+            .join(work_items, work_items.c.case_id == sla_deadlines.c.case_id)
+            .where(sla_deadlines.c.next_fire_at <= now)
+            .order_by(sla_deadlines.c.next_fire_at)
             .limit(self._batch)
-            .with_for_update(of=sla_clocks, skip_locked=True)
+            .with_for_update(of=sla_deadlines, skip_locked=True)
         )
         fired = 0
         async with self._db.unit_of_work() as uow:
@@ -223,15 +227,15 @@ class SlaScheduler:
         return fired
 
     async def _advance(self, uow: UnitOfWork, row: sa.Row, now: datetime) -> int:
-        key = (sla_clocks.c.case_id == row.case_id) & (sla_clocks.c.clock == row.clock)
-        if row.status not in ACTIVE_STATUSES[row.clock] or row.dispatch_no != row.current_dispatch_no:
-            await uow.conn.execute(sa.update(sla_clocks).where(key).values(next_fire_at=None))  # clock stopped
+        key = (sla_deadlines.c.case_id == row.case_id) & (sla_deadlines.c.deadline_name == row.deadline_name)
+        if row.status not in ACTIVE_STATUSES[row.deadline_name] or row.dispatch_no != row.current_dispatch_no:
+            await uow.conn.execute(sa.update(sla_deadlines).where(key).values(next_fire_at=None))  # stopped
             return 0
         steps, state = due_steps(_state(row), now)
         fired = 0
         for step in steps:
             fired += await self._fire(uow, row, step, now)
-        await uow.conn.execute(sa.update(sla_clocks).where(key).values(**_columns(state)))
+        await uow.conn.execute(sa.update(sla_deadlines).where(key).values(**_columns(state)))
         return fired
 
     async def _fire(self, uow: UnitOfWork, row: sa.Row, step: SlaStep, now: datetime) -> int:
@@ -239,7 +243,7 @@ class SlaScheduler:
             insert(sla_marks)
             .values(
                 case_id=row.case_id,
-                clock=row.clock,
+                deadline_name=row.deadline_name,
                 dispatch_no=row.dispatch_no,
                 generation=row.generation,
                 rung=step.rung,
@@ -250,10 +254,11 @@ class SlaScheduler:
         )
         if not (await uow.conn.execute(mark)).rowcount:
             return 0
-        note = step_note(row.clock, step)
-        detail = {"clock": row.clock, "level": LADDER[step.rung], "deadline": step.deadline.isoformat()}
-        if step.kind == "escalated":
-            detail["from_level"] = LADDER[step.rung - 1]
+        note = step_note(row.deadline_name, step)
+        from_level = LADDER[step.rung - 1] if step.kind == "escalated" else None
+        detail = EscalationDetail(
+            deadline_name=row.deadline_name, level=LADDER[step.rung], from_level=from_level, deadline=step.deadline
+        )
         await uow.conn.execute(
             sa.insert(activity).values(
                 case_id=row.case_id, action=step.kind, actor="sla", note=note, photo_urls=[], at=now
@@ -274,7 +279,7 @@ class SlaScheduler:
             event_id=sla_event_id(row.case_id, row, step),
         )
         if step.kind == "escalated":
-            metrics.ESCALATIONS.labels(row.department, row.clock, LADDER[step.rung]).inc()
+            metrics.ESCALATIONS.labels(row.department, row.deadline_name, LADDER[step.rung]).inc()
         else:
-            metrics.SLA_EVENTS.labels(row.department, row.clock, step.kind).inc()
+            metrics.SLA_EVENTS.labels(row.department, row.deadline_name, step.kind).inc()
         return 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import CaseStatusChanged, NoDetail, StatusDetail
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import UnitOfWork
 from services.departments import metrics
@@ -26,6 +26,7 @@ class InvalidTransition(ValueError):
     pass
 
 
+NO_DETAIL = NoDetail()  # frozen, so one instance serves every step without detail
 OPEN_STATUSES = frozenset({"dispatched", "signed", "in_progress"})
 
 # action -> statuses it may start from
@@ -83,7 +84,7 @@ class Step:
     becomes: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
     photo_urls: tuple[str, ...] = ()
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: StatusDetail = NO_DETAIL
 
     def changes(self) -> dict[str, Any]:
         return {**self.values, **({"status": self.becomes} if self.becomes is not None else {})}
@@ -101,10 +102,10 @@ async def record_step(
     becomes: str | None = None,
     values: dict[str, Any] | None = None,
     photo_urls: Iterable[str] = (),
-    detail: dict[str, Any] | None = None,
+    detail: StatusDetail = NO_DETAIL,
 ) -> None:
     """Record one step of a case: `becomes` is the work item's new status (None: unchanged)."""
-    step = Step(row, status, actor, note, now, event_id, becomes, dict(values or {}), tuple(photo_urls), detail or {})
+    step = Step(row, status, actor, note, now, event_id, becomes, dict(values or {}), tuple(photo_urls), detail)
     await record_steps(uow, [step])
 
 

@@ -106,21 +106,21 @@ extensions = sa.Table(
     sa.Index("uq_extensions_one_pending", "case_id", unique=True, postgresql_where=sa.text("state = 'pending'")),
 )
 
-# One row per (case, clock): the rung of the supervision ladder it is on and that rung's deadline.
-sla_clocks = sa.Table(
-    "sla_clocks",
+# One row per (case, deadline): the rung of the supervision ladder it is on and that rung's deadline.
+sla_deadlines = sa.Table(
+    "sla_deadlines",
     metadata,
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("clock", sa.Text, primary_key=True),  # sign | resolve
+    sa.Column("deadline_name", sa.Text, primary_key=True),  # sign | resolve
     sa.Column("dispatch_no", sa.Integer, nullable=False),
     sa.Column("generation", sa.Integer, nullable=False),  # +1 whenever the deadline moves (extension, restart)
-    sa.Column("rung", sa.Integer, nullable=False),  # 0 handler, 1 department head, 2 district supervisor
+    sa.Column("rung", sa.Integer, nullable=False),  # 0 assignee (wire: "handler"), 1 head, 2 district
     sa.Column("window_seconds", sa.Float, nullable=False),  # the original window; escalation rungs get a share
     sa.Column("rung_started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
     sa.Column("warned", sa.Boolean, nullable=False),
-    sa.Column("next_fire_at", sa.DateTime(timezone=True)),  # null once the clock has nothing more to fire
-    sa.Index("ix_sla_clocks_next_fire_at", "next_fire_at", postgresql_where=sa.text("next_fire_at IS NOT NULL")),
+    sa.Column("next_fire_at", sa.DateTime(timezone=True)),  # null once the deadline has nothing more to fire
+    sa.Index("ix_sla_deadlines_next_fire_at", "next_fire_at", postgresql_where=sa.text("next_fire_at IS NOT NULL")),
 )
 
 # A fired SLA event, so that no replica fires it twice.
@@ -128,7 +128,7 @@ sla_marks = sa.Table(
     "sla_marks",
     metadata,
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("clock", sa.Text, primary_key=True),
+    sa.Column("deadline_name", sa.Text, primary_key=True),
     sa.Column("dispatch_no", sa.Integer, primary_key=True),
     sa.Column("generation", sa.Integer, primary_key=True),
     sa.Column("rung", sa.Integer, primary_key=True),

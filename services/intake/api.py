@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.audit import record_audit
 from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry

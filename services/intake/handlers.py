@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -15,11 +15,12 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.audit import audit_entry, record_audits
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.tokens import Principal
-from gridloop.contracts.events import CaseReported, CaseStatusChanged, derived_event_id
+from gridloop.contracts.events import CaseReported, CaseStatusChanged, ReceivedDetail, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.delivery.group_commit import GroupCommit
+from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
 from services.intake.tables import cases, timeline
@@ -71,7 +72,7 @@ class ReportDesk:
         settings = runtime.settings
         self._group = GroupCommit(
             runtime.db,
-            partial(accept_reports, cipher=runtime.cipher),
+            partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),
             key=lambda submission: submission.report.client_report_id,
             name="intake_reports",
             max_group=settings.report_group_max,
@@ -89,11 +90,13 @@ def case_id_for(client_report_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(client_report_id, "case")
 
 
-async def accept_reports(submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher) -> list[Accepted]:
+async def accept_reports(
+    submissions: list[Submission], uow: UnitOfWork, *, cipher: ResidentCipher, clock: Clock
+) -> list[Accepted]:
     """Store reports as cases (the residents' contacts sealed), publish CaseReported + `received` for each new one
     (once per client_report_id) and write the audit entries: one statement per table for the whole list, which
     must not name a client_report_id twice (group commit keeps them apart)."""
-    now = datetime.now(UTC)  # the group's commit time is every report's reported_at
+    now = clock.now()  # the group's commit time is every report's reported_at
     rows = [_case_row(s.report, s.community_id, cipher=cipher, now=now) for s in submissions]
     inserted = set((await uow.conn.execute(_INSERT_CASE, rows)).scalars())
     earlier = {}
@@ -165,7 +168,7 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         at=now,
         actor="intake",
         note="网格员上报已受理",
-        detail={"grid_id": report.grid_id, "community_id": submission.community_id},
+        detail=ReceivedDetail(grid_id=report.grid_id, community_id=submission.community_id),
     )
     # `received` first: the relay sends a case's events in outbox order, so the timeline starts with it.
     await uow.publish(received, CASES_STATUS, event_id=derived_event_id(report.client_report_id, "received"))

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from gridloop.admission.catalogue import AdmissionItem, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem, default_admission_list
 from gridloop.admission.lexicon import KEYWORDS
 from gridloop.auth.tokens import api_key_principal
 from gridloop.contracts.events import Location, ResidentContact

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.admission.catalogue import AdmissionItem, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem, default_admission_list
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.registry import Grid, Registry
 from services.intake.schemas import CaseView

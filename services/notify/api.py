@@ -11,12 +11,11 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
-from gridloop.auth.deps import OperatorOnly
 from gridloop.auth.tokens import Principal
 from gridloop.contracts.events import mask_phone
 from services.notify import metrics
+from services.notify.deps import NotifyDep, OperatorOnly
 from services.notify.feedback import FeedbackAlreadyGiven, awaiting_request_for_phone, parse_sms_reply, record_feedback
-from services.notify.runtime import NotifyRuntime
 from services.notify.schemas import (
     InboundResult,
     InboundSms,
@@ -30,13 +29,6 @@ from services.notify.tables import messages
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
-
-
-async def get_notify(request: Request) -> NotifyRuntime:
-    return request.app.state.runtime
-
-
-NotifyDep = Annotated[NotifyRuntime, Depends(get_notify)]
 
 
 GATEWAY = Principal("gateway", "sms")
@@ -94,7 +86,7 @@ async def sms_receipts(receipts: list[SmsReceipt], runtime: NotifyDep) -> Receip
                 )
                 .values(
                     state=receipt.status,
-                    receipt_at=receipt.reported_at or runtime.clock(),
+                    receipt_at=receipt.reported_at or runtime.clock.now(),
                     last_error=f"undeliverable: {receipt.error_code or 'unknown'}"
                     if receipt.status == "undeliverable"
                     else None,
@@ -123,7 +115,7 @@ async def sms_inbound(sms: InboundSms, runtime: NotifyDep) -> InboundResult:
                 rating=reply.rating,
                 comment=reply.comment,
                 via="sms",
-                now=runtime.clock(),
+                now=runtime.clock.now(),
                 reopen_limit=runtime.settings.feedback_reopen_limit,
             )
         except FeedbackAlreadyGiven:  # a concurrent answer won the row lock

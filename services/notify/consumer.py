@@ -8,11 +8,11 @@ from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import CaseReported, CaseStatusChanged
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Batched, EventConsumer
+from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.notify.handlers import on_statuses, remember_residents
 from services.notify.tables import inbox
 from services.notify.templates import Templates
-from services.notify.worker import Clock
 
 
 def resident_consumer(

@@ -15,19 +15,25 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from gridloop.contracts.events import CaseStatusChanged
+from gridloop.contracts.events import (
+    RATINGS_ZH,
+    CaseStatusChanged,
+    ClosedDetail,
+    EscalationDetail,
+    FeedbackDetail,
+    Rating,
+    ReopenedDetail,
+)
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.tables import feedback_requests, recipients
-from services.notify.worker import Clock
 
 log = logging.getLogger(__name__)
 
-Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 Outcome = Literal["closed", "reopened", "escalated"]
 
-RATINGS_ZH: dict[str, str] = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 SMS_DIGITS: dict[str, Rating] = {"1": "satisfied", "2": "basically_satisfied", "3": "dissatisfied"}
 NOT_RATED_NOTE = "未评价"
 
@@ -83,7 +89,7 @@ def outcome_event(request: sa.Row, outcome: Outcome, *, rating: Rating, comment:
             status="closed",
             actor="resident",
             note=f"居民评价：{RATINGS_ZH[rating]}",
-            detail={"rating": rating},
+            detail=ClosedDetail(rating=rating),
         )
     if outcome == "reopened":
         return CaseStatusChanged(
@@ -91,14 +97,14 @@ def outcome_event(request: sa.Row, outcome: Outcome, *, rating: Rating, comment:
             status="reopened",
             actor="resident",
             note=comment or "居民对办理结果不满意",
-            detail={"round": round_no, "rating": rating},
+            detail=ReopenedDetail(round=round_no, rating=rating),
         )
     return CaseStatusChanged(
         **common,
         status="escalated",
         actor="notify",
         note=comment or "居民多次不满意，提交区级督办",
-        detail={"level": "district_supervisor", "reason": "resident_dissatisfied", "reopens": round_no - 1},
+        detail=EscalationDetail(level="district_supervisor", reason="resident_dissatisfied", reopens=round_no - 1),
     )
 
 
@@ -132,7 +138,7 @@ async def record_feedback(
         department=request.department,
         item_code=request.item_code,
         note=comment,
-        detail={"rating": rating, "comment": comment, "via": via},
+        detail=FeedbackDetail(rating=rating, comment=comment, via=via),
     )
     await uow.publish(received, CASES_STATUS, event_id=_event_id(request, "feedback_received"))
     follow_up = outcome_event(request, outcome, rating=rating, comment=comment, round_no=(reopens or 0) + 1, now=now)
@@ -184,7 +190,7 @@ async def close_unanswered(uow: UnitOfWork, *, now: datetime, limit: int = 100) 
             department=request.department,
             item_code=request.item_code,
             note=NOT_RATED_NOTE,
-            detail={"rating": None, "reason": "no_feedback"},
+            detail=ClosedDetail(reason="no_feedback"),
         )
         await uow.publish(closed, CASES_STATUS, event_id=_event_id(request, "closed"))
         metrics.FEEDBACK_OUTCOMES.labels("expired").inc()
@@ -202,7 +208,7 @@ class FeedbackTimeouts:
     async def run(self) -> None:
         while True:
             async with self._db.unit_of_work() as uow:
-                closed = await close_unanswered(uow, now=self._clock())
+                closed = await close_unanswered(uow, now=self._clock.now())
             if closed:
                 log.info("closed %d cases whose feedback request fell due unanswered", closed)
             await asyncio.sleep(self._scan_seconds)

@@ -12,14 +12,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.auth.privacy import ResidentCipher
-from gridloop.contracts.events import RESIDENT_VISIBLE, CaseReported, CaseStatusChanged
+from gridloop.contracts.events import (
+    RESIDENT_VISIBLE,
+    CaseReported,
+    CaseStatusChanged,
+    ForwardedDetail,
+    ResolvedDetail,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
-from services.notify.worker import Clock, update_messages
+from services.notify.worker import update_messages
 
 
 def channel_for(resident: dict) -> str | None:
@@ -41,13 +48,14 @@ def message_context(
     event: CaseStatusChanged, *, tracking_token: str | None, public_base_url: str, feedback_token: str | None = None
 ) -> dict:
     department = event.department or ""
+    forwarded = event.detail if isinstance(event.detail, ForwardedDetail) else None
     return {
         "case_no": case_number(event.case_id),
-        "item_name": event.detail.get("item_name_zh") or event.item_code or "",
+        "item_name": (forwarded.item_name_zh if forwarded else None) or event.item_code or "",
         "department_name": DEPARTMENT_NAMES_ZH.get(department, "相关部门"),
-        "resolve_hours": event.detail.get("resolve_hours", ""),
+        "resolve_hours": forwarded.resolve_hours if forwarded and forwarded.resolve_hours is not None else "",
         "reason": event.note,
-        "result": event.detail.get("result") or event.note,
+        "result": (event.detail.result if isinstance(event.detail, ResolvedDetail) else None) or event.note,
         "link": case_link(public_base_url, tracking_token, feedback_token),
         "feedback_token": feedback_token,
     }
@@ -138,7 +146,7 @@ async def on_statuses(
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
-    now = clock()
+    now = clock.now()
     await record_steps(items, uow)
     feedback_tokens = {
         delivery.event_id: await open_feedback(event, uow, delivery, due_at=now + feedback_timeout)
@@ -155,7 +163,10 @@ async def on_statuses(
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
     await uow.conn.execute(
         insert(case_steps).on_conflict_do_nothing(index_elements=["event_id"]),
-        [{**event.step_row(delivery.event_id), "detail": event.detail} for event, delivery in items],
+        [
+            {**event.step_row(delivery.event_id), "detail": event.detail.model_dump(mode="json")}
+            for event, delivery in items
+        ],
     )
 
 
@@ -231,7 +242,7 @@ async def notify_residents(
                 "body": body,
                 "context": context,
                 "state": state,
-                "urgent": bool(event.detail.get("urgent", False)),
+                "urgent": bool(event.detail.urgent),
                 "next_attempt_at": now,
                 "created_at": now,
             }

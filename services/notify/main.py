@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.serve import serve
 from services.notify.api import router
 from services.notify.channels import Channel, HttpSmsGateway, LogFileChannel, SmtpChannel, WebhookChannel
@@ -20,7 +21,7 @@ from services.notify.runtime import NotifyRuntime
 from services.notify.settings import NotifySettings, get_settings
 from services.notify.tables import outbox
 from services.notify.templates import Templates
-from services.notify.worker import Clock, DeliveryWorker, utc_now
+from services.notify.worker import DeliveryWorker
 
 
 def build_channels(settings: NotifySettings, client: httpx.AsyncClient) -> dict[str, Channel]:
@@ -44,7 +45,7 @@ def build_channels(settings: NotifySettings, client: httpx.AsyncClient) -> dict[
     return channels
 
 
-async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRuntime:
+async def build(settings: NotifySettings, *, clock: Clock = SYSTEM_CLOCK) -> NotifyRuntime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/notify")
     runtime = NotifyRuntime(settings, db, clock=clock)
     templates = Templates.load(settings.templates_path)
@@ -68,7 +69,7 @@ async def build(settings: NotifySettings, *, clock: Clock = utc_now) -> NotifyRu
     return runtime
 
 
-def make_app(settings: NotifySettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+def make_app(settings: NotifySettings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     """The notify app; tests pass a clock they can move (quiet hours, feedback timeout)."""
     return create_app(
         name="notify",

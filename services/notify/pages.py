@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -14,17 +14,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from gridloop.contracts.events import mask_name, mask_phone
+from gridloop.contracts.events import (
+    RATINGS_ZH,
+    FeedbackDetail,
+    ForwardedDetail,
+    Rating,
+    StatusDetail,
+    mask_name,
+    mask_phone,
+    status_detail,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.logs import mask_phones
-from services.notify.api import NotifyDep
-from services.notify.feedback import (
-    RATINGS_ZH,
-    FeedbackAlreadyGiven,
-    FeedbackNotFound,
-    Rating,
-    record_feedback,
-)
+from services.notify.deps import NotifyDep
+from services.notify.feedback import FeedbackAlreadyGiven, FeedbackNotFound, record_feedback
 from services.notify.handlers import case_number
 from services.notify.tables import case_steps, feedback_requests, recipients
 
@@ -58,16 +61,17 @@ class TimelineEntry:
     text: str
 
 
-def step_text(status: str, department: str | None, note: str, detail: dict[str, Any]) -> str:
+def step_text(status: str, department: str | None, note: str, detail: StatusDetail) -> str:
     """What the resident reads for one step; phone numbers in free text are masked."""
     department_name = DEPARTMENT_NAMES_ZH.get(department or "", "相关部门")
     if status == "forwarded":
-        item = detail.get("item_name_zh")
+        item = detail.item_name_zh if isinstance(detail, ForwardedDetail) else None
         return f"已转派至{department_name}" + (f"（{item}）" if item else "")
     if status == "signed":
         return f"{department_name}已签收"
     if status == "feedback_received":
-        rating = RATINGS_ZH.get(detail.get("rating") or "", "")
+        rated = detail.rating if isinstance(detail, FeedbackDetail) else None
+        rating = RATINGS_ZH[rated] if rated else ""
         return f"您的评价：{rating}" + (f"。{mask_phones(note)}" if note else "")
     if status == "reopened":
         return f"已重新交{department_name}办理。您的意见：{mask_phones(note)}"
@@ -113,14 +117,13 @@ async def case_page(tracking_token: str, request: Request, runtime: NotifyDep, d
                 .limit(1)
             )
         ).scalar_one_or_none()
+    details = [status_detail(s.status, s.detail) for s in steps]
     timeline = [
-        TimelineEntry(
-            s.status, STEP_LABELS[s.status], local_time(s.at), step_text(s.status, s.department, s.note, s.detail)
-        )
-        for s in steps
+        TimelineEntry(s.status, STEP_LABELS[s.status], local_time(s.at), step_text(s.status, s.department, s.note, d))
+        for s, d in zip(steps, details, strict=True)
     ]
     current = next((e for e in reversed(timeline) if e.status in CURRENT), None)
-    item_name = next((s.detail.get("item_name_zh") for s in steps if s.detail.get("item_name_zh")), None)
+    item_name = next((d.item_name_zh for d in details if isinstance(d, ForwardedDetail) and d.item_name_zh), None)
     summary = recipient.summary or {}
     resident = runtime.cipher.open(recipient.resident)
     context = {
@@ -166,7 +169,7 @@ async def submit_feedback(
                 rating=rating,
                 comment=comment.strip(),
                 via="web",
-                now=runtime.clock(),
+                now=runtime.clock.now(),
                 reopen_limit=runtime.settings.feedback_reopen_limit,
             )
     except FeedbackNotFound:

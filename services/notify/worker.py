@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,19 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.delivery.db import Database
+from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from services.notify import metrics
 from services.notify.channels import Channel, OutgoingMessage, PermanentError, TransientError
 from services.notify.settings import NotifySettings
 from services.notify.tables import messages, recipients
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(base * 2 ** (attempts - 1), cap))
@@ -54,7 +47,7 @@ class DeliveryWorker:
         channels: dict[str, Channel],
         settings: NotifySettings,
         *,
-        clock: Clock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
         quiet_channels: frozenset[str] = frozenset({"sms"}),
         cipher: ResidentCipher | None = None,
     ) -> None:
@@ -76,7 +69,7 @@ class DeliveryWorker:
         while True:
             started = loop.time()
             self._wakeup.clear()  # a commit during the pass sets it again, and its messages get the next pass
-            attempted = await self.deliver_due(self._clock())
+            attempted = await self.deliver_due(self._clock.now())
             if attempted < self._settings.delivery_batch:
                 await self._wait_for_work(since=started)
 

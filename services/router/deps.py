@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gridloop.auth.deps import OperatorOnly, get_principal
-from services.router.catalogue_admin import ActiveAdmissionList
+from services.router.admission_list import ActiveAdmissionList
 
 
 async def get_admission_list(request: Request) -> ActiveAdmissionList:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.auth.privacy import ResidentCipher
-from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import (
     CaseDispatched,
     CaseReported,
     CaseStatusChanged,
+    ForwardedDetail,
+    RoutingDetail,
     derived_event_id,
     mask_name,
     mask_phone,
@@ -23,11 +23,12 @@ from gridloop.contracts.events import (
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH, topic_for_department
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.router import metrics
 from services.router.tables import cases, decisions
 
 
-class Decision(Protocol):
+class DecisionView(Protocol):
     outcome: str
     item_code: str | None
     department: str | None
@@ -38,26 +39,20 @@ class Decision(Protocol):
     list_version: str
 
 
-class Classifier(Protocol):
-    def classify(self, description: str, item_hint: str | None = None) -> Decision: ...
+class ReportClassifier(Protocol):
+    def classify(self, description: str, item_hint: str | None = None) -> DecisionView: ...
 
 
-class Catalogue(Protocol):
+class ItemLookup(Protocol):
     def get(self, code: str) -> Any: ...
 
 
-@cache
-def _resident_cipher() -> ResidentCipher:
-    """The residents' key from configuration (the same GRIDLOOP_AUTH_* settings every service reads)."""
-    return ResidentCipher.from_settings(AuthSettings())
-
-
-def stored_report(event: CaseReported) -> dict[str, Any]:
+def stored_report(event: CaseReported, cipher: ResidentCipher) -> dict[str, Any]:
     """The reported case as the router keeps it for re-routing: the resident's contact sealed at rest (an event
     from before intake sealed contacts is sealed here)."""
     data = event.model_dump(mode="json")
     if data["resident"] is not None:
-        data["resident_sealed"], data["resident"] = _resident_cipher().seal(data["resident"]), None
+        data["resident_sealed"], data["resident"] = cipher.seal(data["resident"]), None
     return data
 
 
@@ -68,16 +63,22 @@ def load_report(stored: dict[str, Any]) -> CaseReported:
 
 
 async def route_cases(
-    items: list[tuple[CaseReported, Delivery]], uow: UnitOfWork, *, classifier: Classifier, catalogue: Catalogue
+    items: list[tuple[CaseReported, Delivery]],
+    uow: UnitOfWork,
+    *,
+    classifier: ReportClassifier,
+    admission_list: ItemLookup,
+    cipher: ResidentCipher,
+    clock: Clock,
 ) -> None:
     """Classify a run of reported cases; forward each to its department, or record why it is not forwarded.
 
     The run's cases and decisions are written with one batched statement each (in order, so a case reported
     twice in a run gets its rounds counted as one by one would)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     await uow.conn.execute(
         _STORE_CASE,
-        [{"case_id": e.case_id, "reported": stored_report(e), "received_at": now} for e, _ in items],
+        [{"case_id": e.case_id, "reported": stored_report(e, cipher), "received_at": now} for e, _ in items],
     )
     decided = []
     for event, delivery in items:
@@ -90,7 +91,15 @@ async def route_cases(
     )
     for event, delivery, decision in decided:
         _count(decision)
-        await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+        await publish_outcome(
+            uow,
+            event,
+            decision,
+            admission_list=admission_list,
+            cipher=cipher,
+            source_event_id=delivery.event_id,
+            now=now,
+        )
 
 
 _store = insert(cases)
@@ -108,7 +117,7 @@ _INSERT_DECISION = (
 )
 
 
-def _decision_row(event: CaseReported, decision: Decision, *, decided_by: str, now: datetime) -> dict[str, Any]:
+def _decision_row(event: CaseReported, decision: DecisionView, *, decided_by: str, now: datetime) -> dict[str, Any]:
     return {
         "case_id": event.case_id,
         "b_case_id": event.case_id,  # the same, for the round's subquery
@@ -126,13 +135,13 @@ def _decision_row(event: CaseReported, decision: Decision, *, decided_by: str, n
     }
 
 
-def _count(decision: Decision) -> None:
+def _count(decision: DecisionView) -> None:
     metrics.DECISIONS.labels(decision.outcome, decision.department or "none", decision.item_code or "none").inc()
     metrics.CONFIDENCE.labels(decision.outcome).observe(decision.confidence)
 
 
 async def record_decision(
-    uow: UnitOfWork, event: CaseReported, decision: Decision, *, decided_by: str, now: datetime
+    uow: UnitOfWork, event: CaseReported, decision: DecisionView, *, decided_by: str, now: datetime
 ) -> None:
     """One decision (an operator's, or a re-route's), as `route_cases` writes them."""
     await uow.conn.execute(_INSERT_DECISION, [_decision_row(event, decision, decided_by=decided_by, now=now)])
@@ -142,9 +151,10 @@ async def record_decision(
 async def publish_outcome(
     uow: UnitOfWork,
     event: CaseReported,
-    decision: Decision,
+    decision: DecisionView,
     *,
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
+    cipher: ResidentCipher,
     source_event_id: Any,
     now: datetime,
 ) -> None:
@@ -159,15 +169,15 @@ async def publish_outcome(
                 at=now,
                 actor="router",
                 note=note,
-                detail={"confidence": round(decision.confidence, 3)},
+                detail=RoutingDetail(confidence=round(decision.confidence, 3)),
             ),
             CASES_STATUS,
             event_id=status_id,
         )
         return
-    item = catalogue.get(decision.item_code)
+    item = admission_list.get(decision.item_code)
     department = item.department
-    resident = event.contact(_resident_cipher().open)  # departments see it masked only
+    resident = event.contact(cipher.open)  # departments see it masked only
     dispatched = CaseDispatched(
         case_id=event.case_id,
         department=department,
@@ -196,7 +206,7 @@ async def publish_outcome(
         department=department,
         item_code=item.code,
         note=f"已转派至{DEPARTMENT_NAMES_ZH[department]}（{item.name_zh}）",
-        detail={"item_name_zh": item.name_zh, "resolve_hours": item.resolve_hours},
+        detail=ForwardedDetail(item_name_zh=item.name_zh, resolve_hours=item.resolve_hours),
     )
     # `forwarded` first: the relay sends a case's events in outbox order, so the department cannot sign for the
     # case before its timeline says it was forwarded.

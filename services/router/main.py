@@ -6,15 +6,15 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import Classifier, default_classifier
 from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
+from services.router.admission_list import ActiveAdmissionList, ListBoundClassifier, follow_active_list, load_active
+from services.router.admission_list_api import router as admission_list_router
 from services.router.api import router
-from services.router.catalogue_admin import ActiveAdmissionList, ListBoundClassifier, follow_active_list, load_active
-from services.router.catalogue_api import router as admission_list_router
 from services.router.collectors import refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
 from services.router.operator_console import TriageCandidates
@@ -36,8 +36,8 @@ async def build(
     await load_active(active, db)
     classifier = ListBoundClassifier(classifier or default_classifier(), active)  # decides with the list in force
     candidates.classifier = classifier  # the operator console shows its ranking of triage cases
-    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, catalogue=active))
-    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, catalogue=active))
+    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, admission_list=active))
+    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, admission_list=active))
     runtime.add_task(partial(refresh_gauges, db), "gauges")
     runtime.add_task(partial(follow_active_list, active, db, settings.admission_list_check_seconds), "admission-list")
     return runtime

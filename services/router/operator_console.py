@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel
 
-from gridloop.admission.catalogue import AdmissionList
-from services.router.catalogue_admin import ListBoundClassifier
+from gridloop.admission.admission_list import AdmissionList
+from services.router.admission_list import ListBoundClassifier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GROUPS_ZH = {"department": "部门", "item": "事项", "community": "社区"}

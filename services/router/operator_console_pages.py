@@ -17,7 +17,7 @@ from gridloop.admission.examples import NOT_ADMITTED_REASONS
 from gridloop.consoles.kit import Console, ConsoleSession, render, session_dependency, sign_in_router
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.app import RuntimeDep
-from services.router import catalogue_api, triage_api
+from services.router import admission_list_api, triage_api
 from services.router.deps import AdmissionListDep
 from services.router.operator_console import (
     GROUPS_ZH,
@@ -226,8 +226,8 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
         error: str | None = None,
         status_code: int = 200,
     ) -> HTMLResponse:
-        current = await catalogue_api.get_admission_list(active)
-        versions = await catalogue_api.get_versions(runtime)
+        current = await admission_list_api.get_admission_list(active)
+        versions = await admission_list_api.get_versions(runtime)
         return page(
             request,
             session,
@@ -254,7 +254,7 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
         except UnicodeDecodeError as exc:
             text, undecodable = "", exc
         try:
-            change = await catalogue_api.replace_list(
+            change = await admission_list_api.replace_list(
                 runtime, active, text=text, operator=session.principal.subject, undecodable=undecodable
             )
         except HTTPException as exc:

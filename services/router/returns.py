@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseStatusChanged, derived_event_id
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.contracts.events import CaseStatusChanged, ReturnedDetail, RoutingDetail, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from gridloop.servicekit.clock import Clock
 from services.router import metrics
-from services.router.handlers import Catalogue, load_report, publish_outcome, record_decision, stored_report
+from services.router.handlers import ItemLookup, load_report, publish_outcome, record_decision, stored_report
 from services.router.tables import case_returns, cases
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def redecide(
     probabilities: Mapping[str, float],
     *,
     excluded: Iterable[str],
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
     threshold: float,
     list_version: str,
 ) -> Decision:
@@ -52,9 +53,9 @@ def redecide(
     allowed = {
         code: p
         for code, p in probabilities.items()
-        if (item := catalogue.get(code)) is None or item.department not in excluded  # NA classes stay in the sum
+        if (item := admission_list.get(code)) is None or item.department not in excluded  # NA classes stay in the sum
     }
-    items = sorted(((p, code) for code, p in allowed.items() if catalogue.get(code) is not None), reverse=True)
+    items = sorted(((p, code) for code, p in allowed.items() if admission_list.get(code) is not None), reverse=True)
     total = sum(allowed.values())
     if not items or total <= 0:
         return _triage("排除退单部门后没有可分派的事项，转人工研判", 0.0, None, list_version)
@@ -67,7 +68,7 @@ def redecide(
             best,
             list_version,
         )
-    department = catalogue.get(best).department
+    department = admission_list.get(best).department
     return Decision(
         outcome="admitted",
         item_code=best,
@@ -99,7 +100,9 @@ async def reroute_returned_case(
     delivery: Delivery,
     *,
     classifier: RankingClassifier,
-    catalogue: Catalogue,
+    admission_list: ItemLookup,
+    cipher: ResidentCipher,
+    clock: Clock,
 ) -> None:
     """On `returned`: remember the bounce, then dispatch again without the returning departments, or triage."""
     if event.status != "returned":
@@ -110,14 +113,15 @@ async def reroute_returned_case(
     if row is None:
         raise LookupError(f"returned case {event.case_id} was never routed here")
     reported = load_report(row.reported)
-    department = event.detail.get("department") or event.department
-    dispatch_no = int(event.detail.get("dispatch_no", reported.returns + 1))
+    detail = event.detail_as(ReturnedDetail)
+    department = detail.department or event.department
+    dispatch_no = detail.dispatch_no if detail.dispatch_no is not None else reported.returns + 1
     if dispatch_no != reported.returns + 1:
         log.warning(
             "stale return of %s (dispatch %d, now at %d): ignored", event.case_id, dispatch_no, reported.returns + 1
         )
         return
-    reason_code = str(event.detail.get("reason_code", "unspecified"))
+    reason_code = detail.reason_code or "unspecified"
     await uow.conn.execute(
         insert(case_returns)
         .values(
@@ -133,16 +137,16 @@ async def reroute_returned_case(
     excluded = sorted({*reported.excluded_departments, department})
     again = reported.model_copy(update={"excluded_departments": excluded, "returns": reported.returns + 1})
     await uow.conn.execute(
-        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=stored_report(again))
+        sa.update(cases).where(cases.c.case_id == event.case_id).values(reported=stored_report(again, cipher))
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     if again.returns > MAX_REROUTES:
         decision = _triage(ARBITRATION_REASON, 0.0, None, classifier.list_version, code="double_return")
     else:
         decision = redecide(
             classifier.probabilities(again.description),
             excluded=excluded,
-            catalogue=catalogue,
+            admission_list=admission_list,
             threshold=classifier.threshold,
             list_version=classifier.list_version,
         )
@@ -150,7 +154,15 @@ async def reroute_returned_case(
     await record_decision(uow, again, decision, decided_by=decided_by, now=now)
     metrics.RETURNS.labels(department, reason_code, "rerouted" if decision.outcome == "admitted" else "triage").inc()
     if decision.outcome == "admitted":
-        await publish_outcome(uow, again, decision, catalogue=catalogue, source_event_id=delivery.event_id, now=now)
+        await publish_outcome(
+            uow,
+            again,
+            decision,
+            admission_list=admission_list,
+            cipher=cipher,
+            source_event_id=delivery.event_id,
+            now=now,
+        )
         return
     await uow.publish(
         CaseStatusChanged(
@@ -159,7 +171,9 @@ async def reroute_returned_case(
             at=now,
             actor="router",
             note=decision.reason,
-            detail={"returns": again.returns, "excluded_departments": excluded, "reason_code": decision.reason_code},
+            detail=RoutingDetail(
+                returns=again.returns, excluded_departments=excluded, reason_code=decision.reason_code
+            ),
         ),
         CASES_STATUS,
         event_id=derived_event_id(delivery.event_id, "routing-status"),

@@ -17,9 +17,10 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from gridloop.admission.examples import NOT_ADMITTED, NOT_ADMITTED_REASONS
+from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.db import UnitOfWork
-from services.router.catalogue_admin import ActiveAdmissionList
+from services.router.admission_list import ActiveAdmissionList
 from services.router.handlers import load_report, publish_outcome, record_decision
 from services.router.tables import cases, decisions, labelled_examples
 
@@ -56,21 +57,30 @@ class OperatorDecision:
 
 
 async def assign_item(
-    case_id: uuid.UUID, *, item_code: str, operator: str, uow: UnitOfWork, catalogue: ActiveAdmissionList, now: datetime
+    case_id: uuid.UUID,
+    *,
+    item_code: str,
+    operator: str,
+    uow: UnitOfWork,
+    admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
+    now: datetime,
 ) -> OperatorDecision:
     """The operator says which item it is: dispatch to that item's department."""
-    item = catalogue.get(item_code)
+    item = admission_list.get(item_code)
     if item is None:
-        raise UnknownItem(f"{item_code} is not on admission list {catalogue.version}")
+        raise UnknownItem(f"{item_code} is not on admission list {admission_list.version}")
     department = DEPARTMENT_NAMES_ZH.get(item.department, item.department)
     decision = OperatorDecision(
         outcome="admitted",
         item_code=item.code,
         department=item.department,
         reason=f"人工研判（{operator}）：属于社区工作准入事项 {item.code}「{item.name_zh}」，转{department}办理",
-        list_version=catalogue.version,
+        list_version=admission_list.version,
     )
-    await _apply(case_id, decision, operator=operator, uow=uow, catalogue=catalogue, now=now)
+    await _apply(
+        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
+    )
     return decision
 
 
@@ -81,7 +91,8 @@ async def mark_not_admitted(
     reason: str,
     operator: str,
     uow: UnitOfWork,
-    catalogue: ActiveAdmissionList,
+    admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
     now: datetime,
 ) -> OperatorDecision:
     """The operator says it is not on the list: the resident is told why; nothing goes to a department."""
@@ -93,9 +104,11 @@ async def mark_not_admitted(
         department=None,
         reason=NOT_ADMITTED_PREFIX + (reason.strip() or NOT_ADMITTED_REASONS[reason_code]),
         reason_code=reason_code,
-        list_version=catalogue.version,
+        list_version=admission_list.version,
     )
-    await _apply(case_id, decision, operator=operator, uow=uow, catalogue=catalogue, now=now)
+    await _apply(
+        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
+    )
     return decision
 
 
@@ -105,7 +118,8 @@ async def _apply(
     *,
     operator: str,
     uow: UnitOfWork,
-    catalogue: ActiveAdmissionList,
+    admission_list: ActiveAdmissionList,
+    cipher: ResidentCipher,
     now: datetime,
 ) -> None:
     """Record the decision as the case's next round, keep it as a labelled example, and route the case."""
@@ -130,7 +144,9 @@ async def _apply(
         )
     )
     source_event_id = uuid.uuid5(case_id, f"operator-decision:{latest.round + 1}")
-    await publish_outcome(uow, event, decision, catalogue=catalogue, source_event_id=source_event_id, now=now)
+    await publish_outcome(
+        uow, event, decision, admission_list=admission_list, cipher=cipher, source_event_id=source_event_id, now=now
+    )
 
 
 async def _latest_decision(conn: AsyncConnection, case_id: uuid.UUID) -> sa.Row | None:

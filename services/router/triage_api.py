@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -99,7 +99,13 @@ async def assign(
         body.operator,
         case_id,
         lambda uow, now: triage.assign_item(
-            case_id, item_code=body.item_code, operator=body.operator, uow=uow, catalogue=active, now=now
+            case_id,
+            item_code=body.item_code,
+            operator=body.operator,
+            uow=uow,
+            admission_list=active,
+            cipher=runtime.cipher,
+            now=now,
         ),
     )
 
@@ -119,7 +125,8 @@ async def not_admitted(
             reason=body.reason,
             operator=body.operator,
             uow=uow,
-            catalogue=active,
+            admission_list=active,
+            cipher=runtime.cipher,
             now=now,
         ),
     )
@@ -130,7 +137,7 @@ async def _decide(
 ) -> OperatorDecisionView:
     try:
         async with runtime.db.unit_of_work() as uow:
-            decision = await apply(uow, datetime.now(UTC))
+            decision = await apply(uow, runtime.clock.now())
     except triage.CaseNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except triage.NotInTriage as exc:

@@ -12,7 +12,7 @@ import pytest
 
 from gridloop.chaos.run import ChaosConfig, report, run_chaos
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(900)]
 
 
 async def test_nothing_is_lost_or_doubled_while_services_and_the_broker_crash(infra) -> None:

@@ -11,10 +11,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gridloop.admission.catalogue import DEFAULT_LIST_PATH, default_admission_list
+from gridloop.admission.admission_list import DEFAULT_LIST_PATH, default_admission_list
 from services.intake.main import make_app as intake_app
 from services.intake.settings import IntakeSettings
-from services.router.catalogue_admin import ActiveAdmissionList
+from services.router.admission_list import ActiveAdmissionList
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
 from tests.support.auth import OPERATOR, ActingAsCaller, as_department
@@ -72,7 +72,7 @@ async def _put(router: httpx.AsyncClient, text: str, **headers: str) -> httpx.Re
 async def _decision(clients: dict[str, httpx.AsyncClient], item_hint: str) -> dict:
     case_id = (
         await clients["intake"].post(
-            "/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint, worker_index=901, location=None)
+            "/v1/reports", json=report_body("垃圾桶满了", item_hint=item_hint, worker_index=90, location=None)
         )
     ).json()["case_id"]
 

@@ -23,7 +23,7 @@ from tests.support.reports import report_body
 pytestmark = pytest.mark.integration
 
 ISSUER = TokenIssuer(AuthSettings().signing_key.get_secret_value())
-WORKER_INDEX = 1318  # a worker and grid of these tests' own
+X
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 

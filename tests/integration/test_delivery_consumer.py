@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.privacy import ResidentCipher
+from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import CaseStatusChanged, ResidentContact, derived_event_id
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.consumer import Batched, Delivery, EventConsumer
@@ -229,13 +231,13 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
     from services.router.handlers import publish_outcome
     from tests.support.departments import dispatched
 
-    catalogue = default_admission_list()
-    item = catalogue.get("S03")
+    admission_list = default_admission_list()
+    item = admission_list.get("S03")
     source_event_id = uuid.uuid4()
 
     class Admitted:
         outcome, item_code, department, confidence = "admitted", "S03", item.department, 0.9
-        reason, runner_up, features, list_version = "test", None, [], catalogue.version
+        reason, runner_up, features, list_version = "test", None, [], admission_list.version
 
     reported = _reported_like(dispatched("S03"))
 
@@ -244,7 +246,13 @@ async def test_derived_event_ids_are_the_same_when_an_event_is_replayed(ns, db) 
             transaction = await conn.begin()
             uow = UnitOfWork(conn, outbox, "/test")
             await publish_outcome(
-                uow, reported, Admitted(), catalogue=catalogue, source_event_id=source_event_id, now=datetime.now(UTC)
+                uow,
+                reported,
+                Admitted(),
+                admission_list=admission_list,
+                cipher=ResidentCipher.from_settings(AuthSettings()),
+                source_event_id=source_event_id,
+                now=datetime.now(UTC),
             )
             written = await uow.flush()
             await transaction.rollback()

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.contracts.events import CaseStatusChanged
+from gridloop.servicekit.clock import FixedClock
 from services.departments import collectors, rates
-from services.departments.clock import FakeClock
 from services.departments.handlers import _work_item
 from services.departments.tables import feedback, work_items
 from tests.support.departments import (
@@ -33,8 +33,8 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock(at("03-01T00:00"))
+def clock() -> FixedClock:
+    return FixedClock(at("03-01T00:00"))
 
 
 @pytest.fixture(scope="module")

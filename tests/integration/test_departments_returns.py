@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import Decision
-from gridloop.contracts.events import CaseReported
+from gridloop.contracts.events import CaseReported, ReturnedDetail, RoutingDetail
 from gridloop.contracts.topics import CASES_REPORTED
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from services.router.tables import case_returns
 from tests.support.auth import ActingAsCaller
 from tests.support.departments import StatusTap, as_department, departments_app, publish, wait_for_work_item
@@ -61,7 +61,7 @@ async def services(ns):
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=router_app), base_url="http://router", auth=ActingAsCaller()
         ) as router,
-        departments_app(ns, FakeClock()) as departments,
+        departments_app(ns, FixedClock()) as departments,
     ):
         yield router, departments
 
@@ -114,7 +114,7 @@ async def test_a_returned_case_is_routed_again_without_the_returning_department(
 
     await _return(departments, case.case_id, "street_office", "not_our_remit")
     (returned,) = await tap.wait(case.case_id, "returned")
-    assert returned.detail == {"reason_code": "not_our_remit", "department": "street_office", "dispatch_no": 1}
+    assert returned.detail == ReturnedDetail(reason_code="not_our_remit", department="street_office", dispatch_no=1)
 
     second = await _dispatched_to(departments, case.case_id, 2)
     assert (second["department"], second["item_code"], second["returns"]) == ("police", "P05", 1)
@@ -137,7 +137,7 @@ async def test_a_case_returned_twice_goes_to_triage_for_arbitration(ns, services
 
     (triage,) = await tap.wait(case.case_id, "triage")
     assert triage.note == "二次退单，待仲裁"
-    assert triage.detail["excluded_departments"] == ["police", "street_office"]
+    assert triage.detail_as(RoutingDetail).excluded_departments == ["police", "street_office"]
 
     async def triaged() -> dict | None:
         decision = (await router.get(f"/v1/decisions/{case.case_id}")).json()

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseDispatched
 from gridloop.delivery.db import Database
 from services.departments.handlers import receive_dispatches
-from services.departments.tables import activity, sla_clocks, work_items
+from services.departments.tables import activity, sla_deadlines, work_items
 from tests.support.departments import dispatched
 
 pytestmark = pytest.mark.integration
@@ -53,8 +53,10 @@ async def outcome(db: Database, events: list[CaseDispatched]) -> list[tuple]:
             for row in await conn.execute(sa.select(work_items).where(work_items.c.case_id.in_(list(index))))
         }
         clocks = {}
-        for row in await conn.execute(sa.select(sla_clocks).where(sla_clocks.c.case_id.in_(list(index)))):
-            clocks.setdefault(row.case_id, []).append((row.clock, row.dispatch_no, row.generation, row.deadline))
+        for row in await conn.execute(sa.select(sla_deadlines).where(sla_deadlines.c.case_id.in_(list(index)))):
+            clocks.setdefault(row.case_id, []).append(
+                (row.deadline_name, row.dispatch_no, row.generation, row.deadline)
+            )
         steps: dict[uuid.UUID, list[str]] = {}
         query = sa.select(activity).where(activity.c.case_id.in_(list(index))).order_by(activity.c.id)
         for row in await conn.execute(query):

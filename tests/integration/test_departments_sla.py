@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from gridloop.contracts.events import EscalationDetail
 from gridloop.delivery.db import Database
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox, sla_marks
 from tests.support.departments import (
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ async def fired(replicas: list[SlaScheduler], case_id) -> list[tuple[str, int, s
     """The steps recorded as fired for one case: (clock, rung, kind)."""
     async with replicas[0]._db.engine.connect() as conn:
         rows = await conn.execute(
-            sa.select(sla_marks.c.clock, sla_marks.c.rung, sla_marks.c.kind)
+            sa.select(sla_marks.c.deadline_name, sla_marks.c.rung, sla_marks.c.kind)
             .where(sla_marks.c.case_id == case_id)
             .order_by(sla_marks.c.fired_at, sla_marks.c.rung)
         )
@@ -71,7 +72,7 @@ async def tap(ns):
 
 
 @pytest.fixture(autouse=True)
-def real_time(clock: FakeClock) -> None:
+def real_time(clock: FixedClock) -> None:
     clock.set(datetime.now(UTC))
 
 
@@ -88,11 +89,10 @@ async def test_sign_for_clock_warns_at_75_percent_and_breaches_and_escalates_at_
     await settle(replicas)
     assert await fired(replicas, case.case_id) == [("sign", 0, "sla_warning")]
     (warning,) = await tap.wait(case.case_id, "sla_warning")
-    assert warning.detail == {
-        "clock": "sign",
-        "level": "handler",
-        "deadline": (case.dispatched_at + timedelta(hours=2)).isoformat(),
-    }
+    assert warning.detail == EscalationDetail(
+        deadline_name="sign", level="handler", deadline=case.dispatched_at + timedelta(hours=2)
+    )
+    assert warning.detail.model_dump(mode="json")["clock"] == "sign", "the v1 wire name"
     assert tap.events(case.case_id, "sla_breached") == []
 
     clock.set(case.dispatched_at + timedelta(hours=2, minutes=1))
@@ -100,9 +100,10 @@ async def test_sign_for_clock_warns_at_75_percent_and_breaches_and_escalates_at_
     assert len(await fired(replicas, case.case_id)) == 3, "then breach and escalation"
     (breach,) = await tap.wait(case.case_id, "sla_breached")
     (escalation,) = await tap.wait(case.case_id, "escalated")
-    assert breach.detail["clock"] == "sign" and breach.detail["level"] == "handler"
-    assert escalation.detail["from_level"] == "handler" and escalation.detail["level"] == "department_head"
-    assert escalation.detail["deadline"] == (case.dispatched_at + timedelta(hours=3)).isoformat(), "+50 % of 2 h"
+    breached, escalated = breach.detail_as(EscalationDetail), escalation.detail_as(EscalationDetail)
+    assert breached.deadline_name == "sign" and breached.level == "handler"
+    assert escalated.from_level == "handler" and escalated.level == "department_head"
+    assert escalated.deadline == case.dispatched_at + timedelta(hours=3), "+50 % of 2 h"
     item = await wait_for_work_item(client, case.case_id)
     assert item["escalation"]["sign"] == "department_head"
 
@@ -133,8 +134,8 @@ async def test_an_approved_extension_moves_the_resolution_clock(ns, client, tap,
     await settle(replicas)
     assert await fired(replicas, case.case_id) == [("resolve", 0, "sla_warning")]
     (warning,) = await tap.wait(case.case_id, "sla_warning")
-    assert warning.detail["clock"] == "resolve"
-    assert warning.detail["deadline"] == (case.dispatched_at + timedelta(hours=24)).isoformat()
+    assert warning.detail_as(EscalationDetail).deadline_name == "resolve"
+    assert warning.detail_as(EscalationDetail).deadline == case.dispatched_at + timedelta(hours=24)
 
 
 async def test_scheduler_replicas_racing_fire_each_step_exactly_once(ns, client, tap, clock, replicas):
@@ -159,7 +160,7 @@ async def test_scheduler_replicas_racing_fire_each_step_exactly_once(ns, client,
     for case in cases:
         assert len(await fired(replicas, case.case_id)) == expected.total()
         steps = Counter(
-            (e.status, e.detail["clock"], e.detail["level"])
+            (e.status, e.detail_as(EscalationDetail).deadline_name, e.detail_as(EscalationDetail).level)
             for status in ("sla_warning", "sla_breached", "escalated")
             for e in tap.events(case.case_id, status)
         )

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.departments.clock import FakeClock
+from gridloop.contracts.events import (
+    DuplicateDetail,
+    EscalationDetail,
+    ExtensionDecidedDetail,
+    ResolvedDetail,
+    SignedDetail,
+)
+from gridloop.servicekit.clock import FixedClock
 from tests.support.departments import (
     OPERATOR,
     StatusTap,
@@ -25,8 +32,8 @@ POLICE, FINANCE = as_department("police"), as_department("finance")
 
 
 @pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,7 @@ async def tap(ns):
 
 
 @pytest.fixture(autouse=True)
-def real_time(clock: FakeClock) -> None:
+def real_time(clock: FixedClock) -> None:
     clock.set(datetime.now(UTC))
 
 
@@ -64,7 +71,7 @@ async def test_a_case_is_signed_for_worked_and_resolved_with_a_status_event_for_
     assert done.status_code == 200 and done.json()["status"] == "resolved"
 
     resolved = (await tap.wait(case.case_id, "resolved"))[0]
-    assert resolved.detail["within_deadline"] is True and resolved.department == "police"
+    assert resolved.detail_as(ResolvedDetail).within_deadline is True and resolved.department == "police"
     assert tap.statuses(case.case_id) == ["signed", "in_progress", "resolved"]
     activity = (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=POLICE)).json()
     assert [a["action"] for a in activity] == ["signed", "in_progress", "resolved"]
@@ -142,7 +149,7 @@ async def test_an_approved_extension_moves_the_deadline_and_a_refused_one_does_n
     assert datetime.fromisoformat(refused_item["resolve_deadline"]) == deadlines[refused_case]
     for case_id, approved in ((approved_case, True), (refused_case, False)):
         (event,) = await tap.wait(case_id, "extension_decided")
-        assert event.detail["approved"] is approved
+        assert event.detail_as(ExtensionDecidedDetail).approved is approved
         assert len(tap.events(case_id, "extension_requested")) == 1
 
 
@@ -161,7 +168,8 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     for case in (same_grid, next_door):
         linked = await wait_for_work_item(client, case.case_id, "linked")
         assert linked["primary_case_id"] == str(first.case_id)
-        assert (await tap.wait(case.case_id, "duplicate_linked"))[0].detail["primary_case_id"] == str(first.case_id)
+        (linked_step,) = await tap.wait(case.case_id, "duplicate_linked")
+        assert linked_step.detail_as(DuplicateDetail).primary_case_id == first.case_id
     await wait_for_work_item(client, far_away.case_id, "dispatched")
     await wait_for_work_item(client, other_item.case_id, "dispatched")
 
@@ -186,7 +194,7 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     ).is_success
     # The linked duplicate's reporter hears it was signed for; its work item stays linked. The unlinked one is not.
     (signed_with,) = await tap.wait(next_door.case_id, "signed")
-    assert signed_with.detail == {"primary_case_id": str(first.case_id)} and "钱七" in signed_with.note
+    assert signed_with.detail == SignedDetail(primary_case_id=first.case_id) and "钱七" in signed_with.note
     assert (await wait_for_work_item(client, next_door.case_id, "linked"))["signed_at"] is None
     assert tap.events(same_grid.case_id, "signed") == []
     result = {"result": "已疏通排水管道"}
@@ -221,7 +229,8 @@ async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_tol
     own = await client.post(f"/v1/work-items/{duplicate.case_id}/sign", json={"handler": "孙八"}, headers=street)
     assert own.is_success, own.text
     steps = await tap.wait(duplicate.case_id, "signed", count=2)
-    assert [("primary_case_id" in e.detail, "孙八" in e.note) for e in steps] == [(True, False), (False, True)]
+    shared = [(e.detail_as(SignedDetail).primary_case_id is not None, "孙八" in e.note) for e in steps]
+    assert shared == [(True, False), (False, True)]
     ids = [event_id for event_id, event in tap.by_case[duplicate.case_id] if event.status == "signed"]
     assert len(set(ids)) == 2, "two steps: with the same event id every consumer's inbox would drop the second"
 
@@ -250,6 +259,6 @@ async def test_the_services_own_scheduler_warns_when_a_case_waits_too_long_to_be
     await wait_for_work_item(client, case.case_id)
     clock.advance(timedelta(hours=1, minutes=40))
     (warning,) = await tap.wait(case.case_id, "sla_warning")
-    assert warning.detail["clock"] == "sign"
+    assert warning.detail_as(EscalationDetail).deadline_name == "sign"
     timeline = (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=OPERATOR)).json()
     assert [a["action"] for a in timeline] == ["sla_warning"]

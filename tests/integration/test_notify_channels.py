@@ -3,7 +3,6 @@ receiver, real Kafka and PostgreSQL. Every assertion is about what the stand-ins
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -15,10 +14,11 @@ from standardwebhooks.webhooks import Webhook
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.kafka import Envelope, encode, make_producer
+from gridloop.servicekit.clock import ShiftedClock
 from services.departments.handlers import step_event_id
-from tests.support.notify_standins import WEBHOOK_SECRET, MovableClock, NotifyStack, notify_stack
+from tests.support.notify_standins import WEBHOOK_SECRET, NotifyStack, notify_stack
 from tests.support.polling import wait_for
-from tests.support.reports import report_body
+from tests.support.reports import own_phone, report_body
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,12 @@ def next_local(at: time, after: datetime) -> datetime:
 @pytest.fixture(scope="module")
 async def stack(ns, tmp_path_factory):
     # Daytime in Chengdu whenever the suite runs, so only the quiet-hours test meets the night.
-    clock = MovableClock(start=next_local(time(10), datetime.now(UTC)))
+    clock = ShiftedClock(start=next_local(time(10), datetime.now(UTC)))
     async with notify_stack(ns, tmp_path_factory.mktemp("notify"), clock=clock) as running_stack:
         yield running_stack
 
 
 TRACKING_TOKENS: dict[str, str] = {}
-
-
-def new_phone() -> str:
-    return f"139{random.randrange(10**8):08d}"
 
 
 async def report(stack: NotifyStack, phone: str, **resident: object) -> str:
@@ -77,7 +73,7 @@ async def work_through(stack: NotifyStack, case_id: str) -> None:
 
 
 async def test_a_full_case_lifecycle_sends_each_sms_exactly_once(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     await work_through(stack, case_id)
     await wait_for(lambda: message_in(stack, case_id, "resolved", {"sent"}), what="resolution SMS")
@@ -104,7 +100,7 @@ async def test_a_full_case_lifecycle_sends_each_sms_exactly_once(stack: NotifySt
 
 
 async def test_a_redelivered_status_event_sends_nothing_twice(stack: NotifyStack, ns) -> None:
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     await work_through(stack, case_id)
     resolved = await wait_for(lambda: message_in(stack, case_id, "resolved", {"sent"}), what="resolution SMS")
@@ -136,7 +132,7 @@ async def test_a_redelivered_status_event_sends_nothing_twice(stack: NotifyStack
 
 async def test_gateway_errors_are_retried_until_the_sms_is_accepted_once(stack: NotifyStack) -> None:
     stack.gateway.fail_next(500, 502, 503)
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     await wait_for(lambda: message_in(stack, case_id, "forwarded", {"sent"}), what="SMS sent after retries")
     received = await wait_for(lambda: message_in(stack, case_id, "received", {"sent"}), what="first SMS")
@@ -151,7 +147,7 @@ async def test_gateway_errors_are_retried_until_the_sms_is_accepted_once(stack: 
 async def test_a_refused_sms_is_recorded_as_failed_and_counted(stack: NotifyStack) -> None:
     failed_before = REGISTRY.get_sample_value("gridloop_notifications_total", {"channel": "sms", "outcome": "failed"})
     stack.gateway.fail_next(400)
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     failed = await wait_for(lambda: message_in(stack, case_id, "received", {"failed"}), what="permanent failure")
     assert "400" in failed["last_error"] and failed["attempts"] == 1
@@ -161,7 +157,7 @@ async def test_a_refused_sms_is_recorded_as_failed_and_counted(stack: NotifyStac
 
 
 async def test_an_undeliverable_receipt_is_recorded(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     await wait_for(lambda: message_in(stack, case_id, "received", {"sent"}), what="first SMS")
     gateway_id = stack.gateway.accepted(phone)[0].message_id
@@ -174,7 +170,7 @@ async def test_an_undeliverable_receipt_is_recorded(stack: NotifyStack) -> None:
 
 
 async def test_a_resident_without_consent_gets_no_message(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone, notify_consent=False)
     await wait_for(lambda: message_in(stack, case_id, "forwarded", {"skipped"}), what="forwarded step recorded")
     assert {m["state"] for m in await messages(stack, case_id)} == {"skipped"}
@@ -182,7 +178,7 @@ async def test_a_resident_without_consent_gets_no_message(stack: NotifyStack) ->
 
 
 async def test_e_mail_goes_through_smtp_once_per_step(stack: NotifyStack) -> None:
-    phone, address = new_phone(), f"resident-{uuid.uuid4().hex[:8]}@example.com"
+    phone, address = own_phone(), f"resident-{uuid.uuid4().hex[:8]}@example.com"
     case_id = await report(stack, phone, channel="email", email=address)
     await wait_for(lambda: message_in(stack, case_id, "forwarded", {"sent"}), what="e-mails sent")
     mails = stack.smtp.to(address)
@@ -194,7 +190,7 @@ async def test_e_mail_goes_through_smtp_once_per_step(stack: NotifyStack) -> Non
 
 async def test_webhooks_are_signed_per_standard_webhooks(stack: NotifyStack) -> None:
     name = uuid.uuid4().hex[:8]
-    case_id = await report(stack, new_phone(), channel="webhook", webhook_url=f"{stack.gateway_url}/hooks/{name}")
+    case_id = await report(stack, own_phone(), channel="webhook", webhook_url=f"{stack.gateway_url}/hooks/{name}")
     await wait_for(lambda: message_in(stack, case_id, "forwarded", {"sent"}), what="webhooks sent")
     hooks = [h for h in stack.gateway.webhooks if h.name == name]
     assert len(hooks) == 2
@@ -209,10 +205,10 @@ async def test_webhooks_are_signed_per_standard_webhooks(stack: NotifyStack) -> 
 
 
 async def test_quiet_hours_hold_sms_until_the_morning(stack: NotifyStack) -> None:
-    night = next_local(time(23), stack.clock())
+    night = next_local(time(23), stack.clock.now())
     morning = next_local(time(8), night)
     stack.clock.set(night)
-    phone = new_phone()
+    phone = own_phone()
     case_id = await report(stack, phone)
     held = await wait_for(lambda: message_in(stack, case_id, "forwarded", {"held"}), what="SMS held overnight")
     assert datetime.fromisoformat(held["next_attempt_at"]) == morning

@@ -3,15 +3,15 @@ escalation past the limit, and closing unrated cases when the request falls due.
 
 from __future__ import annotations
 
-import random
 import re
 from datetime import time, timedelta
 
 import pytest
 
-from tests.support.notify_standins import MovableClock, NotifyStack, notify_stack
+from gridloop.servicekit.clock import ShiftedClock
+from tests.support.notify_standins import NotifyStack, notify_stack
 from tests.support.polling import wait_for
-from tests.support.reports import report_body
+from tests.support.reports import own_phone, report_body
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ async def stack(ns, tmp_path_factory):
     async with notify_stack(
         ns,
         tmp_path_factory.mktemp("feedback"),
-        clock=MovableClock(),
+        clock=ShiftedClock(),
         delivery_poll_seconds=3600,
         feedback_reopen_limit=1,
         feedback_timeout_days=7,
@@ -33,10 +33,6 @@ async def stack(ns, tmp_path_factory):
         quiet_hours_end=time(0),
     ) as running_stack:
         yield running_stack
-
-
-def new_phone() -> str:
-    return f"137{random.randrange(10**8):08d}"
 
 
 async def resolved_case(stack: NotifyStack, phone: str) -> str:
@@ -82,7 +78,7 @@ async def work_item_status(stack: NotifyStack, case_id: str) -> str:
 
 
 async def test_a_message_goes_out_when_its_step_is_written_not_at_the_next_poll(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone("137")
     body = report_body("楼道里的消防栓玻璃碎了，小孩容易划伤", item_hint="S05")
     body["resident"] = {**body["resident"], "phone": phone}
     assert (await stack.services.intake.post("/v1/reports", json=body)).status_code == 202
@@ -91,7 +87,7 @@ async def test_a_message_goes_out_when_its_step_is_written_not_at_the_next_poll(
 
 
 async def test_rating_on_the_case_page_closes_the_case_and_the_token_works_once(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone("137")
     await resolved_case(stack, phone)
     tracking, token = LINK.search((await sms_containing(stack, phone, "已办结"))[0]).groups()
 
@@ -120,7 +116,7 @@ async def test_rating_on_the_case_page_closes_the_case_and_the_token_works_once(
 
 
 async def test_sms_reply_3_reopens_the_case_then_escalates_past_the_limit(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone("137")
     case_id = await resolved_case(stack, phone)
     first_deadline = (await stack.services.departments.get(f"/v1/work-items/{case_id}")).json()["resolve_deadline"]
 
@@ -154,13 +150,13 @@ async def test_sms_reply_3_reopens_the_case_then_escalates_past_the_limit(stack:
 
 
 async def test_a_text_that_is_no_rating_changes_nothing(stack: NotifyStack) -> None:
-    assert (await reply(stack, new_phone(), "请问什么时候来修"))["reason"] == "not_a_rating"
-    unauthorised = await stack.notify.post("/v1/sms/inbound", json={"phone": new_phone(), "text": "1"})
+    assert (await reply(stack, own_phone("137"), "请问什么时候来修"))["reason"] == "not_a_rating"
+    unauthorised = await stack.notify.post("/v1/sms/inbound", json={"phone": own_phone("137"), "text": "1"})
     assert unauthorised.status_code == 401
 
 
 async def test_an_unanswered_request_closes_the_case_as_not_rated(stack: NotifyStack) -> None:
-    phone = new_phone()
+    phone = own_phone("137")
     await resolved_case(stack, phone)
     stack.clock.advance(timedelta(days=7, hours=1))
     closing = await sms_containing(stack, phone, "已结案")

@@ -18,6 +18,7 @@ from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.events import CaseReported, CaseStatusChanged, ResidentContact
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import Database
+from gridloop.servicekit.clock import FixedClock
 from services.notify.channels import OutgoingMessage
 from services.notify.handlers import on_statuses, remember_residents
 from services.notify.settings import NotifySettings
@@ -80,7 +81,7 @@ async def apply_statuses(db: Database, items: list[tuple[CaseStatusChanged, Deli
             uow,
             templates=templates(),
             public_base_url=BASE_URL,
-            clock=lambda: NOW,
+            clock=FixedClock(NOW),
             feedback_timeout=timedelta(days=7),
         )
 
@@ -154,7 +155,11 @@ async def test_a_message_whose_contact_cannot_be_unsealed_fails_and_the_others_a
 
     channel = RecordingChannel()
     worker = DeliveryWorker(
-        db, {"sms": channel}, NotifySettings(), clock=lambda: NOW, cipher=ResidentCipher.from_settings(AuthSettings())
+        db,
+        {"sms": channel},
+        NotifySettings(),
+        clock=FixedClock(NOW),
+        cipher=ResidentCipher.from_settings(AuthSettings()),
     )
     while await worker.deliver_due(NOW + timedelta(seconds=1)) >= NotifySettings().delivery_batch:
         pass  # other tests' leftovers may be due too
@@ -195,7 +200,7 @@ async def test_a_pass_sends_cases_side_by_side_up_to_the_limit_and_each_case_s_m
     channel = SlowChannel()
     settings = NotifySettings(delivery_concurrency=4)
     worker = DeliveryWorker(
-        db, {"sms": channel}, settings, clock=lambda: NOW, cipher=ResidentCipher.from_settings(AuthSettings())
+        db, {"sms": channel}, settings, clock=FixedClock(NOW), cipher=ResidentCipher.from_settings(AuthSettings())
     )
     while await worker.deliver_due(NOW + timedelta(seconds=1)) >= settings.delivery_batch:
         pass  # other tests' leftovers may be due too

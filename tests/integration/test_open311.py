@@ -17,7 +17,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from georeport import GeoReport
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.registry import default_registry
 from services.intake.main import make_app as intake_app
 from services.intake.settings import DEV_OPEN311_API_KEY, IntakeSettings

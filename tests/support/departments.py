@@ -16,11 +16,11 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged, Event
 from gridloop.contracts.topics import CASES_STATUS, topic_for_department
 from gridloop.delivery.kafka import Envelope, PoisonMessage, decode, encode
-from services.departments.clock import FakeClock
+from gridloop.servicekit.clock import FixedClock
 from tests.support.auth import OPERATOR, ActingAsCaller, as_department  # noqa: F401 - re-exported for tests
 from tests.support.namespace import Namespace
 from tests.support.polling import wait_for
@@ -132,7 +132,7 @@ class StatusTap:
 
 
 @asynccontextmanager
-async def departments_app(ns: Namespace, clock: FakeClock, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def departments_app(ns: Namespace, clock: FixedClock, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The departments app in-process with a movable clock; yields an HTTP client for it."""
     from services.departments.main import make_app
     from services.departments.settings import DepartmentsSettings

@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gridloop.servicekit.clock import ShiftedClock
 from tests.support.apps import Services, build_apps, running
 from tests.support.namespace import Namespace
 from tests.support.polling import wait_for
@@ -122,22 +122,6 @@ class SmtpStandIn:
         return [m for m in self.mails if address in m.recipients]
 
 
-class MovableClock:
-    """Real time shifted by an offset, so backoff still flows while a test jumps to 23:00 or a week later."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._offset = (start - datetime.now(UTC)) if start else timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self._offset
-
-    def set(self, when: datetime) -> None:
-        self._offset = when - datetime.now(UTC)
-
-    def advance(self, delta: timedelta) -> None:
-        self._offset += delta
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -185,7 +169,7 @@ class NotifyStack:
     gateway: SmsGatewayStandIn
     gateway_url: str
     smtp: SmtpStandIn
-    clock: MovableClock
+    clock: ShiftedClock
     callback_token: str = "test-callback-token"
 
     @property
@@ -198,7 +182,7 @@ class NotifyStack:
 
 @asynccontextmanager
 async def notify_stack(
-    ns: Namespace, workdir: Path, *, clock: MovableClock, **notify_settings: Any
+    ns: Namespace, workdir: Path, *, clock: ShiftedClock, **notify_settings: Any
 ) -> AsyncIterator[NotifyStack]:
     """The four services in-process; notify sends SMS to the gateway stand-in, e-mail to the SMTP stand-in and
     signs webhooks, on the given clock."""

@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
-import random
+import itertools
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from gridloop.contracts.events import CaseReported, ResidentContact
 from gridloop.registry import default_registry
+from gridloop.registry.models import Worker
+
+# Worker indices a test may name with `worker_index=` (a worker whose token or grid it needs); their grids are
+# never handed out by default, so a named worker's reports cannot be linked with another test's.
+NAMED_WORKERS = range(100)
+
+
+def _own_workers() -> Iterator[Worker]:
+    """One worker per grid, each grid at most once per test session, in registry order: every report built
+    without `worker_index` has a grid (and so a place) no other report of the session has. Two reports of the
+    same item in one grid or within 100 m are linked as duplicates, so sharing a grid by chance made tests fail
+    at random; handing grids out in order makes that impossible rather than unlikely."""
+    registry = default_registry()
+    named = {grid for index in NAMED_WORKERS for grid in registry.workers[index].grid_ids}
+    handed_out: set[str] = set()
+    for worker in registry.workers[len(NAMED_WORKERS) :]:
+        if handed_out.isdisjoint(worker.grid_ids) and named.isdisjoint(worker.grid_ids):
+            handed_out.update(worker.grid_ids)
+            yield worker
+    raise RuntimeError("every grid of the registry has been handed to a report of this session: name a worker")
+
+
+_workers = _own_workers()
+_phones = itertools.count(1)
+
+
+def own_worker() -> Worker:
+    """A worker (and grid) that no other report of this test session uses."""
+    return next(_workers)
+
+
+def own_phone(prefix: str = "139") -> str:
+    """A resident's phone number that no other test of this session uses (replies are matched by phone)."""
+    return f"{prefix}{next(_phones):08d}"
 
 
 def report_body(
     description: str, *, item_hint: str | None = None, worker_index: int | None = None, **overrides: Any
 ) -> dict:
-    """A valid report; by default from a random worker in their own grid, located at the grid's centre, so that
-    reports of different tests are not linked as duplicates (same item, same grid or within 100 m)."""
+    """A valid report, located at the grid's centre: by default from a worker and grid of its own (`own_worker`),
+    so that reports of different tests are never linked as duplicates; `worker_index` (< 100) names a worker."""
     registry = default_registry()
-    worker = registry.workers[random.randrange(len(registry.workers)) if worker_index is None else worker_index]
+    if worker_index is None:
+        worker = own_worker()
+    elif worker_index in NAMED_WORKERS:
+        worker = registry.workers[worker_index]
+    else:
+        raise ValueError(f"worker_index {worker_index}: name one of {NAMED_WORKERS} (the others are handed out)")
     grid = registry.grid(worker.grid_ids[0])
     body = {
         "client_report_id": str(uuid.uuid4()),

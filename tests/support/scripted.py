@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gridloop.admission.catalogue import AdmissionList, default_admission_list
+from gridloop.admission.admission_list import AdmissionList, default_admission_list
 from gridloop.admission.classifier import Decision
 
 TRIAGE_MARK = "【待研判】"

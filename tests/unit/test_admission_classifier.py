@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.classifier import Classifier, Decision, TrainingConfig, choose_threshold
 from gridloop.admission.examples import (
     NOT_ADMITTED,

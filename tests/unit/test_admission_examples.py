@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from gridloop.admission import compose_examples as ce
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.admission.examples import (
     CV_FILE,
     HELDOUT2_FILE,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridloop.admission.catalogue import (
+from gridloop.admission.admission_list import (
     DEFAULT_LIST_PATH,
     AdmissionListError,
     default_admission_list,

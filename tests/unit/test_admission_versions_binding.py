@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gridloop.admission.catalogue import DEFAULT_LIST_PATH, default_admission_list, parse_admission_list
+from gridloop.admission.admission_list import DEFAULT_LIST_PATH, default_admission_list, parse_admission_list
 from gridloop.admission.classifier import Decision
-from services.router.catalogue_admin import ActiveAdmissionList, ListBoundClassifier
+from services.router.admission_list import ActiveAdmissionList, ListBoundClassifier
 from tests.support.scripted import TRIAGE_MARK, ScriptedClassifier
 
 SHIPPED = DEFAULT_LIST_PATH.read_text(encoding="utf-8")

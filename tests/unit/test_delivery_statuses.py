@@ -31,7 +31,7 @@ def test_a_record_of_a_wanted_status_is_decoded_and_wanted_and_others_are_passed
 
 def test_a_status_named_elsewhere_in_the_event_is_decoded_and_then_not_wanted() -> None:
     wants = Statuses("returned")
-    value = record_value("resolved", detail={"previous_status": "returned"})
+    value = record_value("resolved", detail={"result": "returned"})
     assert wants.may_want(value)  # the bytes cannot tell: decode and look
     assert not wants(decode(*_parts(value))[1])
     # Inside a text the quotes are escaped, so a note cannot look like the status.

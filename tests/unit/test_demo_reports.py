@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.demo.phrases import ITEM_PHRASES
 from gridloop.demo.reports import CHINA_TZ, DEFAULT_DAY, ReportDraft, generate_day
 from gridloop.registry import default_registry

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from gridloop.demo import client as client_module
 from gridloop.demo.client import DemoClient, ServiceUnavailable
 from gridloop.demo.reports import generate_day

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gridloop.admission.catalogue import default_admission_list
+from gridloop.admission.admission_list import default_admission_list
 from services.departments.duplicates import Sighting, distance_metres, is_duplicate
 from services.departments.rates import RateCounts, ratio
-from services.departments.sla import ClockState, due_steps, moved, next_fire_at, sign_for_window
+from services.departments.sla import DeadlineState, due_steps, moved, next_fire_at, sign_for_window
 from services.router.returns import ARBITRATION_REASON, redecide
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-TWO_HOURS = ClockState(rung=0, rung_started_at=T0, deadline=T0 + timedelta(hours=2), window=timedelta(hours=2))
+TWO_HOURS = DeadlineState(rung=0, rung_started_at=T0, deadline=T0 + timedelta(hours=2), window=timedelta(hours=2))
 
 
 def kinds(steps) -> list[tuple[str, int]]:
@@ -85,22 +85,22 @@ def test_no_cases_is_no_rate_not_zero() -> None:
     assert (counts.response_rate, counts.resolution_rate, counts.satisfaction_rate) == (0.6, 0.5, 0.75)
 
 
-CATALOGUE = default_admission_list()
+LIST = default_admission_list()
 
 
 def test_a_returned_case_goes_to_the_best_item_of_another_department() -> None:
     probabilities = {"S06": 0.55, "S09": 0.05, "P05": 0.30, "NA:OUT_OF_SCOPE": 0.10}
-    decision = redecide(probabilities, excluded={"street_office"}, catalogue=CATALOGUE, threshold=0.3, list_version="v")
+    decision = redecide(probabilities, excluded={"street_office"}, admission_list=LIST, threshold=0.3, list_version="v")
     assert (decision.outcome, decision.item_code, decision.department) == ("admitted", "P05", "police")
     assert decision.confidence == 0.75
 
 
 def test_a_returned_case_with_no_plausible_other_department_goes_to_triage() -> None:
     tail = {"S03": 0.985, "P04": 0.01, "NA:OUT_OF_SCOPE": 0.005}
-    decision = redecide(tail, excluded={"street_office"}, catalogue=CATALOGUE, threshold=0.3, list_version="v")
+    decision = redecide(tail, excluded={"street_office"}, admission_list=LIST, threshold=0.3, list_version="v")
     assert decision.outcome == "triage", "1 % for P04 is not evidence, however it renormalises"
     assert decision.runner_up == "P04"
-    everything = redecide(tail, excluded={"street_office", "police", "finance"}, catalogue=CATALOGUE, threshold=0.3,
+    everything = redecide(tail, excluded={"street_office", "police", "finance"}, admission_list=LIST, threshold=0.3,
                           list_version="v")  # fmt: skip
     assert everything.outcome == "triage" and everything.item_code is None
     assert ARBITRATION_REASON == "二次退单，待仲裁"

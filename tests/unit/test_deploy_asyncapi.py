@@ -9,7 +9,15 @@ import jsonschema
 import yaml
 
 from gridloop.contracts import asyncapi
-from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
+from gridloop.contracts.events import (
+    CaseDispatched,
+    CaseStatusChanged,
+    ClosedDetail,
+    EscalationDetail,
+    FeedbackDetail,
+    ForwardedDetail,
+    ReturnedDetail,
+)
 from gridloop.contracts.topics import ALL_TOPICS, dead_letter_topic
 from gridloop.delivery.kafka import Envelope, encode
 
@@ -72,3 +80,28 @@ def test_the_documented_status_schema_refuses_an_unknown_step():
     except jsonschema.ValidationError:
         return
     raise AssertionError("an unknown status passed the documented schema")
+
+
+def test_real_status_events_fit_the_documented_detail_of_their_status_and_no_other():
+    document = spec()
+    now = datetime.now(UTC)
+    steps = [
+        ("forwarded", ForwardedDetail(item_name_zh="噪声扰民", resolve_hours=24)),
+        ("returned", ReturnedDetail(reason_code="wrong_area", department="police", dispatch_no=1)),
+        ("escalated", EscalationDetail(deadline_name="resolve", level="district_supervisor", deadline=now)),
+        ("closed", ClosedDetail(reason="no_feedback")),
+        ("feedback_received", FeedbackDetail(rating="satisfied", comment="很快", via="page")),
+        ("in_progress", None),
+    ]
+    for status, detail in steps:
+        extra = {"detail": detail} if detail is not None else {}
+        event = CaseStatusChanged(case_id=uuid.uuid4(), status=status, at=now, actor="t", **extra)
+        _headers, _key, value = encode(Envelope.wrap(event, event_id=uuid.uuid4(), source="/gridloop/departments"))
+        jsonschema.validate(yaml.safe_load(value), resolve(document, "CaseStatusChanged"))
+    returned = CaseStatusChanged(case_id=uuid.uuid4(), status="returned", at=now, actor="t", detail=steps[1][1])
+    as_signed = {**returned.model_dump(mode="json"), "status": "signed"}
+    try:
+        jsonschema.validate(as_signed, resolve(document, "CaseStatusChanged"))
+    except jsonschema.ValidationError:
+        return
+    raise AssertionError("a signed step with a return's detail passed the documented schema")

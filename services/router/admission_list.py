@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.admission.catalogue import AdmissionItem, AdmissionList, AdmissionListError, parse_admission_list
+from gridloop.admission.admission_list import AdmissionItem, AdmissionList, AdmissionListError, parse_admission_list
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.db import Database
 from services.router.tables import admission_list_audit, admission_lists

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from gridloop.admission.catalogue import AdmissionListError
+from gridloop.admission.admission_list import AdmissionListError
 from gridloop.servicekit.app import RuntimeDep
-from services.router.catalogue_admin import audit_trail, record_rejection, replace_admission_list
+from services.router.admission_list import audit_trail, record_rejection, replace_admission_list
 from services.router.deps import AdmissionListDep, OperatorOnly, SignedIn
 
 router = APIRouter(prefix="/v1/admission-list", tags=["admission list"])
@@ -97,7 +97,7 @@ async def replace_list(
     undecodable: UnicodeDecodeError | None = None,
 ) -> ListChange:
     """Validate and activate a list (the PUT route and the operator console): 422 naming the bad line."""
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     try:
         if undecodable is not None:
             raise undecodable
