@@ -23,7 +23,7 @@ from tests.support.reports import report_body
 pytestmark = pytest.mark.integration
 
 ISSUER = TokenIssuer(AuthSettings().signing_key.get_secret_value())
-X
+WORKER_INDEX = 47  # a named worker (tests/support/reports.py) no other test names
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
