@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps up down status demo test unit quick shuffle clock-check bench capacity chaos lint clean infra
+.PHONY: install deps up down status demo test unit quick shuffle clock-check bench capacity soak chaos lint clean infra
 
 DEPS_STAMP := .gridloop/.deps-installed
 
@@ -35,8 +35,10 @@ down:
 status:
 	$(BIN)/gridloop stack status
 
+# ruff everywhere; mypy strict on gridloop/{contracts,delivery,servicekit,ops} and services/*/handlers.py ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check gridloop services tests
+	$(BIN)/mypy
 
 # The whole test suite: unit tests, then integration and end-to-end tests on the real Kafka and PostgreSQL
 # (the suite starts them itself if they are down).
@@ -74,6 +76,11 @@ bench: install
 # Where capacity goes: live, intake alone, catch-up in big batches; CPU per report for each (docs/benchmarks.md).
 capacity: install
 	$(BIN)/python -m bench.capacity $(CAPACITY_ARGS)
+
+# An hour (or SOAK_ARGS="--minutes 180") at 50 reports/s with the retention jobs running: flat latency, memory per
+# service and table sizes (docs/operations.md). Not in CI. Uses the stack on the usual ports (starts it if down).
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # The full chaos test: 10,000 reports while every service is SIGKILLed several times and the broker and PostgreSQL
 # restart (docs/delivery.md). It restarts the broker and PostgreSQL it runs on: give it its own with GRIDLOOP_HOME,

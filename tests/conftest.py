@@ -54,3 +54,14 @@ async def ns(infra) -> AsyncIterator[Namespace]:
     yield namespace
     if not os.environ.get("GRIDLOOP_KEEP_TEST_DATA"):
         await drop_namespace(namespace)
+
+
+@pytest.fixture(scope="module")
+async def private_ns(infra) -> AsyncIterator[Namespace]:
+    """A namespace of the test module's own, for tests of state that is global to a service rather than per case
+    (the officials roster: another module's officials would be told of this module's escalations)."""
+    namespace = await create_namespace(infra.kafka_bootstrap)
+    yield namespace
+    if not os.environ.get("GRIDLOOP_KEEP_TEST_DATA"):
+        await drop_namespace(namespace)
+

@@ -16,7 +16,7 @@ from gridloop.auth.audit import record_audit
 from gridloop.auth.deps import OperatorDep, OperatorOnly
 from gridloop.auth.revocations import CHANNEL
 from gridloop.auth.tables import audit_log, revoked_tokens
-from gridloop.servicekit.schemas import StrictModel, Text
+from gridloop.contracts.schemas import StrictModel, Text
 
 
 async def revoke(conn: AsyncConnection, token_id: str, *, revoked_by: str, reason: str = "") -> bool:

@@ -16,12 +16,15 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from gridloop.auth.settings import AuthSettings
 from gridloop.contracts.topics import CASES_REPORTED
+from gridloop.delivery.consumer import DLT_SEALED_HEADER
 
 SEALED_FIELDS = ("name", "phone", "email", "webhook_url")
 SEALED_MARK = "sealed"
+# Set (to when) by the retention job that erased the contact 180 days after its case closed (gridloop/ops/
+# retention.py): the sealed fields are null from then on.
+ERASED_MARK = "erased_at"
 # Topics whose records carry a resident's contact: their dead letters hold it encrypted.
 RESIDENT_TOPICS = frozenset({CASES_REPORTED})
-DLT_SEALED_HEADER = "gridloop_sealed"  # "resident" (the resident object encrypted) or "value" (the whole value)
 
 
 class ResidentCipher:

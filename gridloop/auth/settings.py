@@ -29,11 +29,16 @@ class AuthSettings(BaseSettings):
     worker_token_days: float = 30.0
     department_token_days: float = 30.0
     operator_token_hours: float = 12.0
-    # Token buckets (per process): reports per worker, Open311 posts per API key.
+    # Token buckets: reports per worker, Open311 posts per API key, public Open311 reads per API key or client
+    # address. The numbers are for the whole deployment: each of `replicas` processes keeps 1/replicas of each
+    # rate and burst (docs/security.md, Rate limits), so behind a balancer the limits hold across replicas.
     worker_reports_per_minute: float = 30.0
     worker_report_burst: int = 30
     api_key_requests_per_minute: float = 120.0
     api_key_burst: int = 60
+    public_reads_per_minute: float = 60.0
+    public_read_burst: int = 30
+    replicas: int = Field(default=1, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _keys_are_usable(self) -> AuthSettings:
@@ -57,6 +62,10 @@ class AuthSettings(BaseSettings):
         if role == "operator":
             return timedelta(hours=self.operator_token_hours)
         return timedelta(days=self.department_token_days if role == "department" else self.worker_token_days)
+
+    def per_replica(self, per_minute: float, burst: int) -> tuple[float, int]:
+        """One process's share of a deployment-wide rate and burst (a burst of at least 1)."""
+        return per_minute / self.replicas, max(1, burst // self.replicas)
 
     def development_secrets(self) -> list[str]:
         """Names of the settings that still hold a published development value."""

@@ -16,8 +16,8 @@ from gridloop.chaos.namespace import ChaosNamespace
 from gridloop.contracts.events import RESIDENT_VISIBLE
 from gridloop.contracts.topics import ALL_TOPICS, CASES_STATUS, DEPARTMENT_TOPICS, dead_letter_topic
 from gridloop.delivery.kafka import decode
-from gridloop.delivery.migrations import SERVICES
 from gridloop.delivery.topic_reader import read_to_end
+from gridloop.ops.migrate import SERVICES
 
 # The steps a case passes at most once in a chaos run (no returns, reopenings or operator decisions).
 ONCE = ("received", "forwarded", "not_admitted", "triage", "signed", "resolved")

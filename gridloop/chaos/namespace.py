@@ -10,7 +10,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from gridloop.delivery.kafka import KafkaSettings
-from gridloop.delivery.migrations import SERVICES, upgrade
+from gridloop.ops.migrate import SERVICES, upgrade
 from gridloop.stack import delete_topics, ensure_topics, gridloop_topics
 
 
@@ -42,9 +42,9 @@ class ChaosNamespace:
         return env
 
 
-async def create_namespace(bootstrap: str, admin_dsn: str, *, partitions: int) -> ChaosNamespace:
+async def create_namespace(bootstrap: str, admin_dsn: str, *, partitions: int, replicas: int = 1) -> ChaosNamespace:
     ns = ChaosNamespace(name=f"chaos{uuid.uuid4().hex[:6]}", bootstrap=bootstrap, admin_dsn=admin_dsn)
-    await ensure_topics(bootstrap, gridloop_topics(prefix=ns.prefix, partitions=partitions))
+    await ensure_topics(bootstrap, gridloop_topics(prefix=ns.prefix, partitions=partitions), replicas=replicas)
     for service in SERVICES:
         await asyncio.to_thread(upgrade, service, ns.database_url(service))
     return ns

@@ -22,7 +22,8 @@ from gridloop.chaos.namespace import ChaosNamespace, create_namespace, drop_name
 from gridloop.chaos.services import ChaosServices, classifier_model
 from gridloop.chaos.workers import Ledger, post_reports
 from gridloop.demo.reports import generate_day
-from gridloop.stack import ensure_infra, paths
+from gridloop.stack import ADMIN_DSN, ensure_infra, paths
+from gridloop.stack.infra import ensure_cluster_infra
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ChaosConfig:
     drain_timeout: float = 600.0
     seed: int | None = None
     keep: bool = False
+    brokers: int = 1  # 3: a KRaft cluster (RF 3, min ISR 2) and the Kafka fault is a broker SIGKILL
 
 
 @dataclass
@@ -58,9 +60,14 @@ async def run_chaos(config: ChaosConfig, out=print) -> ChaosResult:
     started = time.monotonic()
     seed = config.seed if config.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
-    infra = await asyncio.to_thread(ensure_infra, create_topics=False)
+    if config.brokers > 1:
+        bootstrap = await asyncio.to_thread(ensure_cluster_infra, config.brokers)
+        pg_admin_dsn = ADMIN_DSN
+    else:
+        infra = await asyncio.to_thread(ensure_infra, create_topics=False)
+        bootstrap, pg_admin_dsn = infra.kafka_bootstrap, infra.pg_admin_dsn
     model = await asyncio.to_thread(classifier_model)
-    ns = await create_namespace(infra.kafka_bootstrap, infra.pg_admin_dsn, partitions=config.partitions)
+    ns = await create_namespace(bootstrap, pg_admin_dsn, partitions=config.partitions, replicas=config.brokers)
     run_dir = paths.home() / "chaos" / ns.name
     run_dir.mkdir(parents=True, exist_ok=True)
     services = ChaosServices(ns, messages_log=run_dir / "messages.jsonl", model=model)
@@ -98,6 +105,7 @@ async def _exercise(
         kafka=config.kafka_restart,
         postgres=config.postgres_restart,
         rng=rng,
+        brokers=config.brokers,
     )
     ledger, desk, log, stop_desk = Ledger(), DeskStats(), FaultLog(), asyncio.Event()
     began = time.monotonic()
@@ -106,7 +114,7 @@ async def _exercise(
     try:
         await asyncio.gather(
             post_reports(drafts, services.url("intake"), ledger, concurrency=config.workers, rate=config.rate),
-            inflict(faults, services, log, began, pg_mode=config.pg_mode),
+            inflict(faults, services, log, began, pg_mode=config.pg_mode, brokers=config.brokers),
         )
         timings["load"] = time.monotonic() - began
         out(f"all reports posted and all {len(faults)} faults done after {timings['load']:.0f}s; draining ...")
@@ -191,6 +199,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--drain-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--keep", action="store_true", help="keep the namespace's topics and databases")
+    parser.add_argument(
+        "--brokers", type=int, choices=(1, 3), default=1, help="3: a cluster; SIGKILL one broker (acks=all)"
+    )
     args = parser.parse_args(argv)
     config = ChaosConfig(
         reports=args.reports,
@@ -203,6 +214,7 @@ def main(argv: list[str]) -> int:
         drain_timeout=args.drain_timeout,
         seed=args.seed,
         keep=args.keep,
+        brokers=args.brokers,
     )
     result = asyncio.run(run_chaos(config, out=lambda line: print(line, flush=True)))
     report(result, out=lambda line: print(line, flush=True))

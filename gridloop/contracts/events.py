@@ -6,6 +6,7 @@ time, the value is the JSON payload below, and the record key is the case id.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable
@@ -69,7 +70,7 @@ CaseStatus = Literal[
 
 # Steps the resident sees and is told about.
 RESIDENT_VISIBLE: frozenset[str] = frozenset(
-    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed"}
+    {"received", "forwarded", "not_admitted", "signed", "resolved", "reopened", "closed", "duplicate_linked"}
 )
 
 
@@ -296,10 +297,19 @@ class ExtensionDecidedDetail(StatusDetail):
 
 
 class DuplicateDetail(StatusDetail):
-    """`duplicate_linked` / `duplicate_unlinked`: the open case this one is (or was) linked to."""
+    """`duplicate_linked` / `duplicate_unlinked`: the open case this one is (or was) linked to; when linked, how alike
+    the two reports' descriptions are and the primary's progress, which the resident is told (已并案)."""
 
     primary_case_id: uuid.UUID | None = None
     grid_id: str | None = None
+    score: float | None = Field(default=None, description="description similarity to the primary, 0..1")
+    primary_progress: str | None = Field(default=None, description="the primary's progress, in Chinese")
+
+
+class ProgressDetail(StatusDetail):
+    """`in_progress`: for a linked duplicate, the case whose progress note it shares."""
+
+    primary_case_id: uuid.UUID | None = None
 
 
 # The detail model of each status.
@@ -309,7 +319,7 @@ DETAILS: dict[str, type[StatusDetail]] = {
     "not_admitted": RoutingDetail,
     "triage": RoutingDetail,
     "signed": SignedDetail,
-    "in_progress": NoDetail,
+    "in_progress": ProgressDetail,
     "returned": ReturnedDetail,
     "resolved": ResolvedDetail,
     "reopened": ReopenedDetail,
@@ -340,6 +350,7 @@ AnyDetail = (
     | ExtensionRequestedDetail
     | ExtensionDecidedDetail
     | DuplicateDetail
+    | ProgressDetail
 )
 
 
@@ -406,6 +417,14 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.event_type: cls for cls in (CaseRepor
 def derived_event_id(source_event_id: uuid.UUID | str, step: str) -> uuid.UUID:
     """Deterministic id for an event derived from another, so a replay produces the same id."""
     return uuid.uuid5(uuid.UUID(str(source_event_id)), step)
+
+
+PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_phones(text: str) -> str:
+    """Every mainland mobile number in a free text masked (138****5678)."""
+    return PHONE.sub(r"\1****\2", text)
 
 
 def mask_phone(phone: str) -> str:

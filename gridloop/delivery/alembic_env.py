@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 def run_migrations(metadata: sa.MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs sqlalchemy.url (gridloop migrate sets it)")
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=metadata, literal_binds=True)
         with context.begin_transaction():

@@ -23,12 +23,11 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from gridloop.contracts.events import Event
+from gridloop.contracts.events import Event, mask_phones
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
 from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode, producer_is_broken
-from gridloop.servicekit.logs import mask_phones
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,7 @@ MAX_RECORD_BYTES = 1_000_000
 DLT_KEPT_BYTES = 64 * 1024  # what a dead letter keeps of a record over the limit
 # (logical topic, value) -> (value to dead-letter, extra headers): residents' contacts never go out in clear.
 DeadLetterSealer = Callable[[str, bytes | None], tuple[bytes | None, list[tuple[str, bytes]]]]
+DLT_SEALED_HEADER = "gridloop_sealed"  # "resident" (the resident object encrypted) or "value" (the whole value)
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class EventConsumer:
         delay = 0.5
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._kafka.bootstrap_servers,
+                **self._kafka.client_options(),
                 group_id=self._kafka.topic(self.group),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -343,7 +343,7 @@ class EventConsumer:
             metrics.CONSUMER_LAG.labels(group=self.group, topic=topic).set(value)
 
 
-class _Revoked(ConsumerRebalanceListener):
+class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
     """Commits a revoked partition's pending offsets before the group moves it to another member."""
 
     def __init__(self, consumer: EventConsumer) -> None:

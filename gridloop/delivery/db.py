@@ -48,7 +48,9 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def _sqlstates(exc: BaseException) -> list[str]:
     """SQLSTATE codes anywhere in the chain (SQLAlchemy's .orig, the driver's __cause__)."""
-    codes, seen, todo = [], set(), [exc]
+    codes: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
     while todo:
         current = todo.pop()
         if current is None or id(current) in seen:

@@ -1,28 +1,25 @@
-"""`gridloop dlt list | replay`: read the dead-letter topics and, after a fix, put their records back.
+"""Dead letters read and replayed (`gridloop dlt list | replay`, gridloop/ops/dlt.py): after a fix, their records go
+back.
 
 A replayed record is the original record again (same key, value and CloudEvents headers, so the same `ce_id`),
 sent to the topic it was dead-lettered from. Every consumer group on that topic sees it again; groups that had
 processed it already skip it through their inbox, the group that failed on it now applies it.
 
 Dead letters of topics that carry residents' contacts hold them encrypted (header `gridloop_sealed`, see
-gridloop/auth/privacy.py); replay decrypts them with GRIDLOOP_AUTH_RESIDENT_KEYS, so it needs the services' keys.
+gridloop/auth/privacy.py); replay is handed what decrypts them (`ResidentCipher.open_dead_letter`, the services' keys).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import re
-import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 
-from gridloop.auth.privacy import DLT_SEALED_HEADER, ResidentCipher
-from gridloop.auth.settings import AuthSettings
-from gridloop.contracts.topics import ALL_TOPICS, dead_letter_topic
+from gridloop.contracts.topics import dead_letter_topic
+from gridloop.delivery.consumer import DLT_SEALED_HEADER
 from gridloop.delivery.kafka import KafkaSettings, make_producer
 from gridloop.delivery.topic_reader import read_to_end
 
@@ -76,12 +73,16 @@ class DeadLetter:
 
 async def read_dead_letters(kafka: KafkaSettings, topics: Iterable[str]) -> list[DeadLetter]:
     """Every record now on the dead-letter topics of `topics` (logical names), oldest first."""
-    records = await read_to_end(kafka.bootstrap_servers, [kafka.topic(dead_letter_topic(t)) for t in topics])
+    records = await read_to_end(
+        kafka.bootstrap_servers,
+        [kafka.topic(dead_letter_topic(t)) for t in topics],
+        options=kafka.client_options(),
+    )
     letters = [_letter(kafka, r) for r in records]
     return sorted(letters, key=lambda letter: (letter.at, letter.dlt_topic, letter.partition, letter.offset))
 
 
-def _letter(kafka: KafkaSettings, record) -> DeadLetter:
+def _letter(kafka: KafkaSettings, record: ConsumerRecord) -> DeadLetter:
     return DeadLetter(
         dlt_topic=kafka.logical(record.topic),
         partition=record.partition,
@@ -93,9 +94,12 @@ def _letter(kafka: KafkaSettings, record) -> DeadLetter:
     )
 
 
-async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter], cipher: ResidentCipher | None = None) -> int:
+# (value, headers) of a dead letter -> the original value: a sealed resident contact opened again.
+DeadLetterOpener = Callable[[bytes | None, list[tuple[str, bytes]]], bytes | None]
+
+
+async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter], *, open_value: DeadLetterOpener) -> int:
     """Send each dead letter back to its original topic, keeping its key and `ce_id`; returns how many."""
-    cipher = cipher or ResidentCipher.from_settings(AuthSettings())
     producer = make_producer(kafka, "gridloop-dlt-replay")
     await producer.start()
     count = 0
@@ -103,7 +107,7 @@ async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter], cipher: Re
         for letter in letters:
             await producer.send_and_wait(
                 kafka.topic(letter.original_topic),
-                value=cipher.open_dead_letter(letter.value, list(letter.headers)),
+                value=open_value(letter.value, list(letter.headers)),
                 key=letter.key,
                 headers=letter.replay_headers(),
             )
@@ -157,47 +161,3 @@ def format_table(letters: list[DeadLetter]) -> str:
     lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
     title = "  ".join(f"{c:<{w}}" for c, w in zip(header[:-1], widths, strict=True)) + "  " + header[-1]
     return "\n".join([title, *lines])
-
-
-def _topic(text: str) -> str:
-    return text.removesuffix(".dlt")
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gridloop dlt", description=__doc__)
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
-    parser.add_argument("--prefix", help="topic namespace prefix (default: $KAFKA_TOPIC_PREFIX)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="show dead letters as a table")
-    listing.add_argument("--topic", type=_topic, help="original topic (default: every GridLoop topic)")
-    listing.add_argument("--group", help="only letters dead-lettered by this consumer group")
-    again = commands.add_parser("replay", help="send dead letters back to their original topic")
-    again.add_argument("--topic", type=_topic, required=True, help="original topic, e.g. gridloop.cases.status")
-    again.add_argument("--since", type=parse_since, help="only letters since: ISO time or 30m / 2h / 1d")
-    again.add_argument("--id", dest="ids", action="append", default=[], help="only this event id (repeatable)")
-    again.add_argument("--group", help="only letters dead-lettered by this consumer group")
-    again.add_argument("--dry-run", action="store_true", help="list what would be replayed")
-    args = parser.parse_args(argv)
-
-    overrides = {k: v for k, v in {"bootstrap_servers": args.bootstrap, "topic_prefix": args.prefix}.items() if v}
-    kafka = KafkaSettings(**overrides)
-    topics = [args.topic] if args.topic else list(ALL_TOPICS)
-    try:
-        letters = asyncio.run(read_dead_letters(kafka, topics))
-    except KafkaError as exc:
-        print(f"gridloop dlt: cannot read from Kafka at {kafka.bootstrap_servers}: {exc}", file=sys.stderr)
-        return 1
-    if args.command == "list":
-        letters = select(letters, group=args.group)
-        print(format_table(letters) if letters else "no dead letters")
-        print(f"\n{len(letters)} dead letter(s) on {', '.join(dead_letter_topic(t) for t in topics)}")
-        return 0
-    chosen = select(letters, since=args.since, event_ids=args.ids, group=args.group)
-    if chosen:
-        print(format_table(chosen))
-    if args.dry_run or not chosen:
-        print(f"\n{len(chosen)} dead letter(s) would be replayed" if chosen else "nothing to replay")
-        return 0
-    sent = asyncio.run(replay(kafka, chosen))
-    print(f"\nreplayed {sent} dead letter(s) to {kafka.topic(args.topic)}; consumers skip what they had processed")
-    return 0

@@ -29,6 +29,7 @@ from gridloop.delivery.metrics import GROUP_COMMIT_UNITS
 T = TypeVar("T")
 R = TypeVar("R")
 
+
 class GroupCommit(Generic[T, R]):
     """`await submit(item)` returns `apply`'s result for that item once the transaction holding it committed.
 

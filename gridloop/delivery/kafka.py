@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
+from aiokafka.helpers import create_ssl_context
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridloop.contracts.events import EVENT_TYPES, Event
@@ -38,6 +40,50 @@ class KafkaSettings(BaseSettings):
     # much is redelivered, and the inbox drops it.
     commit_interval_ms: int = 1000
     request_timeout_ms: int = 10_000
+    # A production cluster: TLS to the brokers and SASL/SCRAM (docs/delivery.md#kafka-security). PLAINTEXT locally.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None  # the brokers' CA (PEM); None: the system's trusted CAs
+    ssl_certfile: Path | None = None  # a client certificate, for brokers that require one (mTLS)
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username and sasl_password")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a readable file")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """The connection arguments every aiokafka client of this service takes (producer, consumer, admin)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        if self.security_protocol == "PLAINTEXT":
+            return options
+        options["security_protocol"] = self.security_protocol
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            context = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+                password=self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+            )
+            context.check_hostname = self.ssl_check_hostname
+            options["ssl_context"] = context
+        if self.security_protocol.startswith("SASL_"):
+            assert self.sasl_password is not None  # the validator saw to it
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return options
 
     def topic(self, logical: str) -> str:
         return f"{self.topic_prefix}{logical}"
@@ -49,7 +95,7 @@ class KafkaSettings(BaseSettings):
 def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.client_options(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -160,7 +206,9 @@ class _RawData(JSONFormat):
 _RAW_DATA = _RawData()
 
 
-def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> tuple[uuid.UUID, Event]:
+def decode(
+    headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes | None
+) -> tuple[uuid.UUID, Event]:
     """Kafka record -> (event id, typed event). Raises PoisonMessage with a precise reason."""
     header_map = {k: v for k, v in (headers or ())}
     if "ce_id" not in header_map or "ce_type" not in header_map:
@@ -177,7 +225,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: b
     if model is None:
         raise PoisonMessage(f"unknown event type {event.get_type()!r}")
     data = event.get_data()
-    if not data or data.lstrip()[:1] != b"{":
+    if not isinstance(data, bytes) or data.lstrip()[:1] != b"{":  # _RawData leaves it bytes
         raise PoisonMessage("event data is not a JSON object")
     try:
         return event_id, model.model_validate_json(data)

@@ -54,7 +54,7 @@ def bucket_of(key: sa.ColumnElement[str], buckets: int) -> sa.ColumnElement[int]
 _TRY_LOCKS = sa.text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)")
 
 
-def unpublished_in(outbox: sa.Table, buckets: int, batch_size: int) -> sa.Select:
+def unpublished_in(outbox: sa.Table, buckets: int, batch_size: int) -> sa.Select[Any]:
     """The unpublished rows of the buckets in the expanding parameter `held`, in id order. Read in a statement
     of its own, after the locks: a statement's snapshot is taken when it starts, so rows read in the statement that
     took the locks could include rows another relay deleted (published) just before releasing them."""
@@ -184,7 +184,7 @@ class OutboxRelay:
         locked = (await conn.execute(_TRY_LOCKS, {"keys": keys})).scalars().all()
         return sorted(key & (MAX_BUCKETS - 1) for key in locked)
 
-    async def _send(self, producer: AIOKafkaProducer, row: sa.Row) -> asyncio.Future:
+    async def _send(self, producer: AIOKafkaProducer, row: sa.Row[Any]) -> asyncio.Future[Any]:
         envelope = Envelope(
             event_id=row.event_id,
             event_type=row.event_type,
@@ -194,7 +194,10 @@ class OutboxRelay:
             data=row.payload,
         )
         headers, key, value = encode(envelope)
-        return await producer.send(self._kafka.topic(row.topic), value=value, key=key, headers=headers)
+        sent: asyncio.Future[Any] = await producer.send(
+            self._kafka.topic(row.topic), value=value, key=key, headers=headers
+        )
+        return sent
 
     async def _record_backlog(self, conn: AsyncConnection) -> None:
         outbox = self._db.outbox

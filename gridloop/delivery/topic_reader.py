@@ -3,13 +3,18 @@ for the dead-letter tools and the chaos checker."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the named topics that exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def topic_partitions(
+    bootstrap: str, topics: list[str], *, options: Mapping[str, Any] | None = None
+) -> list[TopicPartition]:
+    """Every partition of the named topics that exist. `options`: KafkaSettings.client_options() (TLS, SASL)."""
+    admin = AIOKafkaAdminClient(**(options or {"bootstrap_servers": bootstrap}))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -23,12 +28,16 @@ async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicParti
     ]
 
 
-async def read_to_end(bootstrap: str, topics: list[str], *, max_records: int = 5000) -> list[ConsumerRecord]:
+async def read_to_end(
+    bootstrap: str, topics: list[str], *, max_records: int = 5000, options: Mapping[str, Any] | None = None
+) -> list[ConsumerRecord]:
     """Every record of the (physical) topics up to the end offsets seen at the start, in partition order."""
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(bootstrap, topics, options=options)
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **(options or {"bootstrap_servers": bootstrap}), group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     found: list[ConsumerRecord] = []
     try:

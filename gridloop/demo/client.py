@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from gridloop.auth.credentials import Credentials
+from gridloop.registry.geojson import DistrictFiles
 
 RETRY_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 5.0
@@ -61,6 +62,17 @@ class DemoClient:
         headers = self.credentials.worker(str(body.get("worker_id", "")))
         return await self._request("intake", "POST", "/v1/reports", json=body, headers=headers)
 
+    async def import_registry(self, files: DistrictFiles) -> dict[str, Any]:
+        """Import a district's registry files into intake (as an operator); the import's result."""
+        parts = {
+            "communities": ("communities.geojson", files.communities),
+            "grids": ("grids.geojson", files.grids),
+            "workers": ("workers.csv", files.workers),
+        }
+        if files.streets is not None:
+            parts["streets"] = ("streets.geojson", files.streets)
+        return _json_ok(await self._request("intake", "POST", "/v1/registry/imports", files=parts))
+
     async def work_items(
         self, department: str, *, status: str = "dispatched", limit: int = 200, offset: int = 0
     ) -> list[dict[str, Any]]:
@@ -78,6 +90,20 @@ class DemoClient:
 
     async def stats(self, service: str) -> dict[str, Any]:
         return _json_ok(await self._request(service, "GET", "/v1/stats"))
+
+    async def people_stats(self) -> dict[str, Any]:
+        """Who was told: workers (intake's feed) and officials, with the escalation queue (notify)."""
+        workers = _json_ok(await self._request("intake", "GET", "/v1/workers/updates/stats"))
+        supervision = _json_ok(await self._request("notify", "GET", "/v1/escalations/stats"))
+        return {"workers": workers, "supervision": supervision}
+
+    async def officials(self) -> list[dict[str, Any]]:
+        resp = await self._request("notify", "GET", "/v1/officials")
+        resp.raise_for_status()
+        return list(resp.json())
+
+    async def add_official(self, official: dict[str, Any]) -> None:
+        (await self._request("notify", "POST", "/v1/officials", json=official)).raise_for_status()
 
     async def decision(self, case_id: str) -> dict[str, Any] | None:
         """The router's decision for a case, or None while it has not decided."""

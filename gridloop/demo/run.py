@@ -20,6 +20,7 @@ from gridloop.admission.admission_list import default_admission_list
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.demo.client import DemoClient, ServiceUnavailable, ServiceUrls
 from gridloop.demo.departments import run_departments
+from gridloop.demo.officials import ensure_officials
 from gridloop.demo.reports import ReportDraft, generate_day
 from gridloop.demo.summary import (
     PostOutcome,
@@ -28,6 +29,8 @@ from gridloop.demo.summary import (
     format_summary,
     stats_delta,
 )
+from gridloop.registry import default_registry
+from gridloop.registry.geojson import district_files
 
 STATS_SERVICES = ("router", "departments", "notify")
 
@@ -98,6 +101,7 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
     urls = ServiceUrls(**{s: getattr(args, f"base_url_{s}") for s in vars(ServiceUrls())})
     tokens = {d: t for d in DEPARTMENTS if (t := getattr(args, f"token_{d}"))}
     async with DemoClient(urls, tokens) as client:
+        await import_generated_district(client)
         return await replay(
             client,
             drafts,
@@ -106,6 +110,16 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
             seed=args.seed,
             drain_seconds=args.drain_timeout,
         )
+
+
+async def import_generated_district(client: DemoClient) -> dict[str, Any]:
+    """The demo runs on the generated district imported as files, the way a real district's registry arrives
+    (docs/registry.md); a development intake seeded with it already has it, and the import changes nothing."""
+    files = await asyncio.to_thread(district_files, default_registry())
+    result = await client.import_registry(files)
+    what = "applied: " + json.dumps(result["summary"], ensure_ascii=False) if result["applied"] else "no changes"
+    print(f"registry: generated district imported as GeoJSON + CSV, version {result['version']} ({what})")
+    return result
 
 
 async def replay(
@@ -119,7 +133,9 @@ async def replay(
     poll_seconds: float = 2.0,
 ) -> dict[str, Any]:
     """Post the day, play the departments until the pipeline drains, and summarise this run."""
+    await ensure_officials(client)  # so that escalations reach someone
     before = await _snapshot(client)
+    people_before = await client.people_stats()
     stop = asyncio.Event()
     with tqdm(desc="departments", unit="case", total=0, position=1) as dept_bar:
         desk = asyncio.create_task(run_departments(client, stop, dept_bar, poll_seconds=poll_seconds / 2))
@@ -137,7 +153,14 @@ async def replay(
     departments_of = {item.code: item.department for item in default_admission_list().items.values()}
     deltas = {s: stats_delta(before[s], after[s]) for s in STATS_SERVICES}
     agreement = classification_agreement(pairs, departments_of)
-    return build_summary(posts=posts, desk=tally, agreement=agreement, drained=drained, **deltas)
+    people_after = await client.people_stats()
+    people = stats_delta(people_before, people_after)
+    # Not this run's change but the state now: every escalated case must have someone who owns it.
+    people["supervision"]["without_owner"] = people_after["supervision"]["without_owner"]
+    people["supervision"]["waiting"] = sum(
+        n for state, n in people_after["supervision"]["escalations"].items() if state in ("open", "arbitration")
+    )
+    return build_summary(posts=posts, desk=tally, agreement=agreement, drained=drained, people=people, **deltas)
 
 
 async def _until_either_fails(work: Any, background: asyncio.Task[Any]) -> Any:

@@ -83,8 +83,12 @@ def build_summary(
     desk: DepartmentTally,
     agreement: Mapping[str, Any],
     drained: bool,
+    people: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready record of the run; `router`, `departments`, `notify` are this run's stats deltas."""
+    """One JSON-ready record of the run; `router`, `departments`, `notify` are this run's stats deltas, `people`
+    who was told (workers, officials) and the escalation queue."""
+    people = people or {}
+    workers, supervision = people.get("workers", {}), people.get("supervision", {})
     decisions = router.get("decisions", {})
     by_status = departments.get("by_status", {})
     return {
@@ -103,6 +107,18 @@ def build_summary(
         "notify": {
             "residents_notified": notify.get("residents_notified", 0),
             "messages": dict(notify.get("messages", {})),
+        },
+        "workers": {
+            "workers_told": workers.get("workers_told", 0),
+            "updates": dict(workers.get("updates", {})),
+            "action_needed": workers.get("action_needed", 0),
+        },
+        "officials": {
+            "officials_told": supervision.get("officials_told", 0),
+            "messages": dict(supervision.get("official_messages", {})),
+            "escalations": dict(supervision.get("escalations", {})),
+            "waiting_in_queue": supervision.get("waiting", 0),
+            "escalated_without_owner": supervision.get("without_owner", 0),
         },
         "classification": dict(agreement),
         "drained": drained,
@@ -135,10 +151,21 @@ def _rows(s: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("resolved", depts["resolved"]),
         ("  left unsigned / unresolved", f"{desk['left_unsigned']} / {desk['left_unresolved']}"),
         ("  department errors", _counts(desk["errors"])),
-        ("residents notified", notify["residents_notified"]),
+        ("residents told", notify["residents_notified"]),
         ("messages by step", "" if notify["messages"] else "0"),
     ]
     rows += [(f"  {step}", _counts(states)) for step, states in sorted(notify["messages"].items())]
+    workers, officials = s.get("workers", {}), s.get("officials", {})
+    rows += [
+        ("workers told", workers.get("workers_told", 0)),
+        ("  outcomes by step", _counts(workers.get("updates", {}))),
+        ("  needing the worker to act", workers.get("action_needed", 0)),
+        ("officials told", officials.get("officials_told", 0)),
+        ("  messages", _counts(officials.get("messages", {}))),
+        ("escalated cases (queue)", _counts(officials.get("escalations", {}))),
+        ("  waiting for an operator", officials.get("waiting_in_queue", 0)),
+        ("  escalated without an owner", officials.get("escalated_without_owner", 0)),
+    ]
     rows += [
         ("classification agreement", _agreement(cls)),
         ("  same department", cls.get("same_department", 0)),

@@ -1,9 +1,19 @@
-"""Deterministic generation of Jinniu district's grid registry (108 communities, 998 grids, 1,438 workers)."""
+"""Deterministic generation of Jinniu district's grid registry (108 communities, 998 grids, 1,438 workers).
+
+Grids are polygons: the Voronoi tessellation of the grids' points (clustered by community, communities by
+street) clipped to the district's bounding box, so the grids cover the district without gaps or overlaps and
+each grid's point lies inside its own boundary. Development, the demo and tests import it as GeoJSON through the
+same path as a real district's files (gridloop/registry/geojson.py).
+"""
 
 from __future__ import annotations
 
 import functools
 import random
+from dataclasses import replace
+
+import shapely
+from shapely.geometry import MultiPoint, box
 
 from gridloop.registry.models import Community, Grid, Registry, Worker
 from gridloop.registry.names import COMMUNITY_STEMS, STREETS, mobile, person_name
@@ -26,9 +36,23 @@ def default_registry() -> Registry:
 def generate_registry(seed: int = REGISTRY_SEED) -> Registry:
     rng = random.Random(seed)
     communities, centres = _communities(rng)
-    grids = _grids(rng, communities, centres)
+    grids = _with_boundaries(_grids(rng, communities, centres))
     workers = _workers(rng, grids)
     return Registry(communities=tuple(communities), grids=tuple(grids), workers=tuple(workers))
+
+
+COORDINATE_PRECISION = 1e-7  # degrees (~1 cm): shared vertices round alike, so neighbours still share edges
+
+
+def _with_boundaries(grids: list[Grid]) -> list[Grid]:
+    """Each grid's Voronoi cell (of all grids' points) within the district's bounding box."""
+    district = box(LON_RANGE[0], LAT_RANGE[0], LON_RANGE[1], LAT_RANGE[1])
+    points = MultiPoint([(g.lon, g.lat) for g in grids])
+    cells = shapely.voronoi_polygons(points, extend_to=district, ordered=True).geoms
+    return [
+        replace(grid, boundary=shapely.set_precision(cell.intersection(district), COORDINATE_PRECISION))
+        for grid, cell in zip(grids, cells, strict=True)
+    ]
 
 
 def _communities(rng: random.Random) -> tuple[list[Community], list[tuple[float, float]]]:

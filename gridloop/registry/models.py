@@ -1,10 +1,22 @@
-"""Communities, grids and grid workers: the registry every report is checked against."""
+"""Communities, grids and grid workers: the registry every report is checked against.
+
+A grid has a boundary (a GeoJSON Polygon or MultiPolygon in WGS84, held as a shapely geometry) and a
+representative point (`lat`, `lon`, inside the boundary). Grids and workers are deactivated, never deleted:
+cases keep naming the grid and worker they were reported with.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:
+    from gridloop.registry.places import GridLocator
 
 T = TypeVar("T")
 
@@ -28,6 +40,8 @@ class Grid:
     households: int
     lat: float
     lon: float
+    boundary: BaseGeometry | None = None  # None only for grids added by hand without one
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +50,7 @@ class Worker:
     name: str
     phone: str
     grid_ids: tuple[str, ...]
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,27 @@ class Registry:
         return tuple(g for g in self.grids if g.community_id == community_id)
 
     @property
+    def is_empty(self) -> bool:
+        return not self.grids
+
+    @functools.cached_property
+    def locator(self) -> GridLocator:
+        """The point-in-polygon index of the active grids' boundaries (built on first use)."""
+        from gridloop.registry.places import GridLocator
+
+        return GridLocator(self.grids)
+
+    def grid_at(self, lat: float, lon: float) -> Grid | None:
+        """The active grid whose boundary holds this WGS84 point, or None (outside the district, or a gap)."""
+        grid_id = self.locator.grid_at(lat, lon)
+        return self._grids[grid_id] if grid_id else None
+
+    def community_at(self, lat: float, lon: float) -> Community | None:
+        """The community of the grid holding this point: the boundaries duplicates and rates by community use."""
+        grid = self.grid_at(lat, lon)
+        return self._communities.get(grid.community_id) if grid else None
+
+    @property
     def streets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.street for c in self.communities))
 
@@ -93,16 +129,16 @@ class Registry:
         return {
             "streets": len(self.streets),
             "communities": len(self.communities),
-            "grids": len(self.grids),
-            "workers": len(self.workers),
-            "households": sum(g.households for g in self.grids),
+            "grids": sum(g.active for g in self.grids),
+            "workers": sum(w.active for w in self.workers),
+            "households": sum(g.households for g in self.grids if g.active),
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "communities": [asdict(c) for c in self.communities],
-            "grids": [asdict(g) for g in self.grids],
-            "workers": [{**asdict(w), "grid_ids": list(w.grid_ids)} for w in self.workers],
+            "communities": [_community_dict(c) for c in self.communities],
+            "grids": [grid_dict(g) for g in self.grids],
+            "workers": [worker_dict(w) for w in self.workers],
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -112,9 +148,42 @@ class Registry:
     def from_dict(cls, data: dict[str, Any]) -> Registry:
         return cls(
             communities=tuple(Community(**c) for c in data["communities"]),
-            grids=tuple(Grid(**g) for g in data["grids"]),
+            grids=tuple(grid_from_dict(g) for g in data["grids"]),
             workers=tuple(Worker(**{**w, "grid_ids": tuple(w["grid_ids"])}) for w in data["workers"]),
         )
+
+
+def _community_dict(community: Community) -> dict[str, Any]:
+    return {"community_id": community.community_id, "name": community.name, "street": community.street}
+
+
+def grid_dict(grid: Grid) -> dict[str, Any]:
+    """A grid as plain data; the boundary as a GeoJSON geometry."""
+    return {
+        "grid_id": grid.grid_id,
+        "community_id": grid.community_id,
+        "name": grid.name,
+        "households": grid.households,
+        "lat": grid.lat,
+        "lon": grid.lon,
+        "boundary": mapping(grid.boundary) if grid.boundary is not None else None,
+        "active": grid.active,
+    }
+
+
+def grid_from_dict(data: dict[str, Any]) -> Grid:
+    boundary = data.get("boundary")
+    return Grid(**{**data, "boundary": shape(boundary) if boundary else None})
+
+
+def worker_dict(worker: Worker) -> dict[str, Any]:
+    return {
+        "worker_id": worker.worker_id,
+        "name": worker.name,
+        "phone": worker.phone,
+        "grid_ids": list(worker.grid_ids),
+        "active": worker.active,
+    }
 
 
 def _lookup(index: dict[str, T], key: str, kind: str) -> T:

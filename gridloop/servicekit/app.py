@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -38,25 +38,27 @@ HTTP_ERRORS = Counter("gridloop_http_errors_total", "HTTP responses with status 
 
 
 async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 class BodyLimitAndMetrics:
-    """Pure ASGI middleware: refuses bodies over the limit with 413 and records request latency."""
+    """Pure ASGI middleware: refuses bodies over the limit with 413 and records request latency. `larger_bodies`
+    gives a few paths (file uploads) a limit of their own."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger_bodies: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.default_limit = max_body_bytes
-        self.larger = larger or {}  # exact paths allowed a larger body (the worker app's photo upload)
+        self.larger_bodies = dict(larger_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope["path"], self.default_limit)
+        limit = self.larger_bodies.get(scope["path"], self.default_limit)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit)(scope, receive, send)
@@ -102,7 +104,7 @@ def create_app(
     build: Callable[[ServiceSettings], Awaitable[Runtime]],
     routers: list[APIRouter],
     title: str,
-    larger_bodies: dict[str, int] | None = None,
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,7 +123,7 @@ def create_app(
     app = FastAPI(title=title, lifespan=lifespan, version="1.0")
     app.state.auth = AccessControl.from_settings(settings.auth)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, larger=larger_bodies)
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, larger_bodies=larger_bodies)
     for exc_class in (*UNAVAILABLE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_class, _dependency_error)
     app.add_exception_handler(UnicodeEncodeError, _unstorable_text)

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-
-
-def mask_phones(text: str) -> str:
-    return PHONE.sub(r"\1****\2", text)
+from gridloop.contracts.events import mask_phones
 
 
 class JsonFormatter(logging.Formatter):

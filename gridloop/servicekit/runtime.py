@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
 
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.revocations import RevocationCache
-from gridloop.delivery.consumer import EventConsumer
+from gridloop.contracts.events import Event
+from gridloop.delivery.consumer import Batched, EventConsumer, Handler
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import ProducerSlot, make_producer
 from gridloop.delivery.outbox import OutboxRelay
@@ -22,12 +25,48 @@ from gridloop.servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+BACKGROUND_ERRORS = Counter(
+    "gridloop_background_errors_total", "Passes of a periodic background task (Runtime.every) that failed", ["task"]
+)
+
+
+async def every(seconds: float, step: Callable[[], Awaitable[Any]], name: str, *, service: str) -> None:
+    """Run `step`, then again `seconds` after each pass, for ever. One error policy for every periodic task: a
+    failed pass is counted (gridloop_background_errors_total{task}) and logged once with the service, task and
+    error (the traceback with the first failure in a row), and the next pass comes as usual."""
+    failures = 0
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            BACKGROUND_ERRORS.labels(name).inc()
+            message = "%s task %s failed (%d in a row): %s: %s; next pass in %gs"
+            args = (service, name, failures, type(exc).__name__, exc, seconds)
+            log.warning(message, *args, exc_info=failures == 1)
+        else:
+            if failures:
+                log.info("%s task %s works again after %d failed passes", service, name, failures)
+            failures = 0
+        await asyncio.sleep(seconds)
+
 
 class Runtime:
-    def __init__(self, name: str, settings: ServiceSettings, db: Database, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        db: Database,
+        *,
+        inbox: sa.Table | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.db = db
+        self.inbox = inbox  # the service's inbox table: the consumers' dedupe
         self.clock = clock  # what time it is, for handlers, routes and background loops (tests pass their own)
         self.producer_ready = ProducerSlot()  # `await runtime.producer_ready`: the current producer
         self.relay = OutboxRelay(db, self.producer_ready, settings.kafka, renew_producer=self.renew_producer)
@@ -36,6 +75,34 @@ class Runtime:
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._renewing = asyncio.Lock()
+
+    def consumer(
+        self,
+        group: str,
+        topics: list[str],
+        handlers: dict[type[Event], Handler | Batched],
+        *,
+        wants: Callable[[Event], bool] | None = None,
+    ) -> EventConsumer:
+        """A consumer group of this service on its database, inbox, Kafka and producer; started with the service."""
+        if self.inbox is None:
+            raise ValueError(f"{self.name}: a runtime with consumers needs the service's inbox table")
+        consumer = EventConsumer(
+            group=group,
+            topics=topics,
+            handlers=handlers,
+            wants=wants,
+            db=self.db,
+            inbox=self.inbox,
+            kafka=self.settings.kafka,
+            dlt_producer=self.producer_ready,
+        )
+        self.add_consumer(consumer)
+        return consumer
+
+    def every(self, seconds: float, step: Callable[[], Awaitable[Any]], name: str) -> None:
+        """Run `step` every `seconds` for the life of the service, with `every`'s error policy."""
+        self.add_task(lambda: every(seconds, step, name, service=self.name), name)
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         consumer.dead_letter_sealer = self.cipher.seal_dead_letter  # no resident contact in clear on a DLT
@@ -95,7 +162,8 @@ class Runtime:
         """Replace a producer that cannot go on (gridloop.delivery.kafka.PRODUCER_FATAL, e.g. after a broker
         restart lost its producer state); callers that find the same broken producer renew it once."""
         async with self._renewing:
-            if self.producer_ready.current is not broken:
+            renewed = self.producer_ready.current is not broken
+            if renewed:
                 return
             log.error("%s: the Kafka producer cannot go on; replacing it with a new one", self.name)
             self.producer_ready.clear()

@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable
 
 from gridloop.stack import paths
-from gridloop.stack.infra import ensure_infra
+from gridloop.stack.alertmanager import ALERTMANAGER, start_alertmanager, stop_alertmanager
+from gridloop.stack.infra import ensure_cluster_infra, ensure_infra
 from gridloop.stack.kafka import KAFKA, kafka_version, stop_kafka
+from gridloop.stack.kafka_cluster import kill_node, nodes
 from gridloop.stack.postgres import ADMIN_DSN, PORT, postgres_pid, postgres_up, stop_postgres
 from gridloop.stack.procs import Managed, StackError, is_up, pid_of, port_open, step
 from gridloop.stack.prometheus import PROMETHEUS, start_prometheus, stop_prometheus
@@ -21,7 +23,10 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start whatever is not running (idempotent)")
     up.add_argument("--infra-only", action="store_true", help="only Kafka, PostgreSQL and topics")
-    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus and Alertmanager")
+    up.add_argument(
+        "--brokers", type=int, default=1, choices=(1, 3), help="3: a KRaft cluster, topics with RF 3, min ISR 2"
+    )
     down = commands.add_parser("down", help="stop services, Prometheus and Kafka")
     down.add_argument("--all", action="store_true", help="stop the PostgreSQL cluster too")
     commands.add_parser("status", help="show what runs where")
@@ -30,7 +35,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         if args.command == "up":
-            stack_up(infra_only=args.infra_only, prometheus=not args.no_prometheus)
+            stack_up(infra_only=args.infra_only, prometheus=not args.no_prometheus, brokers=args.brokers)
         elif args.command == "down":
             stack_down(postgres=args.all)
         print_status()
@@ -42,25 +47,33 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def stack_up(*, infra_only: bool = False, prometheus: bool = True) -> None:
+def stack_up(*, infra_only: bool = False, prometheus: bool = True, brokers: int = 1) -> None:
     print(f"GridLoop local stack, files under {paths.home()}")
-    ensure_infra()
+    env: dict[str, str] = {}
+    if brokers == 1:
+        ensure_infra()
+    else:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = ensure_cluster_infra(brokers)
     if infra_only:
         return
     if prometheus:
+        start_alertmanager()
         start_prometheus()
     with step("running database migrations (gridloop migrate)"):
         run_migrations()
     for name in PORTS:
         with step(f"starting {name} on 127.0.0.1:{PORTS[name]}"):
-            start_service(name)
+            start_service(name, env)
 
 
 def stack_down(*, postgres: bool = False) -> None:
     for name in reversed(PORTS):
         _stop(name, lambda name=name: stop_service(name, signal.SIGTERM))
     _stop("prometheus", stop_prometheus)
+    _stop("alertmanager", stop_alertmanager)
     _stop("kafka", stop_kafka)
+    for node in nodes(3):
+        _stop(node.proc.name, lambda node=node: kill_node(3, node.node_id, signal.SIGTERM))
     if postgres:
         with step("stopping PostgreSQL"):
             stop_postgres()
@@ -70,6 +83,8 @@ def print_status() -> None:
     rows = [("postgresql", postgres_pid(), f"127.0.0.1:{PORT}", _state(postgres_up(), PORT), ADMIN_DSN)]
     rows.append(_row(KAFKA, f"Kafka {kafka_version()}, bootstrap {KAFKA.address}"))
     rows.append(_row(PROMETHEUS, f"http://{PROMETHEUS.address}"))
+    rows.append(_row(ALERTMANAGER, f"http://{ALERTMANAGER.address} (webhook: gridloop alerts listen)"))
+    rows += [_row(node.proc, f"Kafka node {node.node_id} of 3") for node in nodes(3) if pid_of(node.proc)]
     rows += [_service_row(name) for name in PORTS]
     print(f"\n{'component':<12} {'pid':>8}  {'address':<16} {'state':<7}  details")
     for component, pid, address, state, details in rows:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridloop.stack.kafka import start_kafka
+from gridloop.stack.kafka import KAFKA, start_kafka
 from gridloop.stack.kafka_admin import ensure_topics, gridloop_topics
+from gridloop.stack.kafka_cluster import start_cluster
 from gridloop.stack.postgres import ensure_postgres
-from gridloop.stack.procs import run_coroutine, step
+from gridloop.stack.procs import StackError, is_up, run_coroutine, step
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,16 @@ def ensure_infra(*, create_topics: bool = True) -> Infra:
         if created:
             print(f"   created {len(created)} topics")
     return Infra(kafka_bootstrap=bootstrap, pg_admin_dsn=pg_admin_dsn)
+
+
+def ensure_cluster_infra(brokers: int) -> str:
+    """PostgreSQL, a KRaft cluster of `brokers` nodes and the topics with that many replicas; the bootstrap list."""
+    if is_up(KAFKA):
+        raise StackError(f"the single broker runs on {KAFKA.address}, where node 1 goes: `gridloop stack down` first")
+    ensure_postgres()
+    bootstrap = start_cluster(brokers)
+    with step(f"ensuring GridLoop topics (replication factor {brokers}, min.insync.replicas {brokers - 1})"):
+        created = run_coroutine(ensure_topics(bootstrap, gridloop_topics(), replicas=brokers))
+    if created:
+        print(f"   created {len(created)} topics")
+    return bootstrap

@@ -13,6 +13,7 @@ from string import Template
 from aiokafka.admin import AIOKafkaAdminClient
 
 from gridloop.stack import paths
+from gridloop.stack.kafka_tls import broker_properties, ensure_scram_user, sasl_listener
 from gridloop.stack.procs import (
     Managed,
     StackError,
@@ -61,7 +62,12 @@ def resolve_jars() -> Path:
 def start_kafka() -> str:
     """Start the broker unless it already runs; return its bootstrap address once it answers."""
     with locked(KAFKA.name):
-        return _start()
+        bootstrap = _start()
+        listener = sasl_listener(paths.home())
+        if listener is not None:  # also when the broker already ran: a user lost with its data comes back
+            with step(f"SCRAM user {listener.username} for the SASL_SSL listener on {listener.bootstrap}"):
+                ensure_scram_user(java_command("org.apache.kafka.tools.ConfigCommand"), bootstrap, listener)
+        return bootstrap
 
 
 def stop_kafka(sig: int = signal.SIGTERM, timeout: float = 60.0) -> bool:
@@ -148,11 +154,11 @@ def _write_config() -> Path:
     conf_dir.mkdir(parents=True, exist_ok=True)
     template = Template((paths.deploy_dir() / "kafka" / "server.properties").read_text())
     config = conf_dir / "server.properties"
-    config.write_text(
-        template.substitute(
-            data_dir=paths.home() / "kafka" / "data", port=KAFKA.port, controller_port=CONTROLLER_PORT
-        )
+    text = template.substitute(
+        data_dir=paths.home() / "kafka" / "data", port=KAFKA.port, controller_port=CONTROLLER_PORT
     )
+    listener = sasl_listener(paths.home())
+    config.write_text(text if listener is None else broker_properties(text, listener))
     return config
 
 

@@ -24,8 +24,10 @@ async def ensure_topics(
     partitions: int = DEFAULT_PARTITIONS,
     *,
     prefix: str = "",
+    replicas: int = 1,
 ) -> list[str]:
-    """Create the missing topics (name -> partitions, or names with `partitions` each); return them."""
+    """Create the missing topics (name -> partitions, or names with `partitions` each); return them. With
+    replicas > 1 (a cluster), writes need all but one replica in sync (min.insync.replicas)."""
     wanted = dict(topics) if isinstance(topics, Mapping) else dict.fromkeys(topics, partitions)
     wanted = {f"{prefix}{name}": count for name, count in wanted.items()}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -34,7 +36,15 @@ async def ensure_topics(
         missing = sorted(set(wanted) - set(await admin.list_topics()))
         if missing:
             response = await admin.create_topics(
-                [NewTopic(name, num_partitions=wanted[name], replication_factor=1) for name in missing]
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=wanted[name],
+                        replication_factor=replicas,
+                        topic_configs={"min.insync.replicas": str(max(replicas - 1, 1))},
+                    )
+                    for name in missing
+                ]
             )
             _raise_errors(response.topic_errors, ignore=TopicAlreadyExistsError.errno)
         return missing
@@ -42,9 +52,7 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(
-    bootstrap: str, topics: Iterable[str] | None = None, *, prefix: str = ""
-) -> list[str]:
+async def delete_topics(bootstrap: str, topics: Iterable[str] | None = None, *, prefix: str = "") -> list[str]:
     """Delete the named topics (prefixed), or with topics=None every topic that starts with prefix."""
     if topics is None and not prefix:
         raise ValueError("refusing to delete every topic: pass topic names or a non-empty prefix")
@@ -52,11 +60,7 @@ async def delete_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = (
-            {n for n in existing if n.startswith(prefix)}
-            if topics is None
-            else {f"{prefix}{t}" for t in topics}
-        )
+        names = {n for n in existing if n.startswith(prefix)} if topics is None else {f"{prefix}{t}" for t in topics}
         doomed = sorted(names & existing)
         if doomed:
             response = await admin.delete_topics(doomed)

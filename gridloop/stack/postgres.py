@@ -100,9 +100,7 @@ def _cluster_status() -> str | None:
         fields = line.split()
         if fields[:2] == [VERSION, CLUSTER]:
             if fields[2] != str(PORT):
-                raise StackError(
-                    f"cluster {VERSION}/{CLUSTER} is configured for port {fields[2]}, expected {PORT}"
-                )
+                raise StackError(f"cluster {VERSION}/{CLUSTER} is configured for port {fields[2]}, expected {PORT}")
             return fields[3]
     return None
 
@@ -157,7 +155,5 @@ def _check_password_login() -> None:
 def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
-        raise StackError(
-            f"{' '.join(argv[:3])} ... failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
-        )
+        raise StackError(f"{' '.join(argv[:3])} ... failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
     return result.stdout

@@ -128,9 +128,7 @@ def stop(proc: Managed, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> 
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if _alive(pid):
-        print(
-            f"  {proc.name} did not exit within {timeout:.0f}s of {signal.Signals(sig).name}; sending SIGKILL"
-        )
+        print(f"  {proc.name} did not exit within {timeout:.0f}s of {signal.Signals(sig).name}; sending SIGKILL")
         _signal_group(pid, signal.SIGKILL)
         wait_until(lambda: not _alive(pid), timeout=10, what=f"{proc.name} to die after SIGKILL")
     # A killed JVM's leader thread turns zombie before its other threads have closed the sockets.

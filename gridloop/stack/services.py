@@ -76,9 +76,7 @@ def start_service(
     return url
 
 
-def stop_service(
-    name: str, sig: int = signal.SIGTERM, port: int | None = None, timeout: float = 20.0
-) -> bool:
+def stop_service(name: str, sig: int = signal.SIGTERM, port: int | None = None, timeout: float = 20.0) -> bool:
     """Stop a service with sig (SIGKILL to simulate a crash). False if it was not running."""
     proc = service(name, port)
     with locked(proc.name):

@@ -17,8 +17,8 @@ from gridloop.contracts.topics import Department
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import duplicates, extensions, handlers, queries
-from services.departments.deps import CallerDep, NowDep, OperatorDep
-from services.departments.rates import GroupBy, compute_rates
+from services.departments.deps import CallerDep, DeadlinesDep, NowDep, OperatorDep
+from services.departments.rates import GroupBy, compute_rates, rate_view
 from services.departments.schemas import (
     ActivityView,
     DepartmentStats,
@@ -27,7 +27,6 @@ from services.departments.schemas import (
     ExtensionView,
     ProgressIn,
     RatesView,
-    RateView,
     ResolveIn,
     ReturnIn,
     SignIn,
@@ -35,6 +34,7 @@ from services.departments.schemas import (
     WorkItemPage,
     WorkItemView,
 )
+from services.departments.working_time import CalendarNotCovered
 
 router = APIRouter(prefix="/v1", tags=["work items"])
 
@@ -102,6 +102,8 @@ async def _transition(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except handlers.InvalidTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except CalendarNotCovered as exc:  # loudly: a deadline cannot be computed until the year's schedule is entered
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return await _one(runtime, case_id, caller)
 
 
@@ -240,6 +242,7 @@ async def decide_extension(
     runtime: RuntimeDep,
     caller: OperatorDep,
     now: NowDep,
+    deadlines: DeadlinesDep,
 ) -> ExtensionView:
     """An operator approves (the resolution deadline moves) or refuses (it stays) an extension request."""
     await _transition(
@@ -247,7 +250,14 @@ async def decide_extension(
         case_id,
         caller,
         lambda uow: extensions.decide_extension(
-            uow, case_id, extension_id, approve=body.approve, operator=body.operator, note=body.note, now=now
+            uow,
+            case_id,
+            extension_id,
+            approve=body.approve,
+            operator=body.operator,
+            note=body.note,
+            now=now,
+            deadlines=deadlines,
         ),
     )
     return await _extension(runtime, case_id, extension_id)
@@ -255,11 +265,37 @@ async def decide_extension(
 
 @router.post("/work-items/{case_id}/unlink", response_model=WorkItemView, responses=OPERATOR_ERRORS)
 async def unlink(
-    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep, deadlines: DeadlinesDep
 ) -> WorkItemView:
     """Undo a wrong duplicate link: the case becomes its own work item, with fresh deadlines."""
     return await _transition(
-        runtime, case_id, caller, lambda uow: duplicates.unlink(uow, case_id, operator=body.operator, now=now)
+        runtime,
+        case_id,
+        caller,
+        lambda uow: duplicates.unlink(uow, case_id, operator=body.operator, now=now, deadlines=deadlines),
+    )
+
+
+@router.post("/work-items/{case_id}/duplicate/confirm", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+async def confirm_duplicate(
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+) -> WorkItemView:
+    """Confirm a suspected duplicate (one click): it is linked to its primary and its resident is told 已并案."""
+    return await _transition(
+        runtime,
+        case_id,
+        caller,
+        lambda uow: duplicates.confirm_duplicate(uow, case_id, operator=body.operator, now=now),
+    )
+
+
+@router.post("/work-items/{case_id}/duplicate/reject", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+async def reject_duplicate(
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+) -> WorkItemView:
+    """Reject a suspected duplicate (one click): the case stays its own."""
+    return await _transition(
+        runtime, case_id, caller, lambda uow: duplicates.reject_duplicate(uow, case_id, operator=body.operator, now=now)
     )
 
 
@@ -289,21 +325,7 @@ async def get_rates(
         raise _bad_window("from must be before to")
     async with runtime.db.engine.connect() as conn:
         rows = await compute_rates(conn, group_by, start, end, now, department=caller.scope)
-    views = [
-        RateView(
-            group=r.group,
-            dispatched=r.dispatched,
-            signed_on_time=r.signed_on_time,
-            due=r.due,
-            resolved_on_time=r.resolved_on_time,
-            rated=r.rated,
-            satisfied=r.satisfied,
-            response_rate=r.response_rate,
-            resolution_rate=r.resolution_rate,
-            satisfaction_rate=r.satisfaction_rate,
-        )
-        for r in rows
-    ]
+    views = [rate_view(r) for r in rows]
     return RatesView(group_by=group_by, start=start, end=end, rows=views)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from gridloop.contracts.events import CaseDispatched, CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS, DEPARTMENT_TOPICS
@@ -11,43 +12,38 @@ from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.runtime import Runtime
 from services.departments.handlers import receive_dispatches, record_feedback
 from services.departments.reopen import reopen_work_item
-from services.departments.tables import inbox
+from services.departments.working_time import Deadlines
 
 StatusHandler = Callable[[CaseStatusChanged, UnitOfWork, Delivery], Awaitable[None]]
 
 # Status steps made elsewhere that the departments act on; every other step is skipped.
-STATUS_HANDLERS: dict[str, StatusHandler] = {
-    "feedback_received": record_feedback,
-    "reopened": reopen_work_item,
-}
+STATUSES = ("feedback_received", "reopened")
 
 
-def dispatch_consumer(runtime: Runtime) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments",
-        topics=list(DEPARTMENT_TOPICS.values()),
-        handlers={CaseDispatched: Batched(receive_dispatches)},
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
+def status_handlers(deadlines: Deadlines) -> dict[str, StatusHandler]:
+    return {"feedback_received": record_feedback, "reopened": partial(reopen_work_item, deadlines=deadlines)}
+
+
+def dispatch_consumer(runtime: Runtime, deadlines: Deadlines) -> EventConsumer:
+    return runtime.consumer(
+        "gridloop.departments",
+        list(DEPARTMENT_TOPICS.values()),
+        {CaseDispatched: Batched(partial(receive_dispatches, deadlines=deadlines))},
     )
 
 
-async def on_status_changed(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
-    handler = STATUS_HANDLERS.get(event.status)
+async def on_status_changed(
+    event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery, *, handlers: dict[str, StatusHandler]
+) -> None:
+    handler = handlers.get(event.status)
     if handler is not None:
         await handler(event, uow, delivery)
 
 
-def status_consumer(runtime: Runtime) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.departments.status",
-        topics=[CASES_STATUS],
-        handlers={CaseStatusChanged: on_status_changed},
-        wants=Statuses(*STATUS_HANDLERS),
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
+def status_consumer(runtime: Runtime, deadlines: Deadlines) -> EventConsumer:
+    return runtime.consumer(
+        "gridloop.departments.status",
+        [CASES_STATUS],
+        {CaseStatusChanged: partial(on_status_changed, handlers=status_handlers(deadlines))},
+        wants=Statuses(*STATUSES),
     )

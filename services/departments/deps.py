@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Request, status
 
 from gridloop.auth.deps import StaffDep
+from services.departments.working_time import Deadlines
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ async def get_now(request: Request) -> datetime:
     return request.app.state.clock.now()
 
 
+async def get_deadlines(request: Request) -> Deadlines:
+    return request.app.state.deadlines
+
+
 CallerDep = Annotated[Caller, Depends(get_caller)]
+DeadlinesDep = Annotated[Deadlines, Depends(get_deadlines)]
 OperatorDep = Annotated[Caller, Depends(require_operator)]
 NowDep = Annotated[datetime, Depends(get_now)]

@@ -1,37 +1,110 @@
-"""Duplicates: a new case of the same item in the same grid (or within 100 m) within 24 h of an open case is
-linked to it, so the department works one item with all its reporters; operators can unlink a wrong match."""
+"""Duplicates: a new case that reports the same problem as an open case — same item, within 24 h, within 100 m, and
+descriptions alike (the classifier's features) — is linked to it, so the department works one item with all its
+reporters. A likelier-than-not match below the confident score (or with no coordinates to measure, only the same
+grid) is only *suspected*: the case stays its own task until a clerk confirms or rejects the link in one call.
+
+Cases about a person (police items, domestic violence, mental health, minors, a household's money, fraud
+victims, …) are never linked, confirmed or not: two families' reports are never the same problem because they
+are near each other (`may_be_linked`: the admission list's `is_personal`). Precision and recall on a labelled
+set: docs/departments.md."""
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 import uuid
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from gridloop.admission.admission_list import is_personal
+from gridloop.admission.features import _ADDRESS, Tokenizer
 from gridloop.contracts.events import DuplicateDetail
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.sla import deadline_windows, start_deadlines
-from services.departments.steps import OPEN_STATUSES, Step, lock_work_item, record_step, record_steps, step_event_id
-from services.departments.tables import work_items
+from services.departments.steps import (
+    OPEN_STATUSES,
+    InvalidTransition,
+    Step,
+    linked_rows,
+    lock_work_item,
+    record_step,
+    record_steps,
+    step_event_id,
+)
+from services.departments.tables import activity, work_items
+from services.departments.working_time import Deadlines
 
 WINDOW = timedelta(hours=24)
 RADIUS_METRES = 100.0
 EARTH_RADIUS_METRES = 6_371_000.0
+# Description similarity (cosine of the classifier's features plus the places named) above which two reports
+# within 100 m are linked, and above which they are only suspected. Chosen on half of the labelled pairs
+# (tests/data/duplicate_pairs.jsonl) for no wrong automatic link; measured on the other half (docs/departments.md).
+CONFIDENT_SCORE = 0.22
+SUSPECTED_SCORE = 0.12
+Match = Literal["linked", "suspected"]
+PROGRESS_ZH = {"dispatched": "已转派，待部门签收", "signed": "部门已签收，正在办理", "in_progress": "正在办理"}
 
 
 @dataclass(frozen=True)
 class Sighting:
-    """Where and when a case of an item was reported, as far as duplicate matching cares."""
+    """Where, when and in what words a case of an item was reported, as far as duplicate matching cares."""
 
     item_code: str
     grid_id: str
     dispatched_at: datetime
     location: dict[str, Any] | None = None
+    description: str = ""
+
+
+_TOKENIZER = Tokenizer()  # jieba loads on first use, not at import
+_PLACE_NUMBER = re.compile(r"\d+(栋|幢|号院|号楼|号|单元|段)?")
+
+
+@lru_cache(maxsize=4096)
+def _weights(text: str) -> tuple[tuple[str, float], ...]:
+    """The classifier's features of a description (what it says) plus the addresses and numbered places it names
+    (the classifier masks those; here they tell two lamps apart), with sublinear term weights."""
+    counts: Counter[str] = _TOKENIZER.features(text)
+    plain = unicodedata.normalize("NFKC", text).lower()
+    counts.update("p:" + m.group(0) for m in _ADDRESS.finditer(plain))
+    counts.update("n:" + m.group(0) for m in _PLACE_NUMBER.finditer(plain))
+    return tuple((feature, 1 + math.log(n)) for feature, n in counts.items())
+
+
+def similarity(a: str, b: str) -> float:
+    """Cosine similarity of two descriptions' features, 0..1."""
+    wa, wb = dict(_weights(a)), dict(_weights(b))
+    dot = sum(w * wb.get(f, 0.0) for f, w in wa.items())
+    norm = math.sqrt(sum(w * w for w in wa.values()) * sum(w * w for w in wb.values()))
+    return dot / norm if norm else 0.0
+
+
+def match(new: Sighting, open_case: Sighting) -> tuple[Match | None, float]:
+    """Whether a new report is the open case's problem: linked (sure), suspected (a clerk decides) or not, and the
+    description score. Place first: more than 100 m apart is another problem; with no coordinates to measure,
+    only the same grid (hundreds of households) — at most a suspicion."""
+    if not may_be_linked(new.item_code) or new.item_code != open_case.item_code:
+        return None, 0.0
+    if abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:
+        return None, 0.0
+    distance = distance_metres(new.location, open_case.location)
+    if distance is None and new.grid_id != open_case.grid_id:
+        return None, 0.0
+    if distance is not None and distance > RADIUS_METRES:
+        return None, 0.0
+    score = similarity(new.description, open_case.description)
+    if score >= CONFIDENT_SCORE and distance is not None:
+        return "linked", score
+    return ("suspected", score) if score >= SUSPECTED_SCORE else (None, score)
 
 
 def distance_metres(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
@@ -43,18 +116,18 @@ def distance_metres(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float
     return 2 * EARTH_RADIUS_METRES * math.asin(math.sqrt(h))
 
 
+def may_be_linked(item_code: str) -> bool:
+    """The guard every duplicate rule keeps: a case about a person is never merged with another."""
+    return not is_personal(item_code)
+
+
 def is_duplicate(new: Sighting, open_case: Sighting) -> bool:
-    if new.item_code != open_case.item_code or abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:
-        return False
-    if new.grid_id == open_case.grid_id:
-        return True
-    distance = distance_metres(new.location, open_case.location)
-    return distance is not None and distance <= RADIUS_METRES
+    return match(new, open_case)[0] == "linked"
 
 
 def _box(row: Any) -> tuple[float | None, float | None, float | None, float | None]:
     """The box around a work item's 100 m circle (lat from, lat to, lon from, lon to), or Nones without a location.
-    The database narrows candidates to the same grid or this box; `is_duplicate` then measures exactly."""
+    The database narrows candidates to this box; `is_duplicate` then measures exactly."""
     location = row.location or {}
     lat, lon = location.get("lat"), location.get("lon")
     if lat is None or lon is None:
@@ -65,7 +138,7 @@ def _box(row: Any) -> tuple[float | None, float | None, float | None, float | No
 
 
 def _sighting(row: Any) -> Sighting:
-    return Sighting(row.item_code, row.grid_id, row.dispatched_at, row.location)
+    return Sighting(row.item_code, row.grid_id, row.dispatched_at, row.location, row.description)
 
 
 def _lock_key(row: Any) -> int:
@@ -86,7 +159,8 @@ _CANDIDATES = sa.text(
     CROSS JOIN LATERAL (
         SELECT * FROM work_items
         WHERE work_items.case_id IN (
-                -- Two index scans: same grid (ix_work_items_item_grid), inside the box (ix_work_items_item_box).
+                -- Two index scans: same grid (ix_work_items_item_grid: the grid alone is at most a suspicion, `match`
+                -- decides) and inside the box (ix_work_items_item_box).
                 SELECT case_id FROM work_items AS g
                 WHERE g.item_code = r.item_code AND g.grid_id = r.grid_id
                   AND g.dispatched_at BETWEEN r.at - CAST(:window AS interval) AND r.at + CAST(:window AS interval)
@@ -113,6 +187,7 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
     """Link each of a run of freshly dispatched work items (`rows`, as just written, in dispatch order) to the
     earliest open work item it duplicates, as linking them one by one would: an item of the run can be the primary
     of a later one, never of an earlier one."""
+    rows = [row for row in rows if may_be_linked(row.item_code)]  # personal cases: not even looked up
     if not rows:
         return
     # Serialise matching per department and item, so two new duplicates cannot both become the primary. Keys in
@@ -138,26 +213,40 @@ async def link_duplicates(uow: UnitOfWork, rows: list[sa.Row]) -> None:
     for candidate in found:
         candidates.setdefault(candidate.n - 1, []).append(candidate)
     position = {row.case_id: n for n, row in enumerate(rows)}
-    # Lock every open item from before the run that a new one duplicates, and look again (one statement).
-    outside = {
-        candidate.case_id
+    matches = {
+        (n, candidate.case_id): match(_sighting(rows[n]), _sighting(candidate))
         for n, found_for_row in candidates.items()
         for candidate in found_for_row
-        if candidate.case_id not in position and is_duplicate(_sighting(rows[n]), _sighting(candidate))
     }
+    # Lock every open item from before the run that a new one matches, and look again (one statement).
+    outside = {case_id for (n, case_id), (kind, _) in matches.items() if kind is not None and case_id not in position}
     still_open = await _lock_open(uow, outside)
-    linked: dict[uuid.UUID, tuple[Any, uuid.UUID]] = {}  # case id -> (its row, its primary), in the run's order
+    linked: dict[uuid.UUID, tuple[Any, Any, float]] = {}  # case id -> (its row, its primary, score), in run order
+    suspected: list[tuple[Any, Any, float]] = []
     for n, row in enumerate(rows):
         # A candidate from the run was there when one by one would have looked only if it came earlier and did not
-        # become a duplicate itself (a candidate from before the run sorts as -1).
-        there = (c for c in candidates.get(n, []) if position.get(c.case_id, -1) < n and c.case_id not in linked)
-        primary = next((c for c in there if is_duplicate(_sighting(row), _sighting(c))), None)
-        if primary is None or (primary.case_id not in position and primary.case_id not in still_open):
-            continue  # none, or closed meanwhile: one by one would not have linked it either
-        linked[row.case_id] = (row, primary.case_id)
-    await record_steps(uow, [_link(row, primary) for row, primary in linked.values()])
-    for row, _ in linked.values():
+        # become a duplicate itself (a candidate from before the run sorts as -1); one closed meanwhile is gone.
+        there = [
+            c
+            for c in candidates.get(n, [])
+            if position.get(c.case_id, -1) < n
+            and c.case_id not in linked
+            and (c.case_id in position or c.case_id in still_open)
+        ]
+        sure = [(c, matches[(n, c.case_id)][1]) for c in there if matches[(n, c.case_id)][0] == "linked"]
+        if sure:
+            linked[row.case_id] = (row, *sure[0])  # the earliest sure match
+            continue
+        maybe = [(c, matches[(n, c.case_id)][1]) for c in there if matches[(n, c.case_id)][0] == "suspected"]
+        if maybe:
+            suspected.append((row, *max(maybe, key=lambda pair: pair[1])))  # the likeliest
+    await record_steps(
+        uow, [_link(row, primary, score, actor="departments") for row, primary, score in linked.values()]
+    )
+    await tasks.linked(uow, [(row.case_id, row.dispatch_no) for row, _, _ in linked.values()])
+    for row, _, _ in linked.values():
         metrics.DUPLICATES.labels(row.department, "linked").inc()
+    await _suspect(uow, suspected)
 
 
 async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -178,25 +267,106 @@ async def _lock_open(uow: UnitOfWork, case_ids: set[uuid.UUID]) -> set[uuid.UUID
     return set((await uow.conn.execute(query)).scalars())
 
 
-def _link(row: Any, primary_case_id: uuid.UUID) -> Step:
+def _link(row: Any, primary: Any, score: float, *, actor: str, now: datetime | None = None) -> Step:
+    """The step that links a case to its primary; the resident is told 已并案 with the primary's progress."""
+    progress = PROGRESS_ZH.get(primary.status, "正在办理")
     return Step(
         row,
         status="duplicate_linked",
-        actor="departments",
-        note=f"与同一网格（或100米内）24小时内的同类事项合并办理（主件 {primary_case_id}）",
-        now=row.dispatched_at,
+        actor=actor,
+        note=f"与100米内24小时内反映的同一问题并案办理（主件 {primary.case_id}，{progress}）",
+        now=now or row.dispatched_at,
         event_id=step_event_id(row.case_id, row.dispatch_no, "duplicate_linked"),
         becomes="linked",
-        values={"primary_case_id": primary_case_id},
-        detail=DuplicateDetail(primary_case_id=primary_case_id, grid_id=row.grid_id),
+        values={"primary_case_id": primary.case_id, "suspected_duplicate_of": None, "duplicate_score": round(score, 4)},
+        detail=DuplicateDetail(
+            primary_case_id=primary.case_id, grid_id=row.grid_id, score=round(score, 4), primary_progress=progress
+        ),
     )
 
 
-async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """Make a linked case its own work item again; its clocks restart now, as nobody was working it alone."""
+async def _suspect(uow: UnitOfWork, suspected: list[tuple[Any, Any, float]]) -> None:
+    """Mark cases as suspected duplicates: they stay their own tasks until a clerk confirms or rejects the link. No
+    status event (the resident hears only a decision)."""
+    if not suspected:
+        return
+    await uow.conn.execute(
+        sa.update(work_items)
+        .where(work_items.c.case_id == sa.bindparam("suspect_case_id"))
+        .values(suspected_duplicate_of=sa.bindparam("suspect_of"), duplicate_score=sa.bindparam("suspect_score")),
+        [
+            {"suspect_case_id": r.case_id, "suspect_of": p.case_id, "suspect_score": round(s, 4)}
+            for r, p, s in suspected
+        ],
+    )
+    await uow.conn.execute(
+        sa.insert(activity),
+        [
+            {
+                "case_id": r.case_id,
+                "action": "duplicate_suspected",
+                "actor": "departments",
+                "note": f"疑似与 {p.case_id} 为同一问题（相似度{s:.2f}），待人工确认",
+                "photo_urls": [],
+                "at": r.dispatched_at,
+            }
+            for r, p, s in suspected
+        ],
+    )
+    for row, _, _ in suspected:
+        metrics.DUPLICATES.labels(row.department, "suspected").inc()
+
+
+async def confirm_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
+    """A clerk confirms a suspected duplicate: it is linked to its primary as a sure match would have been."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+    if row.suspected_duplicate_of is None:
+        raise InvalidTransition("case is not a suspected duplicate")
+    if not may_be_linked(row.item_code):
+        raise InvalidTransition(f"cases of item {row.item_code} are about a person and are never merged")
+    if await linked_rows(uow, case_id):
+        raise InvalidTransition("other cases are linked to this one; unlink them first")
+    primary = (
+        await uow.conn.execute(
+            sa.select(work_items).where(work_items.c.case_id == row.suspected_duplicate_of).with_for_update()
+        )
+    ).one_or_none()
+    if primary is None or primary.status not in OPEN_STATUSES or primary.primary_case_id is not None:
+        raise InvalidTransition(f"the suspected primary {row.suspected_duplicate_of} is no longer open")
+    await record_steps(uow, [_link(row, primary, row.duplicate_score or 0.0, actor=operator, now=now)])
+    await tasks.linked(uow, [(row.case_id, row.dispatch_no)])
+    metrics.DUPLICATES.labels(row.department, "confirmed").inc()
+
+
+async def reject_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
+    """A clerk rejects a suspected duplicate: it stays its own case, and is not suspected again of that primary."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+    if row.suspected_duplicate_of is None:
+        raise InvalidTransition("case is not a suspected duplicate")
+    await uow.conn.execute(
+        sa.update(work_items).where(work_items.c.case_id == case_id).values(suspected_duplicate_of=None, updated_at=now)
+    )
+    await uow.conn.execute(
+        sa.insert(activity).values(
+            case_id=case_id,
+            action="duplicate_rejected",
+            actor=operator,
+            note=f"经核实与 {row.suspected_duplicate_of} 不是同一问题，单独办理",
+            photo_urls=[],
+            at=now,
+        )
+    )
+    metrics.DUPLICATES.labels(row.department, "rejected").inc()
+
+
+async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, deadlines: Deadlines) -> None:
+    """Make a linked case its own work item again; its deadlines restart now, as nobody was working it alone."""
     row = await lock_work_item(uow, case_id, "unlink", None)
+    await deadlines.refresh(uow.conn)
+    timeline = deadlines.timeline(row.item_code)
     hours = row.resolve_hours or max(round((row.resolve_deadline - row.dispatched_at).total_seconds() / 3600), 1)
     windows = deadline_windows(hours)
+    sign_deadline, resolve_deadline = timeline.add(now, windows["sign"]), timeline.add(now, windows["resolve"])
     await record_step(
         uow,
         row,
@@ -208,10 +378,11 @@ async def unlink(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: dat
         becomes="dispatched",
         values={
             "primary_case_id": None,
-            "sign_deadline": now + windows["sign"],
-            "resolve_deadline": now + windows["resolve"],
+            "sign_deadline": sign_deadline,
+            "resolve_deadline": resolve_deadline,
         },
         detail=DuplicateDetail(primary_case_id=row.primary_case_id),
     )
-    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows)
+    await start_deadlines(uow, case_id, dispatch_no=row.dispatch_no, start=now, windows=windows, timeline=timeline)
+    await tasks.unlinked(uow, case_id, row.dispatch_no, sign_deadline=sign_deadline, deadline=resolve_deadline)
     metrics.DUPLICATES.labels(row.department, "unlinked").inc()

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from gridloop.contracts.events import ExtensionDecidedDetail, ExtensionRequestedDetail
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.sla import move_deadline
 from services.departments.steps import InvalidTransition, WorkItemNotFound, lock_work_item, record_step
 from services.departments.tables import extensions
+from services.departments.working_time import Deadlines
 
 
 async def request_extension(
@@ -69,8 +70,11 @@ async def decide_extension(
     operator: str,
     note: str,
     now: datetime,
+    deadlines: Deadlines,
 ) -> None:
     row = await lock_work_item(uow, case_id, "decide_extension", None)
+    await deadlines.refresh(uow.conn)
+    timeline = deadlines.timeline(row.item_code)
     query = sa.select(extensions).where(extensions.c.id == extension_id, extensions.c.case_id == case_id)
     request = (await uow.conn.execute(query.with_for_update())).one_or_none()
     if request is None:
@@ -85,8 +89,15 @@ async def decide_extension(
     )
     deadline = row.resolve_deadline
     if approve:
-        deadline += timedelta(hours=request.hours)
-        await move_deadline(uow, case_id, "resolve", timedelta(hours=request.hours), now)
+        deadline = timeline.add(deadline, timedelta(hours=request.hours))
+        await move_deadline(uow, case_id, "resolve", timedelta(hours=request.hours), now, timeline)
+        await tasks.extended(
+            uow,
+            case_id,
+            row.dispatch_no,
+            move=lambda deadline: timeline.add(deadline, timedelta(hours=request.hours)),
+            requested_at=request.requested_at,
+        )
     await record_step(
         uow,
         row,

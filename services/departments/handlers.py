@@ -14,6 +14,7 @@ from gridloop.contracts.events import (
     CaseDispatched,
     CaseStatusChanged,
     FeedbackDetail,
+    ProgressDetail,
     ResolvedDetail,
     ReturnedDetail,
     ReturnReason,
@@ -21,7 +22,7 @@ from gridloop.contracts.events import (
 )
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
-from services.departments import metrics
+from services.departments import metrics, tasks
 from services.departments.duplicates import link_duplicates
 from services.departments.reopen import resolution_step
 from services.departments.sla import deadline_rows, deadline_windows, start_deadline_rows
@@ -35,7 +36,8 @@ from services.departments.steps import (
     record_steps,
     step_event_id,
 )
-from services.departments.tables import feedback, returns, work_items
+from services.departments.tables import extensions, feedback, returns, work_items
+from services.departments.working_time import Deadlines, Timeline
 
 __all__ = ["InvalidTransition", "WorkItemNotFound"]
 log = logging.getLogger(__name__)
@@ -47,23 +49,27 @@ RETURN_REASONS: dict[ReturnReason, str] = {
 }
 
 
-async def receive_dispatches(items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork) -> None:
+async def receive_dispatches(
+    items: list[tuple[CaseDispatched, Delivery]], uow: UnitOfWork, *, deadlines: Deadlines
+) -> None:
     """Create (or, for a later dispatch of the same case, replace) the departments' work items of a run of
     dispatches, start their clocks and link each to an open case it duplicates: one statement per table for the
     run, leaving the database as receiving them one by one would. A case twice in the run splits it."""
     chunk: dict[uuid.UUID, CaseDispatched] = {}
     for event, _delivery in items:
         if event.case_id in chunk:
-            await _receive(list(chunk.values()), uow)
+            await _receive(list(chunk.values()), uow, deadlines)
             chunk = {}
         chunk[event.case_id] = event
-    await _receive(list(chunk.values()), uow)
+    await _receive(list(chunk.values()), uow, deadlines)
 
 
-async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
+async def _receive(events: list[CaseDispatched], uow: UnitOfWork, deadlines: Deadlines) -> None:
     if not events:
         return
-    written = {row.case_id: row for row in await uow.conn.execute(_UPSERT_WORK_ITEM, [_work_item(e) for e in events])}
+    await deadlines.refresh(uow.conn)
+    items = [_work_item(e, deadlines.timeline(e.item_code)) for e in events]
+    written = {row.case_id: row for row in await uow.conn.execute(_UPSERT_WORK_ITEM, items)}
     # A case missing from `written` had a later dispatch already: this one is old news.
     fresh = [(event, written[event.case_id]) for event in events if event.case_id in written]
     if not fresh:
@@ -72,16 +78,21 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork) -> None:
     for event, _row in fresh:
         windows = deadline_windows(event.resolve_hours)
         clocks += deadline_rows(
-            event.case_id, dispatch_no=event.dispatch_no, start=event.dispatched_at, windows=windows
+            event.case_id,
+            dispatch_no=event.dispatch_no,
+            start=event.dispatched_at,
+            windows=windows,
+            timeline=deadlines.timeline(event.item_code),
         )
         metrics.WORK_ITEMS_RECEIVED.labels(event.department, event.item_code).inc()
         if event.dispatch_no == 1:  # a re-dispatch after a return would measure the return, not the pipeline
             metrics.REPORT_TO_DEPARTMENT.labels(event.department).observe(seconds_since(event.reported_at))
     await start_deadline_rows(uow, clocks)
+    await tasks.start_tasks(uow, [tasks.task_row(row._asdict()) for _event, row in fresh])
     await link_duplicates(uow, [row for _event, row in fresh])
 
 
-def _work_item(event: CaseDispatched) -> dict[str, Any]:
+def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
     windows = deadline_windows(event.resolve_hours)
     return dict(
         case_id=event.case_id,
@@ -98,13 +109,15 @@ def _work_item(event: CaseDispatched) -> dict[str, Any]:
         dispatch_no=event.dispatch_no,
         dispatched_at=event.dispatched_at,
         resolve_hours=event.resolve_hours,
-        sign_deadline=event.dispatched_at + windows["sign"],
-        resolve_deadline=event.dispatched_at + windows["resolve"],
+        sign_deadline=timeline.add(event.dispatched_at, windows["sign"]),
+        resolve_deadline=timeline.add(event.dispatched_at, windows["resolve"]),
         signed_at=None,
         signed_by=None,
         resolved_at=None,
         result=None,
         primary_case_id=None,
+        suspected_duplicate_of=None,
+        duplicate_score=None,
         photo_urls=event.photo_urls,
         updated_at=event.dispatched_at,
     )
@@ -142,6 +155,7 @@ async def sign_for(
         values={"signed_at": now, "signed_by": assignee},
         detail=SignedDetail(within_deadline=now <= row.sign_deadline),
     )
+    await tasks.signed(uow, case_id, row.dispatch_no, now)
     # The reporters of its linked duplicates hear it too (their work items stay linked), recorded together. The step
     # has an id of its own: if a duplicate is unlinked later, its own signing is a new step, not a repeat of this one.
     await record_steps(
@@ -180,9 +194,26 @@ async def record_progress(
         actor=assignee,
         note=note,
         now=now,
-        event_id=uuid.uuid4(),  # progress notes repeat; each API call is its own step
+        event_id=(step_id := uuid.uuid4()),  # progress notes repeat; each API call is its own step
         becomes="in_progress",
         photo_urls=photo_urls,
+    )
+    # The note reaches every linked case too (their work items stay linked), each with an id derived from the step.
+    await record_steps(
+        uow,
+        [
+            Step(
+                duplicate,
+                status="in_progress",
+                actor=assignee,
+                note=note,
+                now=now,
+                event_id=uuid.uuid5(step_id, str(duplicate.case_id)),
+                photo_urls=tuple(photo_urls),
+                detail=ProgressDetail(primary_case_id=case_id),
+            )
+            for duplicate in await linked_rows(uow, case_id)
+        ],
     )
 
 
@@ -216,6 +247,7 @@ async def resolve(
             photo_urls=photo_urls,
             detail=detail,
         )
+    await tasks.resolved(uow, case_id, row.dispatch_no, now)
     metrics.TIME_TO_RESOLVE.labels(row.department).observe((now - row.dispatched_at).total_seconds())
 
 
@@ -238,7 +270,7 @@ async def return_case(
 
 
 async def _return_one(
-    uow: UnitOfWork, row: sa.Row, *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
+    uow: UnitOfWork, row: sa.Row[Any], *, reason_code: ReturnReason, note: str, assignee: str, now: datetime
 ) -> None:
     await uow.conn.execute(
         insert(returns)
@@ -265,6 +297,13 @@ async def _return_one(
         values={"returns": row.returns + 1, "primary_case_id": None},
         detail=ReturnedDetail(reason_code=reason_code, department=row.department, dispatch_no=row.dispatch_no),
     )
+    await tasks.returned(uow, row.case_id, row.dispatch_no, now)
+    # An extension asked for by the returning department is not the next department's to be granted.
+    await uow.conn.execute(
+        sa.update(extensions)
+        .where(extensions.c.case_id == row.case_id, extensions.c.state == "pending")
+        .values(state="withdrawn", decided_by=assignee, decision_note="退单，申请撤回", decided_at=now)
+    )
     metrics.RETURNS.labels(row.department, reason_code).inc()
 
 
@@ -274,10 +313,16 @@ async def record_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: D
     if rating is None:
         log.info("feedback for %s without a rating (%r): not counted", event.case_id, rating)
         return
-    stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at)
+    # The rating belongs to the department task the resident was answered by: the case's dispatch now.
+    rated_task = sa.select(work_items.c.dispatch_no).where(work_items.c.case_id == event.case_id).scalar_subquery()
+    stmt = insert(feedback).values(case_id=event.case_id, rating=rating, rated_at=event.at, dispatch_no=rated_task)
     stmt = stmt.on_conflict_do_update(
         index_elements=["case_id"],
-        set_={"rating": stmt.excluded.rating, "rated_at": stmt.excluded.rated_at},
+        set_={
+            "rating": stmt.excluded.rating,
+            "rated_at": stmt.excluded.rated_at,
+            "dispatch_no": stmt.excluded.dispatch_no,
+        },
         where=feedback.c.rated_at <= stmt.excluded.rated_at,
     )
     await uow.conn.execute(stmt)

@@ -13,22 +13,29 @@ from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
 from services.departments.clerk_console_pages import clerk_console_router
-from services.departments.collectors import refresh_gauges
+from services.departments.collectors import REFRESH_SECONDS, refresh_rate_counts
 from services.departments.consumer import dispatch_consumer, status_consumer
 from services.departments.rates import refresh_rate_gauges
 from services.departments.settings import DepartmentsSettings, get_settings
 from services.departments.sla import SlaScheduler
-from services.departments.tables import outbox
+from services.departments.tables import inbox, outbox
+from services.departments.weekly_api import router as reports_router
+from services.departments.working_time import Deadlines
+from services.departments.working_time_api import router as calendar_router
 
 
-async def build(settings: DepartmentsSettings, *, clock: Clock) -> Runtime:
+def deadlines_for(settings: DepartmentsSettings) -> Deadlines:
+    return Deadlines(working=settings.calendar == "working", round_the_clock_items=settings.round_the_clock_items)
+
+
+async def build(settings: DepartmentsSettings, *, clock: Clock, deadlines: Deadlines) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/departments")
-    runtime = Runtime("departments", settings, db, clock=clock)
-    runtime.add_consumer(dispatch_consumer(runtime))
-    runtime.add_consumer(status_consumer(runtime))
-    runtime.add_task(partial(refresh_gauges, db), "gauges")
-    runtime.add_task(SlaScheduler(db, clock, interval=settings.sla_scan_seconds).run, "sla-scheduler")
-    runtime.add_task(partial(refresh_rate_gauges, db, clock, interval=settings.rate_refresh_seconds), "rate-gauges")
+    runtime = Runtime("departments", settings, db, inbox=inbox, clock=clock)
+    dispatch_consumer(runtime, deadlines)
+    status_consumer(runtime, deadlines)
+    runtime.every(REFRESH_SECONDS, partial(refresh_rate_counts, db), "gauges")
+    runtime.every(settings.sla_scan_seconds, SlaScheduler(db, clock, deadlines).tick, "sla-scheduler")
+    runtime.every(settings.rate_refresh_seconds, partial(refresh_rate_gauges, db, clock), "rate-gauges")
     return runtime
 
 
@@ -36,16 +43,18 @@ def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None
     """The departments app; tests pass a clock they can move (routes and the SLA scheduler read it)."""
     clock = clock or SYSTEM_CLOCK
     settings = settings or get_settings()
+    deadlines = deadlines_for(settings)
     console_router, console = clerk_console_router(settings)
     app = create_app(
         name="departments",
         settings=settings,
-        build=partial(build, clock=clock),
-        routers=[router, console_router],
+        build=partial(build, clock=clock, deadlines=deadlines),
+        routers=[router, calendar_router, reports_router, console_router],
         title="GridLoop departments",
     )
     console.mount(app)
     app.state.clock = clock
+    app.state.deadlines = deadlines
     return app
 
 

@@ -26,14 +26,16 @@ REPORT_TO_DEPARTMENT = Histogram(
 # same department totals.
 ITEM_RATE_CASES = Gauge(
     "gridloop_item_rate_cases",
-    "Cases counted in the three rates over the rate window, per department and item: kind = dispatched | "
-    "signed_on_time | due | resolved_on_time | rated | satisfied",
+    "Department tasks counted in the three rates over the rate window, per department and item: kind = "
+    "dispatched | response_due | signed_on_time | due | resolved_on_time | resolved_within_original | reopened | "
+    "returned | rated | satisfied",
     ["kind", "department", "item_code"],
 )
 COMMUNITY_RATE_CASES = Gauge(
     "gridloop_community_rate_cases",
-    "Cases counted in the three rates over the rate window, per department and community: kind = dispatched | "
-    "signed_on_time | due | resolved_on_time | rated | satisfied",
+    "Department tasks counted in the three rates over the rate window, per department and community: kind = "
+    "dispatched | response_due | signed_on_time | due | resolved_on_time | resolved_within_original | reopened | "
+    "returned | rated | satisfied",
     ["kind", "department", "community"],
 )
 ITEM_OVERDUE_CASES = Gauge(
@@ -66,4 +68,8 @@ DEPARTMENT_RATE = Gauge(
     "gridloop_department_rate_ratio",
     "The three rates per department over the trailing rate window: rate = response | resolution | satisfaction",
     ["department", "rate"],
+)
+CALENDAR_COVERED_DAYS = Gauge(
+    "gridloop_working_calendar_covered_days",
+    "Days from today the working calendar knows (holidays and 调休): deadlines past them cannot be computed",
 )

@@ -14,13 +14,17 @@ import sqlalchemy as sa
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from services.departments import tasks
 from services.departments.sla import start_deadlines
 from services.departments.tables import activity, sla_deadlines, work_items
+from services.departments.working_time import Deadlines
 
 log = logging.getLogger(__name__)
 
 
-async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery) -> None:
+async def reopen_work_item(
+    event: CaseStatusChanged, uow: UnitOfWork, delivery: Delivery, *, deadlines: Deadlines
+) -> None:
     """On `reopened`, a resolved work item goes back to `signed` (its assignee keeps it), with the resident's note,
     and its resolution clock starts again."""
     if event.status != "reopened":
@@ -38,7 +42,12 @@ async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: 
         )
     )
     window = timedelta(seconds=window_seconds) if window_seconds else row.resolve_deadline - row.dispatched_at
-    await start_deadlines(uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window})
+    await deadlines.refresh(uow.conn)
+    timeline = deadlines.timeline(row.item_code)
+    await start_deadlines(
+        uow, event.case_id, dispatch_no=row.dispatch_no, start=event.at, windows={"resolve": window}, timeline=timeline
+    )
+    await tasks.reopened(uow, event.case_id, row.dispatch_no)  # its first resolution did not resolve it
     await uow.conn.execute(
         sa.update(work_items)
         .where(work_items.c.case_id == event.case_id)
@@ -47,7 +56,7 @@ async def reopen_work_item(event: CaseStatusChanged, uow: UnitOfWork, delivery: 
             resolved_at=None,
             result=None,
             updated_at=event.at,
-            resolve_deadline=event.at + window,
+            resolve_deadline=timeline.add(event.at, window),
         )
     )
     await uow.conn.execute(

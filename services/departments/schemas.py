@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import AliasChoices, BaseModel, Field, HttpUrl
 
 from gridloop.contracts.events import Location, ReturnReason
-from gridloop.servicekit.schemas import StrictModel
+from gridloop.contracts.schemas import StrictModel
 
 # The person who works a case is its assignee; requests may still name the field `handler` (the old name).
 ASSIGNEE = AliasChoices("assignee", "handler")
@@ -98,6 +98,10 @@ class WorkItemView(BaseModel):
     result: str | None
     returns: int = 0
     primary_case_id: uuid.UUID | None = None
+    suspected_duplicate_of: uuid.UUID | None = Field(
+        default=None, description="a likely duplicate of this open case: confirm or reject it (operators)"
+    )
+    duplicate_score: float | None = Field(default=None, description="description similarity to that case, 0..1")
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
     reporters: list[Reporter] = Field(default_factory=list, description="this case's reporter and its duplicates'")
     escalation: dict[str, str] = Field(default_factory=dict, description="clock -> rung of the supervision ladder")
@@ -124,15 +128,22 @@ class DepartmentStats(BaseModel):
 
 
 class RateView(BaseModel):
+    """One group's three rates and the counts behind them (rules: docs/departments.md)."""
+
     group: str
-    dispatched: int
-    signed_on_time: int
-    due: int
-    resolved_on_time: int
+    dispatched: int = Field(description="department tasks dispatched in the window")
+    response_due: int = Field(description="of those, signed for, returned, or past the sign-for deadline")
+    signed_on_time: int = Field(description="answered (signed for or returned) within the sign-for deadline")
+    due: int = Field(description="tasks whose resolution fell due in the window")
+    resolved_on_time: int = Field(description="resolved within the deadline in force and not reopened")
+    resolved_within_original: int = Field(description="resolved within the original deadline and not reopened")
+    reopened: int = Field(description="due tasks reopened by a resident's 不满意 (counted as not resolved)")
+    returned: int = Field(description="tasks returned (退单) in the window")
     rated: int
     satisfied: int
     response_rate: float | None
     resolution_rate: float | None
+    resolution_rate_original: float | None = Field(description="resolution rate against the original deadline")
     satisfaction_rate: float | None
 
 

@@ -8,7 +8,6 @@ it with a deterministic event id, so a step fires exactly once however many repl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.servicekit.clock import Clock
 from services.departments import metrics
 from services.departments.tables import activity, sla_deadlines, sla_marks, work_items
+from services.departments.working_time import ROUND_THE_CLOCK, Deadlines, Timeline
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +67,27 @@ def deadline_windows(resolve_hours: int) -> dict[str, timedelta]:
     return {"sign": sign_for_window(resolve_hours), "resolve": timedelta(hours=resolve_hours)}
 
 
-def warning_time(state: DeadlineState) -> datetime:
-    return state.rung_started_at + (state.deadline - state.rung_started_at) * WARNING_SHARE
+def warning_time(state: DeadlineState, timeline: Timeline = ROUND_THE_CLOCK) -> datetime:
+    """When 75 % of the rung's working time has passed."""
+    elapsed = timeline.between(state.rung_started_at, state.deadline) * WARNING_SHARE
+    return timeline.add(state.rung_started_at, elapsed)
 
 
-def next_fire_at(state: DeadlineState) -> datetime | None:
+def next_fire_at(state: DeadlineState, timeline: Timeline = ROUND_THE_CLOCK) -> datetime | None:
     if state.spent:
         return None
-    return state.deadline if state.warned else warning_time(state)
+    return state.deadline if state.warned else warning_time(state, timeline)
 
 
-def due_steps(state: DeadlineState, now: datetime) -> tuple[list[SlaStep], DeadlineState]:
-    """Every step due by `now`, in order, and the state after them (a big jump may climb several rungs)."""
+def due_steps(
+    state: DeadlineState, now: datetime, timeline: Timeline = ROUND_THE_CLOCK
+) -> tuple[list[SlaStep], DeadlineState]:
+    """Every step due by `now`, in order, and the state after them (a big jump may climb several rungs). Warnings,
+    breaches and each further rung's deadline are measured in the item's working time (`timeline`)."""
     steps: list[SlaStep] = []
     while not state.spent:
         if not state.warned:
-            if now < warning_time(state):
+            if now < warning_time(state, timeline):
                 break
             steps.append(SlaStep("sla_warning", state.rung, state.deadline))
             state = replace(state, warned=True)
@@ -92,16 +97,16 @@ def due_steps(state: DeadlineState, now: datetime) -> tuple[list[SlaStep], Deadl
         if state.rung + 1 >= len(LADDER):
             state = replace(state, spent=True)
             break
-        deadline = state.deadline + state.window * ESCALATION_SHARE
+        deadline = timeline.add(state.deadline, state.window * ESCALATION_SHARE)
         state = replace(state, rung=state.rung + 1, rung_started_at=state.deadline, deadline=deadline, warned=False)
         steps.append(SlaStep("escalated", state.rung, deadline))
     return steps, state
 
 
-def moved(state: DeadlineState, delta: timedelta, now: datetime) -> DeadlineState:
-    """The deadline state after the deadline moved by delta (an approved extension)."""
-    state = replace(state, deadline=state.deadline + delta, spent=False)
-    return replace(state, warned=now >= warning_time(state))
+def moved(state: DeadlineState, delta: timedelta, now: datetime, timeline: Timeline = ROUND_THE_CLOCK) -> DeadlineState:
+    """The deadline state after the deadline moved by delta of working time (an approved extension)."""
+    state = replace(state, deadline=timeline.add(state.deadline, delta), spent=False)
+    return replace(state, warned=now >= warning_time(state, timeline))
 
 
 def step_note(deadline_name: str, step: SlaStep) -> str:
@@ -130,30 +135,33 @@ def _state(row: sa.Row) -> DeadlineState:
     )
 
 
-def _columns(state: DeadlineState) -> dict:
+def _columns(state: DeadlineState, timeline: Timeline) -> dict:
     return {
         "rung": state.rung,
         "rung_started_at": state.rung_started_at,
         "deadline": state.deadline,
         "warned": state.warned,
-        "next_fire_at": next_fire_at(state),
+        "next_fire_at": next_fire_at(state, timeline),
     }
 
 
 async def start_deadlines(
-    uow: UnitOfWork, case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict
+    uow: UnitOfWork, case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict, timeline: Timeline
 ) -> None:
-    """(Re)start the deadlines of a work item from `start`; `windows` maps deadline name to its window. One statement
-    for all of them."""
-    await start_deadline_rows(uow, deadline_rows(case_id, dispatch_no=dispatch_no, start=start, windows=windows))
+    """(Re)start the deadlines of a work item from `start`; `windows` maps deadline name to its window of working
+    time on `timeline`. One statement for all of them."""
+    rows = deadline_rows(case_id, dispatch_no=dispatch_no, start=start, windows=windows, timeline=timeline)
+    await start_deadline_rows(uow, rows)
 
 
-def deadline_rows(case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict) -> list[dict]:
+def deadline_rows(
+    case_id: uuid.UUID, *, dispatch_no: int, start: datetime, windows: dict, timeline: Timeline
+) -> list[dict]:
     """The rows that (re)start a work item's deadlines, for `start_deadline_rows`."""
     rows = []
     for deadline_name, window in windows.items():
-        state = DeadlineState(rung=0, rung_started_at=start, deadline=start + window, window=window)
-        values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state)}
+        state = DeadlineState(rung=0, rung_started_at=start, deadline=timeline.add(start, window), window=window)
+        values = {"dispatch_no": dispatch_no, "window_seconds": window.total_seconds(), **_columns(state, timeline)}
         rows.append({"case_id": case_id, "deadline_name": deadline_name, "generation": 0, **values})
     return rows
 
@@ -172,14 +180,16 @@ _START_DEADLINE = _start.on_conflict_do_update(
 
 
 async def move_deadline(
-    uow: UnitOfWork, case_id: uuid.UUID, deadline_name: str, delta: timedelta, now: datetime
+    uow: UnitOfWork, case_id: uuid.UUID, deadline_name: str, delta: timedelta, now: datetime, timeline: Timeline
 ) -> None:
     key = (sla_deadlines.c.case_id == case_id) & (sla_deadlines.c.deadline_name == deadline_name)
     row = (await uow.conn.execute(sa.select(sla_deadlines).where(key).with_for_update())).one_or_none()
     if row is None:
         return
-    state = moved(_state(row), delta, now)
-    await uow.conn.execute(sa.update(sla_deadlines).where(key).values(generation=row.generation + 1, **_columns(state)))
+    state = moved(_state(row), delta, now, timeline)
+    await uow.conn.execute(
+        sa.update(sla_deadlines).where(key).values(generation=row.generation + 1, **_columns(state, timeline))
+    )
 
 
 async def escalation_levels(conn: sa.ext.asyncio.AsyncConnection, case_id: uuid.UUID) -> dict[str, str]:
@@ -190,18 +200,13 @@ async def escalation_levels(conn: sa.ext.asyncio.AsyncConnection, case_id: uuid.
 
 
 class SlaScheduler:
-    """Fires due SLA steps. Safe to run in several replicas at once."""
+    """Fires due SLA steps, a pass per `tick` (run periodically). Safe to run in several replicas at once."""
 
-    def __init__(self, db: Database, clock: Clock, *, interval: float = 30.0, batch: int = 200) -> None:
+    def __init__(self, db: Database, clock: Clock, deadlines: Deadlines, *, batch: int = 200) -> None:
         self._db = db
         self._clock = clock
-        self._interval = interval
+        self._deadlines = deadlines
         self._batch = batch
-
-    async def run(self) -> None:
-        while True:
-            await self.tick()
-            await asyncio.sleep(self._interval)
 
     async def tick(self) -> int:
         """One pass over the due deadlines; returns how many steps this replica fired."""
@@ -222,6 +227,7 @@ class SlaScheduler:
         )
         fired = 0
         async with self._db.unit_of_work() as uow:
+            await self._deadlines.refresh(uow.conn)
             for row in (await uow.conn.execute(query)).all():
                 fired += await self._advance(uow, row, now)
         return fired
@@ -231,11 +237,12 @@ class SlaScheduler:
         if row.status not in ACTIVE_STATUSES[row.deadline_name] or row.dispatch_no != row.current_dispatch_no:
             await uow.conn.execute(sa.update(sla_deadlines).where(key).values(next_fire_at=None))  # stopped
             return 0
-        steps, state = due_steps(_state(row), now)
+        timeline = self._deadlines.timeline(row.item_code)
+        steps, state = due_steps(_state(row), now, timeline)
         fired = 0
         for step in steps:
             fired += await self._fire(uow, row, step, now)
-        await uow.conn.execute(sa.update(sla_deadlines).where(key).values(**_columns(state)))
+        await uow.conn.execute(sa.update(sla_deadlines).where(key).values(**_columns(state, timeline)))
         return fired
 
     async def _fire(self, uow: UnitOfWork, row: sa.Row, step: SlaStep, now: datetime) -> int:

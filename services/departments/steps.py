@@ -38,6 +38,7 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "request_extension": frozenset({"signed", "in_progress"}),
     "decide_extension": frozenset({"signed", "in_progress"}),
     "unlink": frozenset({"linked"}),
+    "confirm_duplicate": OPEN_STATUSES,  # and reject: a suspected duplicate is its own open case meanwhile
 }
 
 

@@ -35,6 +35,8 @@ work_items = sa.Table(
     sa.Column("result", sa.Text),
     sa.Column("returns", sa.Integer, nullable=False, server_default="0"),  # bounces of this case so far
     sa.Column("primary_case_id", UUID(as_uuid=True)),  # set while linked to an open case as its duplicate
+    sa.Column("suspected_duplicate_of", UUID(as_uuid=True)),  # a likely match a clerk has yet to confirm or reject
+    sa.Column("duplicate_score", sa.Float),  # description similarity to the (suspected) primary
     sa.Column("photo_urls", JSONB, nullable=False, server_default="[]"),  # the worker's photos
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_work_items_department_status", "department", "status"),
@@ -61,6 +63,41 @@ TOUCHED_AT = sa.func.greatest(
     type_=sa.DateTime(timezone=True),
 )
 sa.Index("ix_work_items_touched", TOUCHED_AT)
+
+# One row per dispatch of a case to a department (a department task): its own deadlines and outcome, never
+# overwritten by a later dispatch, so the three rates cannot lose a case to a return (rates.py, docs/departments.md).
+# A return before signing and within the sign-for deadline is a prompt answer (not due for resolution); any other
+# return is an unresolved task. due_at: when the task's resolution is judged (its first outcome, or the deadline in
+# force if none came by then); touched_at: the latest of dispatch and due_at, for the rates' window index.
+TASK_DUE_AT = """CASE WHEN linked THEN NULL
+     WHEN returned_at IS NOT NULL AND signed_at IS NULL AND returned_at <= sign_deadline THEN NULL
+     ELSE least(first_resolved_at, returned_at, deadline) END"""
+department_tasks = sa.Table(
+    "department_tasks",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("dispatch_no", sa.Integer, primary_key=True),
+    sa.Column("department", sa.Text, nullable=False),
+    sa.Column("item_code", sa.Text, nullable=False),
+    sa.Column("community_id", sa.Text, nullable=False),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sign_deadline", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("original_deadline", sa.DateTime(timezone=True), nullable=False),  # resolution, as dispatched
+    sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),  # resolution, with timely approved extensions
+    sa.Column("signed_at", sa.DateTime(timezone=True)),
+    sa.Column("returned_at", sa.DateTime(timezone=True)),
+    sa.Column("first_resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("reopens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("linked", sa.Boolean, nullable=False, server_default="false"),  # riding on a primary: not its own task
+    sa.Column("due_at", sa.DateTime(timezone=True), sa.Computed(TASK_DUE_AT, persisted=True)),
+    sa.Column(
+        "touched_at",
+        sa.DateTime(timezone=True),
+        sa.Computed(f"greatest(dispatched_at, {TASK_DUE_AT})", persisted=True),
+    ),
+    sa.Index("ix_department_tasks_touched_at", "touched_at"),
+    sa.Index("ix_department_tasks_returned_at", "department", "returned_at"),
+)
 
 activity = sa.Table(
     "work_item_activity",
@@ -97,7 +134,7 @@ extensions = sa.Table(
     sa.Column("requested_by", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("hours", sa.Integer, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),  # pending | approved | refused
+    sa.Column("state", sa.Text, nullable=False),  # pending | approved | refused | withdrawn (case returned)
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("decided_by", sa.Text),
     sa.Column("decision_note", sa.Text),
@@ -142,7 +179,30 @@ feedback = sa.Table(
     metadata,
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("rating", sa.Text, nullable=False),  # satisfied | basically_satisfied | dissatisfied
+    sa.Column("dispatch_no", sa.Integer),  # the department task rated: the case's dispatch when it was rated
     sa.Column("rated_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The working calendar's own days (working_time.py): the district's days off and extra working days (scope
+# "district"), and the national schedule of a year the chinesecalendar package does not know yet (scope "national",
+# entered from the State Council's notice together with its calendar_years row).
+calendar_days = sa.Table(
+    "calendar_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("scope", sa.Text, primary_key=True),  # district | national
+    sa.Column("working", sa.Boolean, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("entered_by", sa.Text, nullable=False),
+    sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
+)
+calendar_years = sa.Table(
+    "calendar_years",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),  # e.g. the State Council notice's number
+    sa.Column("entered_by", sa.Text, nullable=False),
+    sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 outbox, inbox = add_delivery_tables(metadata)

@@ -4,27 +4,33 @@ read a case's timeline; operators read a resident's contact (audited)."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.audit import record_audit
+from gridloop.auth.privacy import ERASED_MARK
 from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
+from gridloop.registry.places import OutsideGrid, check_place
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import metrics
 from services.intake.deps import (
+    ActiveWorkerDep,
     CipherDep,
     CurrentPrincipal,
     OperatorDep,
     RegistryDep,
     ReportDeskDep,
-    WorkerDep,
     WorkerLimitDep,
+    check_worker_active,
 )
-from services.intake.handlers import Submission
-from services.intake.schemas import CaseView, ReportAccepted, ReportIn, TimelineEntry
+from services.intake.handlers import IdempotencyConflict, Submission
+from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn, TimelineEntry
+from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -40,9 +46,12 @@ def _unprocessable(field: str, message: str, value: object) -> HTTPException:
 
 def check_against_registry(report: ReportIn, registry: Registry) -> None:
     try:
-        registry.grid(report.grid_id)
+        grid = registry.grid(report.grid_id)
     except NotInRegistry:
         raise _unprocessable("grid_id", f"unknown grid {report.grid_id}", report.grid_id) from None
+    if not grid.active:
+        message = f"grid {report.grid_id} is no longer in use (redrawn or merged): report on the grid in force"
+        raise _unprocessable("grid_id", message, report.grid_id)
     try:
         registry.worker(report.worker_id)
     except NotInRegistry:
@@ -59,9 +68,10 @@ def check_against_registry(report: ReportIn, registry: Registry) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReportAccepted,
     responses={
-        200: {"model": ReportAccepted, "description": "already accepted (same client_report_id)"},
+        200: {"model": ReportAccepted, "description": "already accepted (this worker, same client_report_id and body)"},
         401: {"description": "no or bad credentials"},
         403: {"description": "not a worker, another worker's report, or a grid the worker is not assigned to"},
+        409: {"description": "this worker's client_report_id was accepted with a different body"},
         413: {"description": "body too large"},
         429: {"description": "too many reports from this worker; see Retry-After"},
         503: {"description": "database unreachable or busy; retry after Retry-After seconds"},
@@ -71,7 +81,7 @@ async def post_report(
     report: ReportIn,
     request: Request,
     response: Response,
-    worker: WorkerDep,
+    worker: ActiveWorkerDep,
     registry: RegistryDep,
     desk: ReportDeskDep,
     limit: WorkerLimitDep,
@@ -82,15 +92,65 @@ async def post_report(
     limit.check(worker.subject)
     check_against_registry(report, registry)
     community_id = registry.grid(report.grid_id).community_id
+    settings: IntakeSettings = request.app.state.runtime.settings
+    outside = _outside_grid(report, registry, settings.place_tolerance_m)
     # Committed with the reports posted at the same moment; the audit entry in the same transaction.
-    accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports"))
+    accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", outside))
     request.state.audited = True
+    if accepted.conflict:
+        metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            str(IdempotencyConflict(report.worker_id, report.client_report_id, accepted.case_id)),
+        )
     if accepted.created:
         metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
+        if outside is not None:
+            metrics.REPORTS_OUTSIDE_GRID.inc()
     else:
         metrics.REPORTS_DUPLICATE.inc()
         response.status_code = status.HTTP_200_OK
     return ReportAccepted(case_id=accepted.case_id, tracking_token=accepted.tracking_token, status=accepted.status)
+
+
+def _outside_grid(report: ReportIn, registry: Registry, tolerance_m: float) -> OutsideGrid | None:
+    location = report.location
+    if location is None or location.lat is None or location.lon is None:
+        return None
+    return check_place(registry, report.grid_id, location.lat, location.lon, tolerance_m=tolerance_m)
+
+
+@router.get(
+    "/cases/outside-grid",
+    response_model=list[OutsideGridCase],
+    responses={403: {"description": "operators only"}},
+)
+async def list_cases_outside_grid(
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    since: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[OutsideGridCase]:
+    """Reports located outside the grid they name (beyond the GPS tolerance), newest first, for operators to check."""
+    query = (
+        sa.select(cases).where(cases.c.outside_grid_m.is_not(None)).order_by(cases.c.reported_at.desc()).limit(limit)
+    )
+    if since is not None:
+        query = query.where(cases.c.reported_at >= since)
+    async with runtime.db.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        OutsideGridCase(
+            case_id=r.case_id,
+            worker_id=r.worker_id,
+            grid_id=r.grid_id,
+            located_grid_id=r.located_grid_id,
+            outside_grid_m=r.outside_grid_m,
+            reported_at=r.reported_at,
+            status=r.status,
+        )
+        for r in rows
+    ]
 
 
 @router.get(
@@ -98,8 +158,9 @@ async def post_report(
     response_model=CaseView,
     responses={404: {"description": "no such case (or not reported by this worker)"}},
 )
-async def get_case(case_id: uuid.UUID, runtime: RuntimeDep, caller: CurrentPrincipal) -> CaseView:
-    """A case and its timeline: for operators, and for the worker who reported it."""
+async def get_case(case_id: uuid.UUID, request: Request, runtime: RuntimeDep, caller: CurrentPrincipal) -> CaseView:
+    """A case and its timeline: for operators, and for the worker who reported it (while still active)."""
+    check_worker_active(caller, request.app.state.registry)
     if caller.role not in ("operator", "worker"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and the reporting worker read cases here")
     async with runtime.db.engine.connect() as conn:
@@ -116,6 +177,9 @@ async def get_case(case_id: uuid.UUID, runtime: RuntimeDep, caller: CurrentPrinc
         community_id=case.community_id,
         reported_at=case.reported_at,
         description=case.description,
+        worker_id=case.worker_id,
+        outside_grid_m=case.outside_grid_m,
+        located_grid_id=case.located_grid_id,
         timeline=[
             TimelineEntry(
                 status=s.status, at=s.at, actor=s.actor, department=s.department, item_code=s.item_code, note=s.note
@@ -128,7 +192,7 @@ async def get_case(case_id: uuid.UUID, runtime: RuntimeDep, caller: CurrentPrinc
 @router.get(
     "/cases/{case_id}/resident",
     response_model=ResidentContact,
-    responses={404: {"description": "no such case"}},
+    responses={404: {"description": "no such case"}, 410: {"description": "erased under the retention policy"}},
 )
 async def get_resident_contact(
     case_id: uuid.UUID, request: Request, runtime: RuntimeDep, operator: OperatorDep, cipher: CipherDep
@@ -138,5 +202,8 @@ async def get_resident_contact(
         stored = await conn.scalar(sa.select(cases.c.resident).where(cases.c.case_id == case_id))
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        if stored.get(ERASED_MARK):
+            await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=410, request=request)
+            raise HTTPException(status.HTTP_410_GONE, "居民联系方式已按保留期限删除")
         await record_audit(conn, operator, "read_resident_contact", case_id=case_id, status=200, request=request)
     return ResidentContact.model_validate(cipher.open(stored))

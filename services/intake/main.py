@@ -10,42 +10,54 @@ from gridloop.delivery.db import Database
 from gridloop.servicekit.app import create_app
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
+from gridloop.servicekit.settings import DEV_ENVS
 from services.intake.api import router
 from services.intake.consumer import timeline_consumer
 from services.intake.handlers import ReportDesk
-from services.intake.open311 import router as open311_router
+from services.intake.open311_api import router as open311_router
 from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
-from services.intake.tables import outbox
+from services.intake.tables import inbox, outbox
 from services.intake.worker_app_pages import worker_app_router, worker_console
+from services.intake.worker_feed import FeedSignal
+from services.intake.worker_feed_api import router as worker_feed_router
 
 
-async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk) -> Runtime:
+async def build(settings: IntakeSettings, *, registry: ManagedRegistry, desk: ReportDesk, feed: FeedSignal) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/intake")
-    runtime = Runtime("intake", settings, db)
-    desk.open(runtime)
+    runtime = Runtime("intake", settings, db, inbox=inbox)
+    desk.open(runtime, settings)
     await registry.try_load(db)
-    runtime.add_consumer(timeline_consumer(runtime))
-    runtime.add_task(partial(registry.follow, db, settings.registry_check_seconds), "registry")
+    timeline_consumer(runtime, feed=feed)
+    runtime.every(settings.registry_check_seconds, partial(registry.check, db), "registry")
     return runtime
 
 
 def make_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    registry, desk = ManagedRegistry(), ReportDesk()
+    registry, desk, feed = ManagedRegistry(seed=seeds_generated_district(settings)), ReportDesk(), FeedSignal()
     app = create_app(
         name="intake",
         settings=settings,
-        build=partial(build, registry=registry, desk=desk),
-        routers=[router, registry_router, open311_router, worker_app_router(settings)],
+        build=partial(build, registry=registry, desk=desk, feed=feed),
+        routers=[router, registry_router, open311_router, worker_feed_router, worker_app_router(settings)],
         title="GridLoop intake",
-        larger_bodies={"/app/photos": settings.photo_max_bytes + 64 * 1024},  # a photo and its form fields
+        larger_bodies={
+            "/v1/registry/imports": settings.registry_import_max_bytes,
+            "/app/photos": settings.photo_max_bytes + 64 * 1024,  # a photo and its form fields
+        },
     )
     worker_console(settings).mount(app)
     app.state.registry = registry
     app.state.report_desk = desk
+    app.state.worker_feed = feed
     return app
+
+
+def seeds_generated_district(settings: IntakeSettings) -> bool:
+    """Development and tests start from the generated district; production only ever from an import."""
+    return settings.env in DEV_ENVS
 
 
 def run(argv: list[str]) -> int:

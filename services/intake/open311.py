@@ -1,36 +1,40 @@
-"""Open311 GeoReport v2 on the intake service: the admission list as services, and cases as service requests.
+"""Open311 GeoReport v2 on the intake service: the admission list as services, cases as service requests, and
+what a reader may see of them. Formats, parsing, the public data policy and the queries live here; the routes
+in `open311_api.py`.
 
-A request posted here becomes a case through the report desk (`accept_reports`), reported by a configured
-pseudo-worker on the grid whose centre is nearest to the given coordinates, so it is routed like any grid worker's
-report. Every endpoint answers in JSON or XML (by the path's extension) and reports errors in the spec's format.
+A request posted through Open311 becomes a case through the report desk, reported by a configured pseudo-worker
+on the grid whose boundary holds the given coordinates, so it is routed like any grid worker's report.
+
+The public data policy (docs/open311.md): the cases of an item the admission list marks personal (police items,
+domestic violence, mental health, missing persons, disputes, drugs, fraud, children and elders in need,
+disability, a household's money) are never listed or fetchable without a partner key granted that item's
+department; the cases of public items show the location rounded to about 100 m, no address, and their
+description and photo only if the reporter agreed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData
 
-from gridloop.admission.admission_list import AdmissionItem, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem, AdmissionList, default_admission_list
 from gridloop.admission.lexicon import KEYWORDS
-from gridloop.auth.tokens import api_key_principal
 from gridloop.contracts.events import Location, ResidentContact
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.registry import Grid, Registry
-from services.intake import metrics
-from services.intake.deps import get_registry
-from services.intake.handlers import ReportDesk, Submission
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
 from services.intake.tables import cases, timeline
@@ -42,33 +46,30 @@ MAX_RANGE = timedelta(days=90)  # the spec's default window and longest search r
 MAX_RESULTS = 1000
 NO_PHONE = "19900000000"  # placeholder contact for a requester who gave no mainland mobile: never messaged by SMS
 SERVICE_NOTICE = "已受理，将依据社区工作准入清单分拨至责任部门办理"
+PUBLIC_DECIMALS = 3  # 0.001° is 111 m of latitude and 96 m of longitude at Chengdu: "about 100 m"
+# The public sees a fixed note per status, never a department's or worker's own words (they name people).
+PUBLIC_NOTES = {
+    "received": "已受理",
+    "triage": "正在确认责任部门",
+    "forwarded": "已转派至责任部门",
+    "signed": "责任部门已签收",
+    "in_progress": "正在办理",
+    "returned": "正在重新分拨",
+    "resolved": "已办结",
+    "reopened": "已重新办理",
+    "closed": "已结案",
+    "not_admitted": "不属于社区工作准入事项",
+}
+# Open311 form fields that are not part of the request itself (left out of its idempotency fingerprint).
+NOT_THE_REQUEST = frozenset({"api_key"})
 
 
 class Open311Error(Exception):
-    def __init__(self, code: int, description: str) -> None:
+    def __init__(self, code: int, description: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
-
-
-class Open311Route(APIRoute):
-    """Turns Open311Error into the spec's error body, in the format the path asked for."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Open311Error as exc:
-                fmt = request.path_params.get("fmt", "json")
-                body = [{"code": exc.code, "description": exc.description}]
-                return render(body, fmt if fmt in FORMATS else "json", root="errors", item="error", status=exc.code)
-
-        return handle
-
-
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+        self.headers = dict(headers or {})
 
 
 # ---- rendering ----------------------------------------------------------------------------------------------
@@ -82,6 +83,13 @@ def render(data: Any, fmt: str, *, root: str, item: str | None = None, status: i
         _fill(ET.SubElement(element, item) if item else element, entry)
     body = ET.tostring(element, encoding="utf-8", xml_declaration=True)
     return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def render_error(error: Open311Error, fmt: str) -> Response:
+    body = [{"code": error.code, "description": error.description}]
+    response = render(body, fmt if fmt in FORMATS else "json", root="errors", item="error", status=error.code)
+    response.headers.update(error.headers)
+    return response
 
 
 def _fill(element: ET.Element, value: Any) -> None:
@@ -98,7 +106,7 @@ def _fill(element: ET.Element, value: Any) -> None:
         element.text = str(value)
 
 
-def _format(fmt: str) -> str:
+def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise Open311Error(404, f"unknown format {fmt!r}: use .json or .xml")
     return fmt
@@ -145,49 +153,53 @@ def service_definition(item: AdmissionItem) -> dict[str, Any]:
     }
 
 
-def _item(code: str) -> AdmissionItem:
+def admission_item(code: str) -> AdmissionItem:
     item = default_admission_list().get(code)
     if item is None:
         raise Open311Error(404, f"service_code {code} not found")
     return item
 
 
-@router.get("/services.{fmt}")
-async def get_services(fmt: str) -> Response:
-    """The 63 items of the admission list as Open311 services (group = responsible department)."""
-    items = default_admission_list().items.values()
-    return render([service_entry(i) for i in items], _format(fmt), root="services", item="service")
+# ---- who reads: the public data policy ----------------------------------------------------------------------
 
 
-@router.get("/services/{service_code}.{fmt}")
-async def get_service_definition(service_code: str, fmt: str) -> Response:
-    fmt = _format(fmt)
-    return render(service_definition(_item(service_code)), fmt, root="service_definition")
+@dataclass(frozen=True)
+class Open311Reader:
+    """Who reads requests: anonymous or an API key (`key_digest`), and the departments a partner key is granted
+    (their items' cases in full, personal ones included). Everyone else gets the public view of public items."""
+
+    key_digest: str | None = None
+    departments: frozenset[str] = frozenset()
+
+    def sees_in_full(self, item: AdmissionItem | None) -> bool:
+        return item is not None and item.department in self.departments
+
+    def visible_codes(self, admission_list: AdmissionList) -> frozenset[str]:
+        granted = {code for code, item in admission_list.items.items() if item.department in self.departments}
+        return admission_list.public_codes | granted
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.key_digest}" if self.key_digest else "anonymous"
+
+
+def reader_for(api_key: str | None, settings: IntakeSettings) -> Open311Reader:
+    """The reader an `api_key` query parameter names; Open311Error(403) for a key that is neither a posting key
+    nor a partner key (a wrong key must not silently read less)."""
+    if not api_key:
+        return Open311Reader()
+    if api_key not in settings.open311_api_keys and api_key not in settings.open311_partner_keys:
+        raise Open311Error(403, "api_key is invalid")
+    digest = hashlib.sha256(api_key.encode()).hexdigest()[:12]
+    return Open311Reader(digest, frozenset(settings.open311_partner_keys.get(api_key, ())))
+
+
+def public_point(lat: float, lon: float) -> tuple[float, float]:
+    """A location rounded to about 100 m: enough to find the street lamp, not the household."""
+    return round(lat, PUBLIC_DECIMALS), round(lon, PUBLIC_DECIMALS)
 
 
 # ---- posting a request ------------------------------------------------------------------------------------
-
-
-@router.post("/requests.{fmt}")
-async def post_request(fmt: str, request: Request) -> Response:
-    """Create a case (form-encoded, with api_key); it is routed like any report."""
-    fmt = _format(fmt)
-    settings: IntakeSettings = request.app.state.runtime.settings
-    form = await request.form()
-    api_key = form.get("api_key")
-    if not isinstance(api_key, str) or api_key not in settings.open311_api_keys:
-        raise Open311Error(403, "api_key is missing or invalid")
-    principal = request.state.principal = api_key_principal(api_key)  # for the audit log
-    request.app.state.auth.api_key_limit.check(api_key)  # 429 with Retry-After
-    registry: Registry = await get_registry(request)  # 503 while the registry is not loaded
-    report = report_from_form(form, settings=settings, registry=registry, now=datetime.now(UTC))
-    community_id = registry.grid(report.grid_id).community_id
-    desk: ReportDesk = request.app.state.report_desk
-    accepted = await desk.submit(Submission(report, community_id, principal, f"POST {request.scope['route'].path}"))
-    request.state.audited = True
-    metrics.REPORTS_RECEIVED.labels(community=community_id).inc()
-    body = [{"service_request_id": str(accepted.case_id), "service_notice": SERVICE_NOTICE, "account_id": None}]
-    return render(body, fmt, root="service_requests", item="request")
 
 
 def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Registry, now: datetime) -> ReportIn:
@@ -196,13 +208,14 @@ def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Regi
     code = field.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
-    item = _item(code)
+    item = admission_item(code)
     address = field.get("address_string") or None
     if field.get("lat") or field.get("long"):
         grid = _grid_near(_coordinate(field, "lat", 90), _coordinate(field, "long", 180), registry, settings)
         location = Location(lat=float(field["lat"]), lon=float(field["long"]), address=address)
     elif address:
-        grid = registry.grid(settings.open311_fallback_grid) if settings.open311_fallback_grid else registry.grids[0]
+        fallback = settings.open311_fallback_grid
+        grid = registry.grid(fallback) if fallback else next(g for g in registry.grids if g.active)
         location = Location(address=address[:300])
     else:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
@@ -218,10 +231,23 @@ def report_from_form(form: FormData, *, settings: IntakeSettings, registry: Regi
             occurred_at=now,
             photo_urls=[media] if media.startswith(("http://", "https://")) else [],
             resident=_requester(field),
+            public_consent=field.get("public_consent", "").lower() in ("true", "1", "yes"),
         )
     except ValidationError as exc:
         problem = exc.errors()[0]
         raise Open311Error(400, f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+
+
+def idempotent_report_id(key_digest: str, idempotency_key: str) -> uuid.UUID:
+    """The report id of an Open311 post that carries an Idempotency-Key: scoped to the API key that sent it, so
+    two clients' keys never meet, and a retry with the same key names the same case."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"gridloop:open311:{key_digest}:{idempotency_key}")
+
+
+def form_fingerprint(form: FormData) -> str:
+    """What an Open311 post asks for, as its idempotency fingerprint: every field but the API key, in order."""
+    fields = sorted((k, str(v).strip()) for k, v in form.multi_items() if k not in NOT_THE_REQUEST)
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
 
 
 def _coordinate(field: dict[str, str], name: str, bound: float) -> float:
@@ -235,16 +261,11 @@ def _coordinate(field: dict[str, str], name: str, bound: float) -> float:
 
 
 def _grid_near(lat: float, lon: float, registry: Registry, settings: IntakeSettings) -> Grid:
-    """The grid whose centre is nearest (equirectangular distance: exact enough inside one district)."""
-
-    def km(grid: Grid) -> float:
-        dx = math.radians(grid.lon - lon) * math.cos(math.radians(lat))
-        return 6371.0 * math.hypot(dx, math.radians(grid.lat - lat))
-
-    nearest = min(registry.grids, key=km)
-    if km(nearest) > settings.open311_max_distance_km:
+    """The grid whose boundary holds the point (gridloop/registry/places.py); none: outside the district."""
+    grid = registry.grid_at(lat, lon)
+    if grid is None:
         raise Open311Error(400, "lat/long is outside the district served here")
-    return nearest
+    return grid
 
 
 def _requester(field: dict[str, str]) -> ResidentContact:
@@ -262,38 +283,32 @@ def _requester(field: dict[str, str]) -> ResidentContact:
 # ---- reading requests -------------------------------------------------------------------------------------
 
 
-@router.get("/requests.{fmt}")
-async def get_requests(fmt: str, request: Request) -> Response:
-    """Requests by id list, or filtered by service_code, start_date/end_date (≤ 90 days) and status."""
-    fmt = _format(fmt)
-    query = request.query_params
+def request_conditions(query: Mapping[str, str], reader: Open311Reader, *, now: datetime) -> list[Any]:
+    """The filters of GET requests (ids override the others, as the spec says) and, always, the items this
+    reader may see: a personal item's case is neither listed nor found by id."""
+    conditions: list[Any] = [_service_code_expr().in_(sorted(reader.visible_codes(default_admission_list())))]
     ids = _split(query.get("service_request_id"))
-    conditions: list[Any] = []
-    if ids:  # the spec: ids override every other filter
-        conditions.append(cases.c.case_id.in_([u for u in map(_uuid, ids) if u]))
-    else:
-        start, end = _window(query.get("start_date"), query.get("end_date"))
-        conditions += [cases.c.reported_at >= start, cases.c.reported_at <= end]
-        if codes := _split(query.get("service_code")):
-            conditions.append(_service_code_expr().in_(codes))
-        if statuses := _split(query.get("status")):
-            if not set(statuses) <= {"open", "closed"}:
-                raise Open311Error(400, "status must be open or closed")
-            if set(statuses) != {"open", "closed"}:
-                closed = cases.c.status.in_(CLOSED_STATUSES)
-                conditions.append(closed if statuses[0] == "closed" else sa.not_(closed))
-    rows = await _load(request, conditions)
-    return render([request_entry(r, request) for r in rows], fmt, root="service_requests", item="request")
+    if ids:
+        conditions.append(cases.c.case_id.in_([u for u in map(parse_uuid, ids) if u]))
+        return conditions
+    start, end = _window(query.get("start_date"), query.get("end_date"), now=now)
+    conditions += [cases.c.reported_at >= start, cases.c.reported_at <= end]
+    if codes := _split(query.get("service_code")):
+        conditions.append(_service_code_expr().in_(codes))
+    if statuses := _split(query.get("status")):
+        if not set(statuses) <= {"open", "closed"}:
+            raise Open311Error(400, "status must be open or closed")
+        if set(statuses) != {"open", "closed"}:
+            closed = cases.c.status.in_(CLOSED_STATUSES)
+            conditions.append(closed if statuses[0] == "closed" else sa.not_(closed))
+    return conditions
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
-async def get_request(service_request_id: str, fmt: str, request: Request) -> Response:
-    fmt = _format(fmt)
-    case_id = _uuid(service_request_id)
-    rows = await _load(request, [cases.c.case_id == case_id]) if case_id else []
-    if not rows:
-        raise Open311Error(404, f"service_request_id {service_request_id} not found")
-    return render([request_entry(rows[0], request)], fmt, root="service_requests", item="request")
+def one_request(case_id: uuid.UUID, reader: Open311Reader) -> list[Any]:
+    return [
+        cases.c.case_id == case_id,
+        _service_code_expr().in_(sorted(reader.visible_codes(default_admission_list()))),
+    ]
 
 
 def _forwarded() -> Any:
@@ -310,10 +325,11 @@ _FORWARDED = _forwarded()
 
 
 def _service_code_expr() -> Any:
+    """The item a case is about: the latest one it was forwarded as, else the reporter's hint."""
     return sa.func.coalesce(_FORWARDED.c.item_code, cases.c.item_hint)
 
 
-async def _load(request: Request, conditions: Iterable[Any]) -> list[sa.Row]:
+async def load_requests(engine: AsyncEngine, conditions: Iterable[Any]) -> list[sa.Row]:
     last_note = (
         sa.select(timeline.c.note)
         .where(timeline.c.case_id == cases.c.case_id)
@@ -334,35 +350,46 @@ async def _load(request: Request, conditions: Iterable[Any]) -> list[sa.Row]:
         .order_by(cases.c.reported_at.desc())
         .limit(MAX_RESULTS)
     )
-    async with request.app.state.runtime.db.engine.connect() as conn:
+    async with engine.connect() as conn:
         return list((await conn.execute(query)).all())
 
 
-def request_entry(row: sa.Row, request: Request) -> dict[str, Any]:
-    settings: IntakeSettings = request.app.state.runtime.settings
+def request_entry(
+    row: sa.Row, reader: Open311Reader, grid_centre: Callable[[str], Grid | None]
+) -> dict[str, Any] | None:
+    """One request as this reader may see it: in full for a partner granted the item's department, else the
+    public view; None for a personal item's case (the query leaves those out already: checked twice on purpose)."""
     item = default_admission_list().get(row.service_code) if row.service_code else None
+    full = reader.sees_in_full(item)
+    if not full and (item is None or item.personal):
+        return None
     routed = row.forwarded_department is not None and row.status not in {"returned", "triage", "not_admitted"}
     location = row.location or {}
     expected = row.forwarded_at + timedelta(hours=item.resolve_hours) if routed and item else None
+    shared = full or row.public_consent
+    lat, lon = location.get("lat"), location.get("lon")
+    if not full:
+        grid = grid_centre(row.grid_id) if lat is None or lon is None else None
+        lat, lon = (lat, lon) if grid is None else (grid.lat, grid.lon)
+        lat, lon = public_point(lat, lon) if lat is not None and lon is not None else (None, None)
     return {
         "service_request_id": str(row.case_id),
         "status": "closed" if row.status in CLOSED_STATUSES else "open",
-        "status_notes": row.status_notes,
+        "status_notes": row.status_notes if full else PUBLIC_NOTES.get(row.status),
         "service_name": item.name_zh if item else None,
         "service_code": row.service_code,
-        # A grid worker's own wording may name residents: only requests posted through Open311 show theirs.
-        "description": row.description if row.worker_id == settings.open311_worker_id else None,
+        "description": row.description if shared else None,
         "agency_responsible": DEPARTMENT_NAMES_ZH.get(row.forwarded_department) if routed else None,
         "service_notice": None,
         "requested_datetime": _w3c(row.reported_at),
         "updated_datetime": _w3c(row.updated_at),
         "expected_datetime": _w3c(expected),
-        "address": location.get("address"),
+        "address": location.get("address") if full else None,
         "address_id": None,
         "zipcode": None,
-        "lat": location.get("lat"),
-        "long": location.get("lon"),
-        "media_url": row.photo_urls[0] if row.photo_urls else None,
+        "lat": lat,
+        "long": lon,
+        "media_url": row.photo_urls[0] if shared and row.photo_urls else None,
     }
 
 
@@ -370,7 +397,7 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _uuid(value: str) -> uuid.UUID | None:
+def parse_uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -385,12 +412,13 @@ def _when(value: str, name: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=CHINA)
 
 
-def _window(start_text: str | None, end_text: str | None) -> tuple[datetime, datetime]:
+def _window(start_text: str | None, end_text: str | None, *, now: datetime) -> tuple[datetime, datetime]:
     start = _when(start_text, "start_date") if start_text else None
     end = _when(end_text, "end_date") if end_text else None
     if start is None and end is None:
-        end = datetime.now(UTC)
+        end = now.astimezone(UTC)
     if start is None:
+        assert end is not None
         start = end - MAX_RANGE
     if end is None:
         end = start + MAX_RANGE

@@ -13,7 +13,10 @@ cases = sa.Table(
     "cases",
     metadata,
     sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("client_report_id", UUID(as_uuid=True), nullable=False, unique=True),
+    # The idempotency key is the reporting worker's own (worker_id, client_report_id); the fingerprint is what it
+    # was first sent with (NULL for cases stored before fingerprints, which are not compared).
+    sa.Column("client_report_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("request_fingerprint", sa.Text),
     sa.Column("tracking_token", sa.Text, nullable=False, unique=True),
     sa.Column("worker_id", sa.Text, nullable=False),
     sa.Column("grid_id", sa.Text, nullable=False),
@@ -24,9 +27,17 @@ cases = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("photo_urls", JSONB, nullable=False),
+    # The reporter agreed that the description and photo may be shown publicly (Open311); false unless asked.
+    sa.Column("public_consent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resident", JSONB, nullable=False),  # name, phone, e-mail, webhook encrypted (gridloop/auth/privacy.py)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # A report whose location lies farther than the tolerance outside the reported grid: accepted, flagged for
+    # operators with the distance and the grid that does hold the location (None outside every grid).
+    sa.Column("outside_grid_m", sa.Float),
+    sa.Column("located_grid_id", sa.Text),
+    sa.Index("ix_cases_outside_grid", "reported_at", postgresql_where=sa.text("outside_grid_m IS NOT NULL")),
+    sa.UniqueConstraint("worker_id", "client_report_id", name="cases_worker_id_client_report_id_key"),
 )
 
 timeline = sa.Table(
@@ -40,6 +51,23 @@ timeline = sa.Table(
     sa.Column("department", sa.Text),
     sa.Column("item_code", sa.Text),
     sa.Column("note", sa.Text, nullable=False),
+)
+
+# What each grid worker is told about the cases they reported: one row per outcome step, in the order intake took
+# them (`id` is the cursor of the worker's feed and stream), keyed naturally by the status event's id.
+worker_updates = sa.Table(
+    "worker_updates",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("worker_id", sa.Text, nullable=False),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),  # what the worker reads (Chinese)
+    sa.Column("detail", JSONB, nullable=False),  # department, item, reason, where to send the resident, …
+    sa.Column("action_needed", sa.Boolean, nullable=False),
+    sa.Index("ix_worker_updates_worker_id", "worker_id", "id"),
 )
 
 communities = sa.Table(
@@ -59,6 +87,8 @@ grids = sa.Table(
     sa.Column("households", sa.Integer, nullable=False),
     sa.Column("lat", sa.Float, nullable=False),
     sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("boundary", JSONB),  # a GeoJSON Polygon or MultiPolygon, WGS84
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # deactivated, never deleted
 )
 
 workers = sa.Table(
@@ -67,6 +97,7 @@ workers = sa.Table(
     sa.Column("worker_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # a departed worker: False
 )
 
 # A worker walks one or more grids; `position` keeps the first-named grid first.

@@ -62,9 +62,10 @@ def photo_type(data: bytes, *, max_bytes: int) -> str:
     raise PhotoRefused("只接受 JPEG 或 PNG 照片")
 
 
-def photo_id_for(client_report_id: uuid.UUID, index: int) -> str:
-    """The photo's id derives from the device's report id, so a retried upload is the same photo."""
-    return str(uuid.uuid5(client_report_id, f"photo:{index}"))
+def photo_id_for(worker_id: str, client_report_id: uuid.UUID, index: int) -> str:
+    """The photo's id derives from the worker and the device's report id (reports are idempotent per worker), so
+    a retried upload is the same photo."""
+    return str(uuid.uuid5(client_report_id, f"photo:{worker_id}:{index}"))
 
 
 async def store_photo(

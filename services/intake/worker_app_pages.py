@@ -89,7 +89,7 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
             content_type = worker_app.photo_type(data, max_bytes=settings.photo_max_bytes)
         except worker_app.PhotoRefused as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        photo_id = worker_app.photo_id_for(client_report_id, index)
+        photo_id = worker_app.photo_id_for(session.principal.subject, client_report_id, index)
         async with runtime.db.engine.begin() as conn:
             mine = await worker_app.store_photo(
                 conn,

@@ -37,9 +37,9 @@ GATEWAY = Principal("gateway", "sms")
 async def gateway_only(
     request: Request, runtime: NotifyDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
-    """Callbacks carry the gateway's bearer token when one is configured."""
+    """Callbacks carry the gateway's bearer token, always (a token is always configured: see the settings)."""
     expected = runtime.settings.sms_callback_token
-    if expected and not hmac.compare_digest(authorization or "", f"Bearer {expected}"):
+    if not expected or not hmac.compare_digest((authorization or "").encode(), f"Bearer {expected}".encode()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "gateway token required", {"WWW-Authenticate": "Bearer"})
     request.state.principal = GATEWAY  # for the audit log
 

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -39,6 +39,7 @@ class OutgoingMessage:
     resident: dict
     case_id: str = ""
     link: str = ""
+    context: dict = field(default_factory=dict)  # the values the body was rendered with (SMS template parameters)
 
 
 class Channel(Protocol):

@@ -11,7 +11,6 @@ from gridloop.delivery.consumer import Batched, EventConsumer
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.notify.handlers import on_statuses, remember_residents
-from services.notify.tables import inbox
 from services.notify.templates import Templates
 
 
@@ -23,19 +22,26 @@ def resident_consumer(
     clock: Clock,
     feedback_timeout: timedelta,
     wake: Callable[[], None] | None = None,
+    official_case_url: str = "",
+    officials_wake: Callable[[], None] | None = None,
 ) -> EventConsumer:
     """`wake` (the delivery worker's) is called after a poll that made messages ready to send has committed."""
     deps = {"templates": templates, "public_base_url": public_base_url, "wake": wake}
     cipher: ResidentCipher = runtime.cipher
-    return EventConsumer(
-        group="gridloop.notify",
-        topics=[CASES_REPORTED, CASES_STATUS],
-        handlers={
+    return runtime.consumer(
+        "gridloop.notify",
+        [CASES_REPORTED, CASES_STATUS],
+        {
             CaseReported: Batched(partial(remember_residents, **deps, cipher=cipher)),
-            CaseStatusChanged: Batched(partial(on_statuses, **deps, clock=clock, feedback_timeout=feedback_timeout)),
+            CaseStatusChanged: Batched(
+                partial(
+                    on_statuses,
+                    **deps,
+                    clock=clock,
+                    feedback_timeout=feedback_timeout,
+                    official_case_url=official_case_url,
+                    officials_wake=officials_wake,
+                )
+            ),
         },
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from gridloop.auth.deps import CurrentPrincipal, OperatorDep, OperatorOnly
 from gridloop.delivery.db import Database
@@ -16,7 +16,8 @@ from services.notify.settings import NotifySettings
 
 # Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def` dependency in a worker thread.
 async def get_notify(request: Request) -> NotifyRuntime:
-    return request.app.state.runtime
+    runtime: NotifyRuntime = request.app.state.runtime
+    return runtime
 
 
 NotifyDep = Annotated[NotifyRuntime, Depends(get_notify)]
@@ -48,3 +49,7 @@ __all__ = [
     "SettingsDep",
     "get_notify",
 ]
+
+# A row id in a path: a positive BIGINT, so an id out of its range is a 422, not a database error.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+

@@ -5,7 +5,6 @@ the district supervisor. A request nobody answers closes the case as 未评价 w
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import unicodedata
 import uuid
@@ -197,18 +196,10 @@ async def close_unanswered(uow: UnitOfWork, *, now: datetime, limit: int = 100) 
     return len(due)
 
 
-class FeedbackTimeouts:
-    """Background task: closes unanswered cases as they fall due. Safe with several replicas (SKIP LOCKED)."""
-
-    def __init__(self, db: Database, *, clock: Clock, scan_seconds: float) -> None:
-        self._db = db
-        self._clock = clock
-        self._scan_seconds = scan_seconds
-
-    async def run(self) -> None:
-        while True:
-            async with self._db.unit_of_work() as uow:
-                closed = await close_unanswered(uow, now=self._clock.now())
-            if closed:
-                log.info("closed %d cases whose feedback request fell due unanswered", closed)
-            await asyncio.sleep(self._scan_seconds)
+async def close_due_requests(db: Database, clock: Clock) -> None:
+    """Close the cases whose feedback request fell due unanswered (run periodically). Safe with several replicas
+    (SKIP LOCKED)."""
+    async with db.unit_of_work() as uow:
+        closed = await close_unanswered(uow, now=clock.now())
+    if closed:
+        log.info("closed %d cases whose feedback request fell due unanswered", closed)

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -16,6 +17,7 @@ from gridloop.contracts.events import (
     RESIDENT_VISIBLE,
     CaseReported,
     CaseStatusChanged,
+    DuplicateDetail,
     ForwardedDetail,
     ResolvedDetail,
 )
@@ -24,16 +26,18 @@ from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.servicekit.clock import Clock
 from services.notify import metrics
+from services.notify.escalations import queue_escalations
+from services.notify.officials import tell_officials
 from services.notify.tables import case_steps, feedback_requests, messages, recipients
 from services.notify.templates import Templates
 from services.notify.worker import update_messages
 
 
-def channel_for(resident: dict) -> str | None:
+def channel_for(resident: dict[str, Any]) -> str | None:
     """The channel the resident chose, or None when they declined to be told."""
     if not resident.get("notify_consent", False) or resident.get("channel", "none") == "none":
         return None
-    return resident["channel"]
+    return str(resident["channel"])
 
 
 def case_link(public_base_url: str, tracking_token: str | None, feedback_token: str | None = None) -> str:
@@ -46,7 +50,7 @@ def case_link(public_base_url: str, tracking_token: str | None, feedback_token: 
 
 def message_context(
     event: CaseStatusChanged, *, tracking_token: str | None, public_base_url: str, feedback_token: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     department = event.department or ""
     forwarded = event.detail if isinstance(event.detail, ForwardedDetail) else None
     return {
@@ -56,6 +60,9 @@ def message_context(
         "resolve_hours": forwarded.resolve_hours if forwarded and forwarded.resolve_hours is not None else "",
         "reason": event.note,
         "result": (event.detail.result if isinstance(event.detail, ResolvedDetail) else None) or event.note,
+        "primary_progress": (
+            event.detail.primary_progress if isinstance(event.detail, DuplicateDetail) else None
+        ) or "正在办理",
         "link": case_link(public_base_url, tracking_token, feedback_token),
         "feedback_token": feedback_token,
     }
@@ -140,9 +147,12 @@ async def on_statuses(
     clock: Clock,
     feedback_timeout: timedelta,
     wake: Callable[[], None] | None = None,
+    official_case_url: str = "",
+    officials_wake: Callable[[], None] | None = None,
 ) -> None:
     """Steps of cases, in order: add them to the timeline, ask for feedback after a resolution, tell the resident
-    (`wake` is called once the messages are committed).
+    (`wake` is called once the messages are committed), tell the officials of the rung an escalation reached and
+    queue cases escalated after repeated dissatisfaction (officials.py, escalations.py).
 
     A run is one insert for the timeline, one select of the recipients and one insert for the messages (plus two
     statements per resolution)."""
@@ -158,6 +168,9 @@ async def on_statuses(
     )
     if wake is not None and pending:
         uow.after_commit(wake)
+    if any(event.status == "escalated" for event, _ in items):
+        await tell_officials(items, uow, case_url=official_case_url, now=now, wake=officials_wake)
+        await queue_escalations(items, uow, now=now)
 
 
 async def record_steps(items: list[tuple[CaseStatusChanged, Delivery]], uow: UnitOfWork) -> None:
@@ -192,7 +205,7 @@ async def open_feedback(event: CaseStatusChanged, uow: UnitOfWork, delivery: Del
         .on_conflict_do_update(index_elements=["resolved_event_id"], set_={"due_at": due_at})
         .returning(feedback_requests.c.token)
     )
-    return token
+    return str(token)
 
 
 async def notify_residents(

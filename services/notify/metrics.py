@@ -22,3 +22,18 @@ FEEDBACK = Counter(
 FEEDBACK_OUTCOMES = Counter(
     "gridloop_feedback_outcomes_total", "What feedback led to: closed, reopened, escalated, expired", ["outcome"]
 )
+OFFICIAL_MESSAGES = Counter(
+    "gridloop_official_notifications_total",
+    "Messages to officials when a case reaches their rung (督办), by channel and outcome",
+    ["channel", "outcome"],
+)
+OFFICIALS_UNLISTED = Counter(
+    "gridloop_escalations_without_official_total",
+    "Escalation steps for whose department and level no official is listed",
+    ["level"],
+)
+ESCALATION_DECISIONS = Counter(
+    "gridloop_escalation_decisions_total",
+    "Operators' decisions on escalated cases: redispatched, closed, arbitration",
+    ["decision"],
+)

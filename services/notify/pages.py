@@ -22,10 +22,10 @@ from gridloop.contracts.events import (
     StatusDetail,
     mask_name,
     mask_phone,
+    mask_phones,
     status_detail,
 )
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
-from gridloop.servicekit.logs import mask_phones
 from services.notify.deps import NotifyDep
 from services.notify.feedback import FeedbackAlreadyGiven, FeedbackNotFound, record_feedback
 from services.notify.handlers import case_number

@@ -80,5 +80,78 @@ feedback_requests = sa.Table(
     sa.Index("ix_feedback_awaiting_due", "due_at", postgresql_where=sa.text("state = 'awaiting'")),
 )
 
+# Residents' SMS replies taken from a provider's callback, once each: the provider's id for the reply (Aliyun
+# sequence_id) or a digest of what identifies it (Tencent: number, time, text). A repeated callback is answered
+# without rating again.
+sms_replies = sa.Table(
+    "sms_replies",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("reply_key", sa.Text, primary_key=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),  # closed | reopened | escalated | not_a_rating | no_case_… | …
+)
+
+# Officials who must act when a case reaches their rung of the supervision ladder (督办): per department (or every
+# department: '*') and level (department_head 分管领导, district_supervisor 区督办办, handler 科长), managed by
+# operators (officials_api.py, audited).
+officials = sa.Table(
+    "officials",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("department", sa.Text, nullable=False),  # a department, or '*' for every department
+    sa.Column("level", sa.Text, nullable=False),  # handler | department_head | district_supervisor
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("webhook_url", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_officials_department_level", "department", "level"),
+)
+
+# What officials were told: one message per escalation step and official (the key derives from both).
+official_messages = sa.Table(
+    "official_messages",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("idempotency_key", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("official_id", sa.BigInteger, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("context", JSONB, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_official_messages_due", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
+)
+
+# Cases escalated after repeated dissatisfaction wait here for an operator, with explicit ways out: re-dispatch
+# (the department works it again), close with a note, or arbitration (then re-dispatch or close).
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),  # the `escalated` event
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("department", sa.Text),
+    sa.Column("item_code", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),  # who must act: the district supervision office, else the queue
+    sa.Column("state", sa.Text, nullable=False),  # open | arbitration | redispatched | closed
+    sa.Column("note", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_escalations_waiting", "created_at", postgresql_where=sa.text("state IN ('open', 'arbitration')")),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
 auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

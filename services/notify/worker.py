@@ -20,6 +20,7 @@ from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from services.notify import metrics
 from services.notify.channels import Channel, OutgoingMessage, PermanentError, TransientError
 from services.notify.settings import NotifySettings
+from services.notify.sms_providers import Deferred
 from services.notify.tables import messages, recipients
 
 log = logging.getLogger(__name__)
@@ -152,12 +153,16 @@ class DeliveryWorker:
             resident=resident,
             case_id=str(row.case_id),
             link=row.context.get("link", ""),
+            context=row.context,
         )
         channel = self._channels.get(row.channel)
         try:
             if channel is None:
                 raise PermanentError(f"no channel {row.channel!r}")
             provider_id = await channel.send(message)
+        except Deferred as exc:  # a provider's per-number limit: wait for it, without spending an attempt
+            metrics.DELIVERIES.labels(row.channel, "deferred").inc()
+            return {"state": "pending", "last_error": str(exc), "next_attempt_at": max(exc.retry_at, now)}
         except TransientError as exc:
             if attempts >= self._settings.max_attempts:
                 return self._failed(row, attempts, f"gave up after {attempts} attempts: {exc}")

@@ -3,7 +3,6 @@ router replica follows the active version (loaded at start, on its own change, a
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import zlib
@@ -62,15 +61,10 @@ class ActiveAdmissionList:
         return True
 
 
-async def follow_active_list(active: ActiveAdmissionList, db: Database, interval: float) -> None:
-    """Keep this replica on the active version; a failed check keeps the list in force and is retried."""
-    while True:
-        try:
-            async with db.engine.connect() as conn:
-                await active.refresh(conn)
-        except Exception as exc:
-            log.warning("admission list version not checked: %s", exc)
-        await asyncio.sleep(interval)
+async def follow_active_list(active: ActiveAdmissionList, db: Database) -> None:
+    """Keep this replica on the active version (run periodically); a failed check keeps the list in force."""
+    async with db.engine.connect() as conn:
+        await active.refresh(conn)
 
 
 @dataclass(frozen=True)

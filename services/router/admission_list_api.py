@@ -24,6 +24,7 @@ class ItemView(BaseModel):
     name_en: str
     scope_zh: str
     resolve_hours: int
+    visibility: str  # personal | public (docs/open311.md)
 
 
 class AdmissionListView(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import sqlalchemy as sa
@@ -20,11 +19,6 @@ async def triage_queue_size(db: Database) -> int:
         return int(await conn.scalar(sa.select(sa.func.count()).select_from(open_triage())) or 0)
 
 
-async def refresh_gauges(db: Database, interval: float = REFRESH_SECONDS) -> None:
-    """Keep the database-derived gauges current; a failed query keeps the last value and is retried."""
-    while True:
-        try:
-            metrics.TRIAGE_QUEUE.set(await triage_queue_size(db))
-        except Exception as exc:  # the database is down: the relay and consumers report that already
-            log.warning("router gauges not refreshed: %s", exc)
-        await asyncio.sleep(interval)
+async def refresh_gauges(db: Database) -> None:
+    """The database-derived gauges made current (every REFRESH_SECONDS); a failed pass keeps the last value."""
+    metrics.TRIAGE_QUEUE.set(await triage_queue_size(db))

@@ -8,14 +8,13 @@ from gridloop.delivery.consumer import Batched, EventConsumer, Statuses
 from gridloop.servicekit.runtime import Runtime
 from services.router.handlers import ItemLookup, ReportClassifier, route_cases
 from services.router.returns import RankingClassifier, reroute_returned_case
-from services.router.tables import inbox
 
 
 def routing_consumer(runtime: Runtime, *, classifier: ReportClassifier, admission_list: ItemLookup) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.router",
-        topics=[CASES_REPORTED],
-        handlers={
+    return runtime.consumer(
+        "gridloop.router",
+        [CASES_REPORTED],
+        {
             CaseReported: Batched(
                 partial(
                     route_cases,
@@ -26,18 +25,14 @@ def routing_consumer(runtime: Runtime, *, classifier: ReportClassifier, admissio
                 )
             )
         },
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )
 
 
 def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, admission_list: ItemLookup) -> EventConsumer:
-    return EventConsumer(
-        group="gridloop.router.returns",
-        topics=[CASES_STATUS],
-        handlers={
+    return runtime.consumer(
+        "gridloop.router.returns",
+        [CASES_STATUS],
+        {
             CaseStatusChanged: partial(
                 reroute_returned_case,
                 classifier=classifier,
@@ -47,8 +42,4 @@ def returns_consumer(runtime: Runtime, *, classifier: RankingClassifier, admissi
             )
         },
         wants=Statuses("returned"),
-        db=runtime.db,
-        inbox=inbox,
-        kafka=runtime.settings.kafka,
-        dlt_producer=runtime.producer_ready,
     )

@@ -161,11 +161,12 @@ async def publish_outcome(
     """Dispatch to the department topic plus a `forwarded` step, or a `not_admitted` / `triage` step."""
     status_id = derived_event_id(source_event_id, "routing-status")
     if decision.outcome != "admitted":
-        note = decision.reason if decision.outcome == "not_admitted" else "待人工分拨（分类置信度不足）"
+        not_admitted = decision.outcome == "not_admitted"
+        note = decision.reason if not_admitted else "待人工分拨（分类置信度不足）"
         await uow.publish(
             CaseStatusChanged(
                 case_id=event.case_id,
-                status=decision.outcome,
+                status="not_admitted" if not_admitted else "triage",
                 at=now,
                 actor="router",
                 note=note,
@@ -175,6 +176,8 @@ async def publish_outcome(
             event_id=status_id,
         )
         return
+    if decision.item_code is None:
+        raise ValueError(f"an admitted decision for {event.case_id} names no item")
     item = admission_list.get(decision.item_code)
     department = item.department
     resident = event.contact(cipher.open)  # departments see it masked only

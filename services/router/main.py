@@ -15,12 +15,12 @@ from gridloop.servicekit.serve import serve
 from services.router.admission_list import ActiveAdmissionList, ListBoundClassifier, follow_active_list, load_active
 from services.router.admission_list_api import router as admission_list_router
 from services.router.api import router
-from services.router.collectors import refresh_gauges
+from services.router.collectors import REFRESH_SECONDS, refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
 from services.router.operator_console import TriageCandidates
 from services.router.operator_console_pages import operator_console_router
 from services.router.settings import RouterSettings, get_settings
-from services.router.tables import outbox
+from services.router.tables import inbox, outbox
 from services.router.triage_api import router as triage_router
 
 
@@ -32,14 +32,14 @@ async def build(
     classifier: Classifier | None = None,
 ) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/router")
-    runtime = Runtime("router", settings, db)
+    runtime = Runtime("router", settings, db, inbox=inbox)
     await load_active(active, db)
     classifier = ListBoundClassifier(classifier or default_classifier(), active)  # decides with the list in force
     candidates.classifier = classifier  # the operator console shows its ranking of triage cases
-    runtime.add_consumer(routing_consumer(runtime, classifier=classifier, admission_list=active))
-    runtime.add_consumer(returns_consumer(runtime, classifier=classifier, admission_list=active))
-    runtime.add_task(partial(refresh_gauges, db), "gauges")
-    runtime.add_task(partial(follow_active_list, active, db, settings.admission_list_check_seconds), "admission-list")
+    routing_consumer(runtime, classifier=classifier, admission_list=active)
+    returns_consumer(runtime, classifier=classifier, admission_list=active)
+    runtime.every(REFRESH_SECONDS, partial(refresh_gauges, db), "gauges")
+    runtime.every(settings.admission_list_check_seconds, partial(follow_active_list, active, db), "admission-list")
     return runtime
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from gridloop.contracts.schemas import StrictModel, Text
 from gridloop.servicekit.app import RuntimeDep
-from gridloop.servicekit.schemas import StrictModel, Text
 from services.router import triage
 from services.router.deps import AdmissionListDep, OperatorOnly
 

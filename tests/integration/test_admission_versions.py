@@ -86,7 +86,7 @@ async def _decision(clients: dict[str, httpx.AsyncClient], item_hint: str) -> di
 async def test_a_valid_list_is_the_version_the_next_decision_uses(clients, ns) -> None:
     router = clients["router"]
     before = (await router.get("/v1/admission-list")).json()
-    s03 = "S03\tstreet_office\t生活垃圾清运不及时\tWaste collection\t垃圾桶满溢、垃圾堆放未清运\t36"
+    s03 = "S03\tstreet_office\t生活垃圾清运不及时\tWaste collection\t垃圾桶满溢、垃圾堆放未清运\t36\tpublic"
     response = await _put(router, edited({"S03": s03}))
     assert response.status_code == 200, response.text
     change = response.json()
@@ -116,7 +116,7 @@ async def test_a_valid_list_is_the_version_the_next_decision_uses(clients, ns) -
 async def test_a_bad_list_is_refused_naming_the_line_and_the_list_in_force_stays(clients) -> None:
     router = clients["router"]
     in_force = (await router.get("/v1/admission-list")).json()["version"]
-    bad = edited({"P05": "P05\tfire_brigade\t矛盾纠纷激化风险\tDispute\t纠纷\t6"})
+    bad = edited({"P05": "P05\tfire_brigade\t矛盾纠纷激化风险\tDispute\t纠纷\t6\tpersonal"})
     response = await _put(router, bad)
     assert response.status_code == 422
     assert "line 6" in response.json()["detail"] and "fire_brigade" in response.json()["detail"]
@@ -139,3 +139,16 @@ async def test_only_an_operator_may_replace_the_list(clients) -> None:
         headers={**TSV, **as_department("police")},
     )
     assert response.status_code == 403
+
+
+async def test_a_list_without_the_visibility_column_makes_every_item_personal(clients) -> None:
+    router = clients["router"]
+    shipped = (await router.get("/v1/admission-list")).json()
+    assert {i["code"]: i["visibility"] for i in shipped["items"]}["S03"] == "public"
+    without_column = "\n".join(line.rsplit("\t", 1)[0] for line in SHIPPED.splitlines()) + "\n"
+    response = await _put(router, without_column)
+    assert response.status_code == 200 and response.json()["changed"], response.text
+    replaced = (await router.get("/v1/admission-list")).json()
+    assert {i["visibility"] for i in replaced["items"]} == {"personal"}
+    restored = await _put(router, SHIPPED)
+    assert restored.status_code == 200 and restored.json()["version"] == default_admission_list().version

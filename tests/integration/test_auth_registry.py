@@ -126,8 +126,8 @@ async def test_an_issued_worker_token_works_until_it_is_revoked(services: Servic
 async def test_a_revocation_written_by_another_process_reaches_every_listening_service(services: Services) -> None:
     """`gridloop token revoke` writes into each service's database from its own process: the services hear of it
     by LISTEN/NOTIFY (the in-memory set is trusted only while listening) and refuse the token within moments."""
-    from gridloop.auth.cli import issue, revoke_everywhere
     from gridloop.auth.settings import AuthSettings
+    from gridloop.ops.token import issue, revoke_everywhere
 
     token = issue(AuthSettings(), role="operator", subject="临时值班员")
     headers = {"Authorization": f"Bearer {token.token}"}

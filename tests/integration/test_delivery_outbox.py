@@ -9,22 +9,20 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 from prometheus_client import REGISTRY
-from sqlalchemy.engine import make_url
 
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.contracts.topics import CASES_STATUS
 from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.delivery.kafka import decode, make_producer
-from gridloop.delivery.migrations import upgrade
 from gridloop.delivery.outbox import OutboxRelay, bucket_of
-from gridloop.stack import ADMIN_DSN
+from gridloop.ops.migrate import upgrade
 from services.intake.tables import outbox
+from tests.support.namespace import drop_database
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,11 +36,7 @@ async def db(ns) -> AsyncIterator[Database]:
     database = Database(url, outbox=outbox, source="/test/relay")
     yield database
     await database.dispose()
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(url)
 
 
 @pytest.fixture(scope="module")

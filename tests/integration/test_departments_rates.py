@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.contracts.events import CaseStatusChanged
 from gridloop.servicekit.clock import FixedClock
-from services.departments import collectors, rates
+from services.departments import collectors, rates, tasks
 from services.departments.handlers import _work_item
-from services.departments.tables import feedback, work_items
+from services.departments.tables import department_tasks, feedback, work_items
+from services.departments.working_time import ROUND_THE_CLOCK
 from tests.support.departments import (
     OPERATOR,
     as_department,
@@ -49,12 +50,13 @@ async def day(ns, client, clock):
 
     case  community  dispatched    signed         resolved       rating (latest)
     c1    A          03-01 01:00   02:00 on time  10:00 on time  satisfied (was dissatisfied)
-    c6    A          03-01 01:30   linked to c1, resolved with it basically satisfied
+    c6    A          03-01 01:30   02:00 on time  10:00 on time  basically satisfied (c1's grid and item, but a
+                                  police matter is never linked as a duplicate: a case of its own)
     c2    A          03-01 02:00   05:00 late     13:00 on time  dissatisfied
     c3    A          03-01 03:00   04:00 on time  open, overdue  -
     c4    B          03-01 04:00   never          open, overdue  -
     c5    B          03-01 05:00   06:00 on time  20:00 late     satisfied
-    c7    B          03-01 07:00   returned at 08:00 (left out: a bounce, not a case of police's)
+    c7    B          03-01 07:00   returned at 08:00, unsigned, within the sign-for deadline: a prompt answer
     c8    B          02-28 20:00   21:00          03-01 05:00 on time (due: resolved in the window)
     f1    C          03-01 06:00   08:00 on time  20:00 on time  -
     """
@@ -73,14 +75,13 @@ async def day(ns, client, clock):
     await publish(ns, cases["c1"])
     await wait_for_work_item(client, cases["c1"].case_id)
     await publish(ns, *(case for name, case in cases.items() if name != "c1"))
-    await wait_for_work_item(client, cases["c6"].case_id, "linked")
-    for name, case in cases.items():
-        if name != "c6":
-            await wait_for_work_item(client, case.case_id)
+    for case in cases.values():
+        assert (await wait_for_work_item(client, case.case_id))["status"] == "dispatched", "never linked"
 
     steps = [
         ("02-28T21:00", "c8", "sign"),
         ("03-01T02:00", "c1", "sign"),
+        ("03-01T02:00", "c6", "sign"),
         ("03-01T04:00", "c3", "sign"),
         ("03-01T05:00", "c2", "sign"),
         ("03-01T05:00", "c8", "resolve"),
@@ -88,6 +89,7 @@ async def day(ns, client, clock):
         ("03-01T08:00", "c7", "return"),
         ("03-01T08:00", "f1", "sign"),
         ("03-01T10:00", "c1", "resolve"),
+        ("03-01T10:00", "c6", "resolve"),
         ("03-01T13:00", "c2", "resolve"),
         ("03-01T20:00", "c5", "resolve"),
         ("03-01T20:00", "f1", "resolve"),
@@ -141,8 +143,10 @@ async def test_rates_per_department_count_late_and_open_overdue_cases_honestly(c
     rows = {r["group"]: r for r in (await client.get("/v1/rates", params=WINDOW, headers=OPERATOR)).json()["rows"]}
     assert set(rows) == {"police", "finance"}
     police = rows["police"]
-    assert (police["dispatched"], police["signed_on_time"], police["response_rate"]) == (5, 3, 0.6)
-    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (6, 3, 0.5)
+    # c7's prompt return answers it in time (and keeps it out of the resolution rate); it is counted as a bounce.
+    assert (police["dispatched"], police["response_due"], police["signed_on_time"]) == (7, 7, 5)
+    assert (police["response_rate"], police["returned"]) == (0.7143, 1)
+    assert (police["due"], police["resolved_on_time"], police["resolution_rate"]) == (7, 4, 0.5714)
     assert (police["rated"], police["satisfied"], police["satisfaction_rate"]) == (4, 3, 0.75)
     finance = rows["finance"]
     assert (finance["response_rate"], finance["resolution_rate"], finance["satisfaction_rate"]) == (1.0, 1.0, None)
@@ -153,23 +157,23 @@ async def test_rates_per_community_and_item(client, day):
     rows = {r["group"]: r for r in by_community["rows"]}
     a, b = rows["JN-RATES-A"], rows["JN-RATES-B"]
     assert (a["dispatched"], a["signed_on_time"], a["due"], a["resolved_on_time"], a["rated"], a["satisfied"]) == (
+        4,
         3,
-        2,
+        4,
         3,
-        2,
         3,
         2,
     )
     assert (b["dispatched"], b["signed_on_time"], b["due"], b["resolved_on_time"], b["rated"], b["satisfied"]) == (
+        3,
         2,
-        1,
         3,
         1,
         1,
         1,
     )
     by_item = (await client.get("/v1/rates", params={**WINDOW, "group_by": "item"}, headers=OPERATOR)).json()
-    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.5, "F15": 1.0}
+    assert {r["group"]: r["resolution_rate"] for r in by_item["rows"]} == {"P04": 0.5714, "F15": 1.0}
 
 
 async def test_a_department_sees_only_its_own_rates(client, day):
@@ -181,7 +185,8 @@ async def test_department_rates_are_exported_as_gauges(client, day):
     async def exported() -> str:
         # A refresh can run between the day's last signing and its last rating: wait for one after both.
         text = (await client.get("/metrics")).text
-        done = ('rate="response"} 0.6', 'rate="satisfaction"} 0.75')
+        # The trailing 30 days hold c8 too (dispatched the day before, answered in time): 6 of 8 answered in time.
+        done = ('rate="response"} 0.75\n', 'rate="satisfaction"} 0.75\n')
         return text if all(f'gridloop_department_rate_ratio{{department="police",{d}' in text for d in done) else ""
 
     text = await wait_for(exported, what="rate gauges")
@@ -198,15 +203,19 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
     # f1, the only case of community C: dispatched, signed for and resolved in time, not rated, nothing overdue.
     assert dict(zip(NAMES, got["community"][("finance", "JN-RATES-C")], strict=True)) == {
         "dispatched": 1,
+        "response_due": 1,
         "signed_on_time": 1,
         "due": 1,
         "resolved_on_time": 1,
+        "resolved_within_original": 1,
+        "reopened": 0,
+        "returned": 0,
         "rated": 0,
         "satisfied": 0,
         "sign": 0,
         "resolve": 0,
     }
-    # Satisfaction counts every reporter's latest rating, the linked duplicate c6's too: A has c1 (satisfied,
+    # Satisfaction counts every reporter's latest rating: A has c1 (satisfied,
     # its later rating), c6 (basically satisfied), c2 (dissatisfied); B has c5 (satisfied).
     for group, rated, satisfied in ((("police", "JN-RATES-A"), 3, 2), (("police", "JN-RATES-B"), 1, 1)):
         counts = dict(zip(NAMES, got["community"][group], strict=True))
@@ -215,13 +224,13 @@ async def test_the_rate_gauges_count_per_item_and_per_community_exactly_as_the_f
     assert (item["rated"], item["satisfied"]) == (4, 3)
 
 
-NAMES = (*collectors.KINDS, *collectors.CLOCKS)
+NAMES = (*collectors.KINDS, *collectors.DEADLINES)
 
 
 async def grouped_counts_against_full_grouping(ns, now: datetime) -> tuple[list, dict]:
     """The collector's rows at `now`, checked against grouping every work item by department, item and community
     (no row left out) and adding up; returns the rows and their counts per dimension and group."""
-    w = work_items.c
+    w = department_tasks.c
     full = (
         sa.select(w.department, w.item_code, w.community_id, *collectors.window_counts(now))
         .select_from(collectors.rate_source())
@@ -280,25 +289,27 @@ async def test_the_rates_read_only_what_a_window_can_count_and_still_count_every
     }
     rows = []
     for name, times in cases.items():
-        row = _work_item(dispatched("S03", community_id="JN-RATES-OLD"))
+        row = _work_item(dispatched("S03", community_id="JN-RATES-OLD"), ROUND_THE_CLOCK)
         rows.append({**row, "description": name, "updated_at": times["dispatched_at"], **times})
+    task_rows = [
+        {**tasks.task_row(r), "signed_at": r.get("signed_at"), "first_resolved_at": r.get("resolved_at")} for r in rows
+    ]
     engine = create_async_engine(ns.database_urls["departments"])
     try:
         async with engine.begin() as conn:
             await conn.execute(sa.insert(work_items), rows)
+            await conn.execute(sa.insert(department_tasks), task_rows)
             await conn.execute(
-                sa.insert(feedback).values(case_id=rows[1]["case_id"], rating="satisfied", rated_at=t("08-25T12:00"))
+                sa.insert(feedback).values(
+                    case_id=rows[1]["case_id"], rating="satisfied", rated_at=t("08-25T12:00"), dispatch_no=1
+                )
             )
         start = now - rates.GAUGE_WINDOW
         async with engine.connect() as conn:
             restricted = (await conn.execute(rates.work_counts_query("community", start, now, now))).all()
             key = rates.GROUP_COLUMNS["community"]
             unrestricted = (
-                await conn.execute(
-                    sa.select(key.label("group"), *rates.work_counts(start, now, now))
-                    .where(rates.counted())
-                    .group_by(key)
-                )
+                await conn.execute(sa.select(key.label("group"), *rates.work_counts(start, now, now)).group_by(key))
             ).all()
     finally:
         await engine.dispose()
@@ -307,9 +318,13 @@ async def test_the_rates_read_only_what_a_window_can_count_and_still_count_every
     _, got = await grouped_counts_against_full_grouping(ns, now)
     assert dict(zip(NAMES, got["community"][("street_office", "JN-RATES-OLD")], strict=True)) == {
         "dispatched": 1,  # recent
+        "response_due": 1,
         "signed_on_time": 1,
         "due": 1,
         "resolved_on_time": 1,
+        "resolved_within_original": 1,
+        "reopened": 0,
+        "returned": 0,
         "rated": 1,  # old_rated
         "satisfied": 1,
         "sign": 1,  # old_open: never signed for nor resolved, overdue on both clocks

@@ -14,8 +14,10 @@ from gridloop.contracts.events import CaseDispatched
 from gridloop.delivery.db import Database
 from services.departments.handlers import receive_dispatches
 from services.departments.tables import activity, sla_deadlines, work_items
+from services.departments.working_time import Deadlines
 from tests.support.departments import dispatched
 
+CALENDAR_HOURS = Deadlines(working=False)  # runs compare linking, not deadlines
 pytestmark = pytest.mark.integration
 
 
@@ -29,12 +31,15 @@ def scenario(lat: float) -> list[CaseDispatched]:
     """Dispatches as one poll might bring them, around a place of their own (`lat`) so scenarios never meet."""
     t = datetime.now(UTC) - timedelta(hours=1)
     grid, near, far = f"G-run-{uuid.uuid4().hex[:8]}", {"lat": lat, "lon": 104.05}, {"lat": lat + 0.01, "lon": 104.05}
+    spot = {"lat": lat - 0.01, "lon": 104.05}  # 0 to 3: one place in one grid, 1.1 km from `near`
     redispatched = uuid.uuid4()
     return [
-        dispatched("S08", grid_id=grid, dispatched_at=t + timedelta(minutes=10)),  # 0
-        dispatched("S08", grid_id=grid, dispatched_at=t + timedelta(minutes=5)),  # 1: earlier, but later in the run
-        dispatched("S08", grid_id=grid, dispatched_at=t + timedelta(minutes=20)),  # 2
-        dispatched("S15", grid_id=grid, dispatched_at=t + timedelta(minutes=20)),  # 3: another item
+        dispatched("S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=10)),  # 0
+        dispatched(
+            "S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=5)
+        ),  # 1: earlier, later in run
+        dispatched("S08", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=20)),  # 2
+        dispatched("S15", grid_id=grid, location=spot, dispatched_at=t + timedelta(minutes=20)),  # 3: another item
         dispatched("S08", location=near, dispatched_at=t + timedelta(minutes=30)),  # 4: another grid, no match
         dispatched("S08", location={"lat": lat + 0.0004, "lon": 104.05}, dispatched_at=t + timedelta(minutes=31)),
         dispatched("S08", location=far, dispatched_at=t + timedelta(minutes=32)),  # 6: 1.1 km away
@@ -95,10 +100,10 @@ async def test_a_run_of_dispatches_leaves_the_database_as_receiving_them_one_by_
     sent_one_by_one = []
     for event in one_by_one:
         async with db.unit_of_work() as uow:
-            await receive_dispatches([(event, None)], uow)
+            await receive_dispatches([(event, None)], uow, deadlines=CALENDAR_HOURS)
         sent_one_by_one += uow.published
     async with db.unit_of_work() as uow:
-        await receive_dispatches([(event, None) for event in as_run], uow)
+        await receive_dispatches([(event, None) for event in as_run], uow, deadlines=CALENDAR_HOURS)
 
     expected = relative(await outcome(db, one_by_one), one_by_one)
     assert relative(await outcome(db, as_run), as_run) == expected

@@ -15,6 +15,7 @@ from gridloop.delivery.db import Database
 from gridloop.servicekit.clock import FixedClock
 from services.departments.sla import SlaScheduler
 from services.departments.tables import outbox, sla_marks
+from services.departments.working_time import Deadlines
 from tests.support.departments import (
     OPERATOR,
     StatusTap,
@@ -44,7 +45,7 @@ async def client(ns, clock):
 async def replicas(ns, clock):
     """Three more scheduler replicas, each with its own connection pool."""
     dbs = [Database(ns.database_urls["departments"], outbox=outbox, source="/gridloop/departments") for _ in range(3)]
-    yield [SlaScheduler(db, clock) for db in dbs]
+    yield [SlaScheduler(db, clock, Deadlines(working=False)) for db in dbs]
     for db in dbs:
         await db.dispose()
 

@@ -80,8 +80,11 @@ async def test_a_case_is_signed_for_worked_and_resolved_with_a_status_event_for_
 
 async def test_a_department_cannot_see_or_touch_another_departments_cases(ns, client):
     case = dispatched("F15")  # finance
+    police_case = dispatched("P03")  # so the police's list has one of its own, whichever tests ran before
     await publish(ns, case)
+    await publish(ns, police_case)
     await wait_for_work_item(client, case.case_id)
+    await wait_for_work_item(client, police_case.case_id)
 
     assert (await client.get(f"/v1/work-items/{case.case_id}", headers=POLICE)).status_code == 404
     assert (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=POLICE)).status_code == 404
@@ -159,19 +162,32 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
     await publish(ns, first)
     await wait_for_work_item(client, first.case_id)
     later = datetime.now(UTC) + timedelta(hours=1)
-    same_grid = dispatched("S08", grid_id=grid, dispatched_at=later)
+    same_grid = dispatched("S08", grid_id=grid, location={"lat": 30.7101, "lon": 104.0500}, dispatched_at=later)
     next_door = dispatched("S08", location={"lat": 30.7104, "lon": 104.0500}, dispatched_at=later)  # ~45 m, other grid
     far_away = dispatched("S08", location={"lat": 30.7150, "lon": 104.0500}, dispatched_at=later)  # ~550 m
-    other_item = dispatched("S15", grid_id=grid, dispatched_at=later)
-    await publish(ns, same_grid, next_door, far_away, other_item)
+    other_item = dispatched("S15", grid_id=grid, location=here, dispatched_at=later)
+    grid_only = dispatched("S08", grid_id=grid, dispatched_at=later)  # no coordinates: the grid is not enough
+    await publish(ns, same_grid, next_door, far_away, other_item, grid_only)
 
+    # The same grid without coordinates is only a suspicion: the case stays its own until a clerk decides.
+    suspect = await wait_for_work_item(client, grid_only.case_id, "dispatched")
+    assert suspect["suspected_duplicate_of"] == str(first.case_id) and suspect["duplicate_score"] == 1.0
+    clerk = {"operator": "陈主任"}
+    reject_path = f"/v1/work-items/{grid_only.case_id}/duplicate/reject"
+    assert (await client.post(reject_path, json=clerk, headers=as_department("street_office"))).status_code == 403
+    rejected = (await client.post(reject_path, json=clerk, headers=OPERATOR)).json()
+    assert rejected["status"] == "dispatched" and rejected["suspected_duplicate_of"] is None
+    confirm_path = f"/v1/work-items/{grid_only.case_id}/duplicate/confirm"
+    assert (await client.post(confirm_path, json=clerk, headers=OPERATOR)).status_code == 409, "nothing to confirm"
     for case in (same_grid, next_door):
         linked = await wait_for_work_item(client, case.case_id, "linked")
         assert linked["primary_case_id"] == str(first.case_id)
         (linked_step,) = await tap.wait(case.case_id, "duplicate_linked")
-        assert linked_step.detail_as(DuplicateDetail).primary_case_id == first.case_id
+        told = linked_step.detail_as(DuplicateDetail)
+        assert told.primary_case_id == first.case_id and told.primary_progress == "已转派，待部门签收"
     await wait_for_work_item(client, far_away.case_id, "dispatched")
     await wait_for_work_item(client, other_item.case_id, "dispatched")
+    await wait_for_work_item(client, grid_only.case_id, "dispatched")
 
     primary = await wait_for_work_item(client, first.case_id)
     assert set(primary["linked_case_ids"]) == {str(same_grid.case_id), str(next_door.case_id)}
@@ -210,11 +226,11 @@ async def test_duplicates_are_linked_worked_as_one_and_resolved_together_and_can
 async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_told_again_when_signed_itself(
     ns, client, tap
 ):
-    grid = f"G-dup-{uuid.uuid4().hex[:6]}"
-    first = dispatched("S08", grid_id=grid)
+    grid, here = f"G-dup-{uuid.uuid4().hex[:6]}", {"lat": 30.7300, "lon": 104.0700}
+    first = dispatched("S08", grid_id=grid, location=here)
     await publish(ns, first)
     await wait_for_work_item(client, first.case_id)
-    duplicate = dispatched("S08", grid_id=grid, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
+    duplicate = dispatched("S08", grid_id=grid, location=here, dispatched_at=datetime.now(UTC) + timedelta(minutes=5))
     await publish(ns, duplicate)
     await wait_for_work_item(client, duplicate.case_id, "linked")
     street = as_department("street_office")
@@ -238,15 +254,16 @@ async def test_a_duplicate_told_signed_with_its_primary_and_then_unlinked_is_tol
 async def test_a_duplicate_is_found_among_many_open_cases_of_its_item_elsewhere(ns, client, tap):
     """The match looks in the neighbourhood, not at the district's first hundred open cases of the item."""
     start = datetime.now(UTC) - timedelta(hours=3)
-    elsewhere = [dispatched("S20", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
+    elsewhere = [dispatched("S10", dispatched_at=start + timedelta(seconds=i)) for i in range(101)]
     grid = f"G-many-{uuid.uuid4().hex[:6]}"
     primary = dispatched(
-        "S20", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
+        "S10", grid_id=grid, location={"lat": 30.72, "lon": 104.06}, dispatched_at=start + timedelta(hours=1)
     )
     await publish(ns, *elsewhere, primary)
     await wait_for_work_item(client, primary.case_id)
-    same_grid = dispatched("S20", grid_id=grid, dispatched_at=start + timedelta(hours=2))
-    nearby = dispatched("S20", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
+    here = {"lat": 30.7201, "lon": 104.06}
+    same_grid = dispatched("S10", grid_id=grid, location=here, dispatched_at=start + timedelta(hours=2))
+    nearby = dispatched("S10", location={"lat": 30.7205, "lon": 104.0603}, dispatched_at=start + timedelta(hours=2))
     await publish(ns, same_grid, nearby)
     for case in (same_grid, nearby):  # ~65 m away, in another grid
         linked = await wait_for_work_item(client, case.case_id, "linked")
@@ -262,3 +279,28 @@ async def test_the_services_own_scheduler_warns_when_a_case_waits_too_long_to_be
     assert warning.detail_as(EscalationDetail).deadline_name == "sign"
     timeline = (await client.get(f"/v1/work-items/{case.case_id}/activity", headers=OPERATOR)).json()
     assert [a["action"] for a in timeline] == ["sla_warning"]
+
+
+async def test_a_suspected_duplicate_confirmed_by_a_clerk_is_linked_and_its_resident_told(ns, client, tap):
+    grid, here = f"G-sus-{uuid.uuid4().hex[:6]}", {"lat": 30.7400, "lon": 104.0800}
+    first = dispatched("S02", grid_id=grid, location=here)
+    await publish(ns, first)
+    await wait_for_work_item(client, first.case_id)
+    suspect = dispatched("S02", grid_id=grid, dispatched_at=datetime.now(UTC) + timedelta(minutes=10))
+    await publish(ns, suspect)
+    item = await wait_for_work_item(client, suspect.case_id, "dispatched")
+    assert item["suspected_duplicate_of"] == str(first.case_id)
+    confirmed = await client.post(
+        f"/v1/work-items/{suspect.case_id}/duplicate/confirm", json={"operator": "陈主任"}, headers=OPERATOR
+    )
+    assert confirmed.json()["status"] == "linked" and confirmed.json()["primary_case_id"] == str(first.case_id)
+    (step,) = await tap.wait(suspect.case_id, "duplicate_linked")
+    assert step.actor == "陈主任" and step.detail_as(DuplicateDetail).primary_progress == "已转派，待部门签收"
+    note = {"handler": "钱七", "note": "已联系供电所更换灯泡", "photo_urls": []}
+    street = as_department("street_office")
+    assert (
+        await client.post(f"/v1/work-items/{first.case_id}/sign", json={"handler": "钱七"}, headers=street)
+    ).is_success
+    assert (await client.post(f"/v1/work-items/{first.case_id}/progress", json=note, headers=street)).is_success
+    (progress,) = await tap.wait(suspect.case_id, "in_progress")  # the note reaches the linked case too
+    assert progress.note == "已联系供电所更换灯泡"

@@ -18,6 +18,7 @@ from asgi_lifespan import LifespanManager
 from georeport import GeoReport
 
 from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.settings import AuthSettings
 from gridloop.registry import default_registry
 from services.intake.main import make_app as intake_app
 from services.intake.settings import DEV_OPEN311_API_KEY, IntakeSettings
@@ -28,12 +29,22 @@ from tests.support.scripted import ScriptedClassifier
 
 pytestmark = pytest.mark.integration
 GRID = default_registry().grids[-1]  # far from the grids other tests report on
+PARTNER_KEY = "street-office-partner-key-for-tests"  # reads the street office's items in full
+# Polls read often: this module is not about the public reads' rate limit (tests/integration/test_privacy_findings).
+UNLIMITED_READS = AuthSettings(public_reads_per_minute=600_000, public_read_burst=10_000)
 
 
 @pytest.fixture(scope="module")
 async def open311(ns) -> AsyncIterator[str]:
     """Intake served over HTTP on a free port (the client library speaks `requests`), router in-process."""
-    intake = intake_app(IntakeSettings(database_url=ns.database_urls["intake"], kafka=ns.kafka()))
+    intake = intake_app(
+        IntakeSettings(
+            database_url=ns.database_urls["intake"],
+            kafka=ns.kafka(),
+            open311_partner_keys={PARTNER_KEY: {"street_office"}},
+            auth=UNLIMITED_READS,
+        )
+    )
     router = router_app(
         RouterSettings(database_url=ns.database_urls["router"], kafka=ns.kafka()), classifier=ScriptedClassifier()
     )
@@ -115,7 +126,12 @@ async def test_a_posted_request_becomes_a_case_routed_like_any_report(open311, h
 
     entry = await wait_for(routed, what="request routed to a department")
     assert (entry["status"], entry["service_code"], entry["agency_responsible"]) == ("open", "S03", "街道办事处")
-    assert entry["description"] == "小区门口垃圾桶满了两天没人收" and entry["address"] == "金牛区营门口路88号院"
+    # Anonymous: the location to about 100 m, no address, no description (the requester did not agree).
+    assert entry["description"] is None and entry["address"] is None
+    assert (entry["lat"], entry["long"]) == (round(GRID.lat + 0.0003, 3), round(GRID.lon - 0.0002, 3))
+    partner = (await http.get(f"/requests/{request_id}.json", params={"api_key": PARTNER_KEY})).json()[0]
+    assert partner["description"] == "小区门口垃圾桶满了两天没人收" and partner["address"] == "金牛区营门口路88号院"
+    assert (partner["lat"], partner["long"]) == (GRID.lat + 0.0003, GRID.lon - 0.0002)
     requested = datetime.fromisoformat(entry["requested_datetime"])
     expected = datetime.fromisoformat(entry["expected_datetime"])
     hours = default_admission_list().items["S03"].resolve_hours
@@ -125,9 +141,11 @@ async def test_a_posted_request_becomes_a_case_routed_like_any_report(open311, h
     assert (xml_entry["service_request_id"], xml_entry["status"]) == (request_id, "open")
     assert xml_entry["lat"] == str(entry["lat"]) and xml_entry["expected_datetime"] == entry["expected_datetime"]
 
-    posted_xml = await _post(http, "xml", service_code="S02", description="路灯不亮")
+    posted_xml = await _post(http, "xml", service_code="S02", description="路灯不亮", public_consent="true")
     root = ET.fromstring(posted_xml.content)
     assert root.tag == "service_requests" and root.find("request/service_request_id").text
+    agreed = (await http.get(f"/requests/{root.find('request/service_request_id').text}.json")).json()[0]
+    assert agreed["description"] == "路灯不亮" and agreed["address"] is None, "consent shows the words, not the address"
 
 
 async def test_requests_are_filtered_as_the_spec_says(open311, http) -> None:

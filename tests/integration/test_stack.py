@@ -52,9 +52,7 @@ async def test_idempotent_producer_and_manually_committing_consumer_roundtrip(
     local_infra: Infra, scratch_topic: str
 ) -> None:
     sent = {f"case-{i}": f"report {i}".encode() for i in range(20)}
-    producer = AIOKafkaProducer(
-        bootstrap_servers=local_infra.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=local_infra.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for key, value in sent.items():
@@ -63,9 +61,7 @@ async def test_idempotent_producer_and_manually_committing_consumer_roundtrip(
         await producer.stop()
 
     group = f"{scratch_topic}.group"
-    received = await _consume_and_commit(
-        local_infra.kafka_bootstrap, scratch_topic, group, expected=len(sent)
-    )
+    received = await _consume_and_commit(local_infra.kafka_bootstrap, scratch_topic, group, expected=len(sent))
     assert received == sent
 
     # The group's committed offsets cover every message: a restarted member has nothing left to read.

@@ -45,7 +45,15 @@ def build_apps(
     return {
         "intake": intake_app(settings(IntakeSettings, "intake")),
         "router": router_app(settings(RouterSettings, "router")),
-        "departments": departments_app(settings(DepartmentsSettings, "departments")),
+        # Deadlines on calendar hours: these apps run at the wall clock's time, whose weekday or holiday must not decide
+        # a test (the working calendar has tests of its own with fixed dates: test_departments_working_time.py).
+        "departments": departments_app(
+            settings(
+                DepartmentsSettings,
+                "departments",
+                **{"calendar": "round_the_clock", **overrides.get("departments", {})},
+            )
+        ),
         "notify": notify_app(
             settings(NotifySettings, "notify", log_channel_path=notify_log, delivery_poll_seconds=0.05)
         ),

@@ -137,7 +137,9 @@ async def departments_app(ns: Namespace, clock: FixedClock, **settings: Any) -> 
     from services.departments.main import make_app
     from services.departments.settings import DepartmentsSettings
 
-    values = {"sla_scan_seconds": 0.05, "rate_refresh_seconds": 0.5, **settings}
+    # Calendar hours unless a test asks for the working calendar: most tests dispatch at the wall clock's time, whose
+    # weekday or holiday must not decide them.
+    values = {"sla_scan_seconds": 0.05, "rate_refresh_seconds": 0.5, "calendar": "round_the_clock", **settings}
     app = make_app(
         DepartmentsSettings(database_url=ns.database_urls["departments"], kafka=ns.kafka(), **values), clock=clock
     )

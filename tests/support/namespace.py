@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import KafkaSettings
-from gridloop.delivery.migrations import SERVICES, upgrade
+from gridloop.ops.migrate import SERVICES, upgrade
 from gridloop.stack import ADMIN_DSN, delete_topics, ensure_topics, gridloop_topics
 
 # The stack's PostgreSQL (5432, or GRIDLOOP_PG_PORT when a session runs against its own cluster).
@@ -68,9 +68,23 @@ async def create_namespace(bootstrap: str, partitions: int = 3) -> Namespace:
 
 async def drop_namespace(ns: Namespace) -> None:
     await delete_topics(ns.bootstrap, prefix=ns.topic_prefix)
+    for url in ns.database_urls.values():
+        await drop_database(url)
+
+
+async def drop_database(url: str, *, timeout: float = 30) -> None:
+    """Drop a test database, ending its sessions. An autovacuum worker on it is PostgreSQL's own process, which
+    our role may not end (InsufficientPrivilegeError): wait for it to finish, as it does within seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
     conn = await asyncpg.connect(ADMIN_DSN)
     try:
-        for url in ns.database_urls.values():
-            await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        while True:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await conn.close()

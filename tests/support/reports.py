@@ -10,26 +10,37 @@ from typing import Any
 
 from gridloop.contracts.events import CaseReported, ResidentContact
 from gridloop.registry import default_registry
-from gridloop.registry.models import Worker
+from gridloop.registry.models import Grid, Worker
+from services.departments.duplicates import distance_metres
 
 # Worker indices a test may name with `worker_index=` (a worker whose token or grid it needs); their grids are
 # never handed out by default, so a named worker's reports cannot be linked with another test's.
 NAMED_WORKERS = range(100)
 
 
+# Reports of one item are linked as duplicates in the same grid or within 100 m, so grids handed out lie at least
+# this far from each other and from every named worker's grid (neighbouring grids' centres can be 70 m apart).
+SPACING_METRES = 200.0
+
+
 def _own_workers() -> Iterator[Worker]:
-    """One worker per grid, each grid at most once per test session, in registry order: every report built
-    without `worker_index` has a grid (and so a place) no other report of the session has. Two reports of the
-    same item in one grid or within 100 m are linked as duplicates, so sharing a grid by chance made tests fail
-    at random; handing grids out in order makes that impossible rather than unlikely."""
+    """One worker per grid, each grid at most once per test session, in registry order, each grid's centre at
+    least SPACING_METRES from every other grid handed out and from the named workers' grids: every report built
+    without `worker_index` has a place no other report of the session is near. Sharing a grid by chance made
+    tests fail at random; handing grids out in order makes that impossible rather than unlikely."""
     registry = default_registry()
-    named = {grid for index in NAMED_WORKERS for grid in registry.workers[index].grid_ids}
-    handed_out: set[str] = set()
+    taken = [registry.grid(grid) for index in NAMED_WORKERS for grid in registry.workers[index].grid_ids]
     for worker in registry.workers[len(NAMED_WORKERS) :]:
-        if handed_out.isdisjoint(worker.grid_ids) and named.isdisjoint(worker.grid_ids):
-            handed_out.update(worker.grid_ids)
+        grids = [registry.grid(grid) for grid in worker.grid_ids]
+        if all(_apart(grid, other) for grid in grids for other in taken):
+            taken.extend(grids)
             yield worker
-    raise RuntimeError("every grid of the registry has been handed to a report of this session: name a worker")
+    raise RuntimeError("no grid is left that is far from every grid handed out this session: name a worker")
+
+
+def _apart(a: Grid, b: Grid) -> bool:
+    distance = distance_metres({"lat": a.lat, "lon": a.lon}, {"lat": b.lat, "lon": b.lon})
+    return distance is not None and distance >= SPACING_METRES
 
 
 _workers = _own_workers()

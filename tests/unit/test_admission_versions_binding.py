@@ -15,7 +15,7 @@ def _list_with(code: str, line: str):
 
 
 def test_decision_takes_the_department_name_and_version_of_the_list_in_force() -> None:
-    moved = _list_with("S03", "S03\tpolice\t垃圾乱倒\tDumping\t乱倒垃圾\t12")
+    moved = _list_with("S03", "S03\tpolice\t垃圾乱倒\tDumping\t乱倒垃圾\t12\tpublic")
     active = ActiveAdmissionList(default_admission_list())
     active.use(moved)
     decision = ListBoundClassifier(ScriptedClassifier(), active).classify("垃圾桶满了", "S03")
@@ -24,7 +24,7 @@ def test_decision_takes_the_department_name_and_version_of_the_list_in_force() -
 
 
 def test_an_item_the_list_no_longer_has_goes_to_triage() -> None:
-    renamed = _list_with("S03", "S99\tstreet_office\t垃圾清运\tGarbage\t垃圾桶满溢\t24")
+    renamed = _list_with("S03", "S99\tstreet_office\t垃圾清运\tGarbage\t垃圾桶满溢\t24\tpublic")
     active = ActiveAdmissionList(default_admission_list())
     active.use(renamed)
     decision = ListBoundClassifier(ScriptedClassifier(), active).classify("垃圾桶满了", "S03")
@@ -34,7 +34,7 @@ def test_an_item_the_list_no_longer_has_goes_to_triage() -> None:
 
 def test_other_outcomes_only_change_the_version() -> None:
     active = ActiveAdmissionList(default_admission_list())
-    active.use(_list_with("P01", "P01\tpolice\t流动人口登记\tFloating\t未登记\t48"))
+    active.use(_list_with("P01", "P01\tpolice\t流动人口登记\tFloating\t未登记\t48\tpersonal"))
     decision = ListBoundClassifier(ScriptedClassifier(), active).classify(TRIAGE_MARK + "说不清楚")
     assert isinstance(decision, Decision) and decision.outcome == "triage"
     assert decision.list_version == active.version != default_admission_list().version

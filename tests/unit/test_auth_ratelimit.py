@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi import HTTPException
 
-from gridloop.servicekit import ratelimit
-from gridloop.servicekit.ratelimit import RateLimiter
+from gridloop.auth import ratelimit
+from gridloop.auth.ratelimit import RateLimiter
 
 
 class Clock:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gridloop.servicekit.schemas import StrictModel, Text
+from gridloop.contracts.schemas import StrictModel, Text
 from services.departments.main import make_app as departments_app
 from services.intake.main import make_app as intake_app
 from services.notify.main import make_app as notify_app
@@ -15,8 +15,8 @@ from services.router.main import make_app as router_app
 
 APPS = {"intake": intake_app, "router": router_app, "departments": departments_app, "notify": notify_app}
 # Bodies that deliberately ignore unknown fields, and why (services/notify/schemas.py): the SMS gateway's callbacks
-# must not bounce a receipt because the provider added a field.
-IGNORES_UNKNOWN = {"SmsReceipt", "InboundSms"}
+# must not bounce a receipt because the provider added a field; so must the Aliyun and Tencent callbacks.
+IGNORES_UNKNOWN = {"SmsReceipt", "InboundSms", "AliyunReport", "AliyunUp", "TencentReceipt", "TencentReply"}
 BOUNDED_FORMATS = {"uuid", "date-time", "date", "time"}
 
 

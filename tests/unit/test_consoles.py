@@ -100,7 +100,8 @@ def test_only_jpeg_and_png_photos_within_the_size_are_accepted() -> None:
 
 def test_a_retried_upload_names_the_same_photo() -> None:
     report = uuid.uuid4()
-    assert photo_id_for(report, 0) == photo_id_for(report, 0) != photo_id_for(report, 1)
+    assert photo_id_for("W1", report, 0) == photo_id_for("W1", report, 0) != photo_id_for("W1", report, 1)
+    assert photo_id_for("W1", report, 0) != photo_id_for("W2", report, 0), "reports are idempotent per worker"
 
 
 def test_a_signed_photo_link_opens_its_photo_only_until_it_expires() -> None:

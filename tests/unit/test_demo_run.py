@@ -26,12 +26,18 @@ class FakeStack:
         self.items: dict[str, dict[str, Any]] = {}
         self.busy_posts = busy_posts  # answer 503 to the first few posts
         self.auth: Counter[str] = Counter()
+        self.officials: list[dict[str, Any]] = []
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         service = {8001: "intake", 8002: "router", 8003: "departments", 8004: "notify"}[request.url.port]
         return getattr(self, service)(request, request.url.path.split("/")[2:])
 
     def intake(self, request: httpx.Request, path: list[str]) -> httpx.Response:
+        if path == ["workers", "updates", "stats"]:
+            told = {r["case_id"] for r in self.reports.values()}
+            return httpx.Response(
+                200, json={"workers_told": len(told), "updates": {"received": len(told)}, "action_needed": 0}
+            )
         if self.busy_posts:
             self.busy_posts -= 1
             return httpx.Response(503)
@@ -78,6 +84,16 @@ class FakeStack:
         return httpx.Response(200, json={"items": matching[offset : offset + limit], "total": len(matching)})
 
     def notify(self, request: httpx.Request, path: list[str]) -> httpx.Response:
+        if path == ["officials"]:
+            if request.method == "POST":
+                self.officials.append({**json.loads(request.content), "active": True})
+                return httpx.Response(201, json=self.officials[-1])
+            return httpx.Response(200, json=self.officials)
+        if path == ["escalations", "stats"]:
+            return httpx.Response(
+                200,
+                json={"officials_told": 0, "official_messages": {}, "escalations": {}, "without_owner": 0},
+            )
         resolved = sum(i["status"] == "resolved" for i in self.items.values())
         return httpx.Response(200, json={"messages": {"resolved": {"sent": resolved}}, "residents_notified": resolved})
 
@@ -98,6 +114,9 @@ async def _replay(stack: FakeStack, n: int, **tokens: str) -> dict[str, Any]:
 async def test_replay_posts_the_day_and_departments_resolve_most_cases() -> None:
     stack = FakeStack(busy_posts=5)
     summary = await _replay(stack, 120, police="secret")
+    assert len(stack.officials) == 7  # the demo's roster: the district's office and two per department
+    assert summary["workers"]["workers_told"] == summary["reports"]["accepted"]
+    assert summary["officials"]["escalated_without_owner"] == 0
 
     assert summary["reports"]["posted"] == summary["reports"]["accepted"] == 120
     admitted = summary["routing"]["admitted"]

@@ -16,7 +16,7 @@ CROSSED = {"item_code", "community"}
 
 def row(dimension: str, department: str, key: str, **counts: int) -> SimpleNamespace:
     """A row as rate_counts_query returns it: per item (community NULL) or per community (item NULL)."""
-    values = {name: counts.get(name, 0) for name in (*collectors.KINDS, *collectors.CLOCKS)}
+    values = {name: counts.get(name, 0) for name in (*collectors.KINDS, *collectors.DEADLINES)}
     item_code, community_id = (key, None) if dimension == "item" else (None, key)
     return SimpleNamespace(
         dimension=dimension, department=department, item_code=item_code, community_id=community_id, **values
@@ -110,7 +110,7 @@ def test_the_departments_gauges_stay_small_at_full_scale():
         "gridloop_community_overdue_cases",
     }
     series = [s for s in exported_samples() if s.name in families]
-    assert len(series) == (63 + 3 * 108) * (len(collectors.KINDS) + len(collectors.CLOCKS))  # 2,322, not 32,000
+    assert len(series) == (63 + 3 * 108) * (len(collectors.KINDS) + len(collectors.DEADLINES))  # 2,322, not 32,000
     # These families' share of the exposition (the process registry also holds whatever other tests exported).
     text = generate_latest(REGISTRY).decode()
     size = sum(len(line) + 1 for line in text.splitlines() if any(name in line for name in families))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gridloop.admission.admission_list import default_admission_list
-from services.departments.duplicates import Sighting, distance_metres, is_duplicate
+from services.departments.duplicates import Sighting, distance_metres, is_duplicate, match, may_be_linked
 from services.departments.rates import RateCounts, ratio
 from services.departments.sla import DeadlineState, due_steps, moved, next_fire_at, sign_for_window
 from services.router.returns import ARBITRATION_REASON, redecide
@@ -68,20 +69,50 @@ def test_distance_needs_coordinates_on_both_sides() -> None:
     assert distance_metres(here, {"address": "12栋"}) is None
 
 
-def test_same_item_in_the_same_grid_or_within_100_metres_within_a_day_is_a_duplicate() -> None:
-    first = Sighting("S08", "G1", T0, {"lat": 30.71, "lon": 104.05})
-    assert is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=23)), first)
-    assert is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1), {"lat": 30.7108, "lon": 104.05}), first)
-    assert not is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1), {"lat": 30.712, "lon": 104.05}), first)
-    assert not is_duplicate(Sighting("S08", "G2", T0 + timedelta(hours=1)), first), "no coordinates, other grid"
-    assert not is_duplicate(Sighting("S15", "G1", T0 + timedelta(hours=1)), first), "another item"
-    assert not is_duplicate(Sighting("S08", "G1", T0 + timedelta(hours=25)), first), "more than a day later"
+def test_the_same_problem_within_100_metres_and_a_day_is_a_duplicate_and_the_grid_alone_only_a_suspicion() -> None:
+    text = "马鞍北路雨水口堵了，一下雨就积水"
+    first = Sighting("S08", "G1", T0, {"lat": 30.71, "lon": 104.05}, text)
+    near = {"lat": 30.7108, "lon": 104.05}  # about 90 m north
+    assert is_duplicate(
+        Sighting("S08", "G2", T0 + timedelta(hours=23), near, "马鞍北路下雨积水很深，下水口堵住了"), first
+    )
+    assert match(Sighting("S08", "G1", T0 + timedelta(hours=1), None, text), first)[0] == "suspected", "grid only"
+    assert match(Sighting("S08", "G2", T0 + timedelta(hours=1), None, text), first)[0] is None, "other grid"
+    far = {"lat": 30.712, "lon": 104.05}
+    assert match(Sighting("S08", "G1", T0 + timedelta(hours=1), far, text), first)[0] is None, "more than 100 m"
+    assert match(Sighting("S15", "G1", T0 + timedelta(hours=1), near, text), first)[0] is None, "another item"
+    assert match(Sighting("S08", "G1", T0 + timedelta(hours=25), near, text), first)[0] is None, "a day later"
+    other = Sighting("S08", "G1", T0 + timedelta(hours=1), near, "一环路北三段12号楼下化粪池冒水")
+    assert match(other, first)[0] != "linked", "another problem of the same item next door: a clerk decides"
+
+
+def test_cases_about_a_person_are_never_linked() -> None:
+    for item in ("P06", "P09", "P08", "S20", "F01", "S30"):
+        a = Sighting(item, "G1", T0, {"lat": 30.71, "lon": 104.05}, "同一户人家又打起来了")
+        assert match(replace(a, dispatched_at=T0 + timedelta(hours=1)), a) == (None, 0.0), item
+
+
+@pytest.mark.parametrize("item_code", ["P06", "P09", "P10", "P05", "P07", "P08", "S20", "S18", "S19", "S30", "F01"])
+def test_a_personal_matter_is_never_linked_however_close(item_code: str) -> None:
+    """Two families' domestic-violence reports in one building are two cases (issue #16, finding 3)."""
+    here = {"lat": 30.71, "lon": 104.05}
+    assert not may_be_linked(item_code)
+    assert not is_duplicate(
+        Sighting(item_code, "G1", T0 + timedelta(minutes=5), here), Sighting(item_code, "G1", T0, here)
+    )
+
+
+def test_public_items_may_be_linked_and_unknown_items_may_not() -> None:
+    assert may_be_linked("S02") and may_be_linked("S08")
+    assert not may_be_linked("X99"), "an item the shipped list does not know counts as personal"
 
 
 def test_no_cases_is_no_rate_not_zero() -> None:
     assert ratio(0, 0) is None
     assert ratio(2, 3) == 0.6667
-    counts = RateCounts("police", dispatched=5, signed_on_time=3, due=6, resolved_on_time=3, rated=4, satisfied=3)
+    counts = RateCounts(
+        "police", dispatched=5, response_due=5, signed_on_time=3, due=6, resolved_on_time=3, rated=4, satisfied=3
+    )
     assert (counts.response_rate, counts.resolution_rate, counts.satisfaction_rate) == (0.6, 0.5, 0.75)
 
 

@@ -60,3 +60,17 @@ def test_a_template_file_missing_a_visible_step_is_refused(tmp_path: Path) -> No
     path.write_text(json.dumps({"received": "已受理"}, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(ValueError, match="no template for steps"):
         Templates.load(path)
+
+
+def test_a_resident_whose_case_was_merged_is_told_and_hears_the_primarys_progress() -> None:
+    event = CaseStatusChanged(
+        case_id=uuid.uuid4(),
+        status="duplicate_linked",
+        at=datetime.now(UTC),
+        actor="departments",
+        department="street_office",
+        detail={"primary_case_id": str(uuid.uuid4()), "primary_progress": "部门已签收，正在办理"},
+    )
+    context = message_context(event, tracking_token="t", public_base_url="https://x.example")
+    text = TEMPLATES.render("duplicate_linked", context)
+    assert "已并案" in text and "部门已签收，正在办理" in text and "街道办事处" in text

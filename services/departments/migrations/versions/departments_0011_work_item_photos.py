@@ -1,7 +1,7 @@
 """work items keep the worker's photo links (shown in the clerk console)
 
-Revision ID: departments_0008
-Revises: departments_0007
+Revision ID: departments_0011
+Revises: departments_0010
 Create Date: 2026-12-08 01:00:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'departments_0008'
-down_revision: str | Sequence[str] | None = 'departments_0007'
+revision: str = 'departments_0011'
+down_revision: str | Sequence[str] | None = 'departments_0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

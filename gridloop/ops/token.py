@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gridloop.auth.api import revoke
 from gridloop.auth.settings import AuthSettings
 from gridloop.auth.tokens import ROLES, IssuedToken, TokenIssuer
-from gridloop.delivery.migrations import SERVICES, settings_for
+from gridloop.ops.migrate import SERVICES, settings_for
 
 
 def issue(
@@ -35,7 +35,9 @@ def issue(
     )
 
 
-async def revoke_everywhere(token_id: str, *, revoked_by: str, reason: str, urls: dict[str, str] | None = None) -> dict:
+async def revoke_everywhere(
+    token_id: str, *, revoked_by: str, reason: str, urls: dict[str, str] | None = None
+) -> dict[str, bool]:
     """Revoke in every service's database (URLs from each service's settings unless given); returns service ->
     newly revoked (False: it was already). Running services hear of it by LISTEN/NOTIFY at each commit."""
     urls = urls or {service: settings_for(service).database_url for service in SERVICES}

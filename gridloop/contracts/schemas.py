@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from gridloop.contracts.events import clean_text
+from gridloop.contracts.events import NfcText, clean_text
 
-Text = Annotated[str, AfterValidator(clean_text)]
+Text = NfcText  # text a person typed, in a request body
 
 
 class StrictModel(BaseModel):

@@ -1,7 +1,7 @@
 """photos uploaded from the worker app
 
-Revision ID: intake_0003
-Revises: intake_0002
+Revision ID: intake_0007
+Revises: intake_0006
 Create Date: 2026-12-08 01:00:00
 
 """
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'intake_0003'
-down_revision: str | Sequence[str] | None = 'intake_0002'
+revision: str = 'intake_0007'
+down_revision: str | Sequence[str] | None = 'intake_0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

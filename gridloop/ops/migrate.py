@@ -12,11 +12,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from gridloop.servicekit.settings import ServiceSettings
+
 SERVICES = ("intake", "router", "departments", "notify")
 
 
-def settings_for(service: str):
-    return importlib.import_module(f"services.{service}.settings").get_settings()
+def settings_for(service: str) -> ServiceSettings:
+    settings: ServiceSettings = importlib.import_module(f"services.{service}.settings").get_settings()
+    return settings
 
 
 async def create_database_if_missing(url: str) -> bool:
@@ -35,7 +38,7 @@ async def create_database_if_missing(url: str) -> bool:
 
 
 def alembic_config(service: str, url: str) -> Config:
-    package_dir = Path(importlib.import_module(f"services.{service}").__file__).parent
+    package_dir = Path(importlib.import_module(f"services.{service}").__path__[0])
     cfg = Config()
     cfg.set_main_option("script_location", str(package_dir / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
