@@ -13,6 +13,7 @@ on every request, cached or not.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 import uuid
 from collections import OrderedDict
@@ -43,6 +44,14 @@ class Principal:
     role: str  # operator | department | worker | open311 (an API key)
     subject: str
     token_id: str | None = None
+    name: str | None = None  # the person a department credential names (a clerk's own credential)
+
+    @property
+    def person(self) -> str | None:
+        """Who acts: the clerk a department credential names, an operator, or None (a department's system)."""
+        if self.role == "department":
+            return self.name
+        return self.subject if self.role == "operator" else None
 
     @property
     def actor(self) -> str:
@@ -80,12 +89,17 @@ class TokenIssuer:
         self._clock = clock
         self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()  # token -> (principal, exp)
 
-    def issue(self, *, role: str, subject: str, ttl: timedelta, now: datetime | None = None) -> IssuedToken:
+    def issue(
+        self, *, role: str, subject: str, ttl: timedelta, now: datetime | None = None, name: str | None = None
+    ) -> IssuedToken:
+        """A credential; `name` makes a department credential a person's (the clerk is recorded on each step)."""
         principal = _checked(role, subject)
+        if name is not None and (role != "department" or not 1 <= len(name) <= 50):
+            raise ValueError("a name (1-50 characters) is given to department credentials only")
         issued_at = now or datetime.now(UTC)
         token_id = str(uuid.uuid4())
         expires_at = issued_at + ttl
-        claims = {
+        claims: dict[str, str | int] = {
             "iss": ISSUER,
             "sub": subject,
             "role": role,
@@ -93,8 +107,20 @@ class TokenIssuer:
             "iat": int(issued_at.timestamp()),
             "exp": int(expires_at.timestamp()),
         }
+        if name is not None:
+            claims["name"] = name
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
-        return IssuedToken(token, token_id, Principal(principal.role, principal.subject, token_id), expires_at)
+        return IssuedToken(token, token_id, Principal(principal.role, principal.subject, token_id, name), expires_at)
+
+    def mac(self, purpose: str, value: str) -> str:
+        """An HMAC of value with the signing key, kept apart per purpose (consoles' CSRF tokens, photo links)."""
+        digest = hmac.new(self._key.encode(), f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+        return digest[:40]
+
+    def expiry(self, token: str) -> datetime | None:
+        """When a token verified before expires (None if it was not verified here)."""
+        remembered = self._verified.get(token)
+        return datetime.fromtimestamp(remembered[1], UTC) if remembered else None
 
     def verify(self, token: str) -> Principal:
         remembered = self._verified.get(token)
@@ -126,7 +152,10 @@ class TokenIssuer:
         if not all(isinstance(v, str) for v in (role, subject, token_id)):
             raise InvalidCredentials("invalid token: malformed claims")
         principal = _checked(role, subject, error=InvalidCredentials)
-        return Principal(principal.role, principal.subject, token_id), int(claims["exp"])
+        name = claims.get("name")
+        if name is not None and (role != "department" or not isinstance(name, str) or not 1 <= len(name) <= 50):
+            raise InvalidCredentials("invalid token: malformed name claim")
+        return Principal(principal.role, principal.subject, token_id, name), int(claims["exp"])
 
 
 def _checked(role: str, subject: str, error: type[Exception] = ValueError) -> Principal:

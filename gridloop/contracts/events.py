@@ -167,6 +167,7 @@ class CaseDispatched(Event):
     resident_name_masked: str
     resident_phone_masked: str
     dispatch_no: int = 1
+    photo_urls: list[str] = Field(default_factory=list, description="the worker's photos (links need signing)")
 
 
 # A resident's rating of a resolution (回访). 满意 and 基本满意 both count as satisfied in the satisfaction rate.

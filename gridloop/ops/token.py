@@ -2,6 +2,7 @@
 
     gridloop token issue --role worker --worker JN-W0001
     gridloop token issue --role department --department police
+    gridloop token issue --role department --department police --name 赵志强   # a clerk's own credential
     gridloop token issue --role operator --operator 王芳 --hours 8
     gridloop token revoke <token id> --reason "phone lost"
 
@@ -26,9 +27,11 @@ from gridloop.auth.tokens import ROLES, IssuedToken, TokenIssuer
 from gridloop.ops.migrate import SERVICES, settings_for
 
 
-def issue(settings: AuthSettings, *, role: str, subject: str, ttl: timedelta | None = None) -> IssuedToken:
+def issue(
+    settings: AuthSettings, *, role: str, subject: str, ttl: timedelta | None = None, name: str | None = None
+) -> IssuedToken:
     return TokenIssuer(settings.signing_key.get_secret_value()).issue(
-        role=role, subject=subject, ttl=ttl or settings.token_ttl(role)
+        role=role, subject=subject, ttl=ttl or settings.token_ttl(role), name=name
     )
 
 
@@ -59,6 +62,7 @@ def main(argv: list[str]) -> int:
     issuing.add_argument("--worker", help="the worker id (role worker), e.g. JN-W0001")
     issuing.add_argument("--department", help="police | finance | street_office (role department)")
     issuing.add_argument("--operator", help="the operator's name (role operator)")
+    issuing.add_argument("--name", help="the clerk a department credential belongs to (recorded on each step)")
     issuing.add_argument("--days", type=float, help="validity in days (default: the configured one for the role)")
     issuing.add_argument("--hours", type=float, help="validity in hours")
     issuing.add_argument("--json", action="store_true", help="print token, id and expiry as JSON")
@@ -79,7 +83,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"--role {args.role} needs --{args.role}")
     ttl = timedelta(days=args.days) if args.days else timedelta(hours=args.hours) if args.hours else None
     try:
-        issued = issue(settings, role=args.role, subject=subject, ttl=ttl)
+        issued = issue(settings, role=args.role, subject=subject, ttl=ttl, name=args.name)
     except ValueError as exc:
         parser.error(str(exc))
     if args.json:

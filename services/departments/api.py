@@ -52,6 +52,7 @@ async def list_work_items(
     include_linked: Annotated[bool, Query(description="also list duplicates linked to another case")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    escalated: Annotated[bool, Query(description="only cases escalated past their assignee")] = False,
 ) -> WorkItemPage:
     if caller.scope and department not in (None, caller.scope):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {caller.scope} caller cannot list {department} cases")
@@ -61,6 +62,7 @@ async def list_work_items(
             department=department or caller.scope,
             status=status_,
             include_linked=include_linked,
+            escalated=escalated,
             limit=limit,
             offset=offset,
         )
@@ -112,7 +114,9 @@ async def sign(case_id: uuid.UUID, body: SignIn, runtime: RuntimeDep, caller: Ca
         runtime,
         case_id,
         caller,
-        lambda uow: handlers.sign_for(uow, case_id, assignee=body.assignee, now=now, department=caller.scope),
+        lambda uow: handlers.sign_for(
+            uow, case_id, assignee=caller.acting(body.assignee), now=now, department=caller.scope
+        ),
     )
 
 
@@ -127,7 +131,7 @@ async def progress(
         lambda uow: handlers.record_progress(
             uow,
             case_id,
-            assignee=body.assignee,
+            assignee=caller.acting(body.assignee),
             note=body.note,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
@@ -149,7 +153,7 @@ async def resolve(
             uow,
             case_id,
             result=body.result,
-            assignee=body.assignee,
+            assignee=caller.person or body.assignee,
             photo_urls=[str(u) for u in body.photo_urls],
             now=now,
             department=caller.scope,
@@ -171,7 +175,7 @@ async def return_case(
             case_id,
             reason_code=body.reason_code,
             note=body.note,
-            assignee=body.assignee,
+            assignee=caller.acting(body.assignee),
             now=now,
             department=caller.scope,
         ),
@@ -190,7 +194,7 @@ async def request_extension(
             await extensions.request_extension(
                 uow,
                 case_id,
-                assignee=body.assignee,
+                assignee=caller.acting(body.assignee),
                 reason=body.reason,
                 hours=body.hours,
                 now=now,
@@ -200,6 +204,18 @@ async def request_extension(
 
     await _transition(runtime, case_id, caller, step)
     return await _extension(runtime, case_id, created[0])
+
+
+@router.get("/extensions", response_model=list[ExtensionView])
+async def list_all_extensions(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    state: Literal["pending", "approved", "refused"] | None = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ExtensionView]:
+    """Extension requests across cases (a department's own only), oldest first: what operators decide."""
+    async with runtime.db.engine.connect() as conn:
+        return await queries.extensions_across_cases(conn, state=state, scope=caller.scope, limit=limit)
 
 
 @router.get("/work-items/{case_id}/extensions", response_model=list[ExtensionView], responses=ERRORS)

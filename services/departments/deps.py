@@ -21,10 +21,15 @@ class Caller:
     role: Literal["operator", "department"]
     department: str | None = None  # set for department callers: they see only their own cases
     name: str = ""  # who the credential names (the operator, or the department)
+    person: str | None = None  # the clerk a person's department credential names (recorded on each step)
 
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
+
+    def acting(self, named_in_body: str) -> str:
+        """Who a step records: the clerk the credential names; else the name in the body (a department's system)."""
+        return self.person or named_in_body
 
     @property
     def scope(self) -> str | None:
@@ -35,7 +40,7 @@ class Caller:
 async def get_caller(principal: StaffDep) -> Caller:
     if principal.role == "operator":
         return Caller("operator", name=principal.subject)
-    return Caller("department", principal.department, name=principal.subject)
+    return Caller("department", principal.department, name=principal.subject, person=principal.name)
 
 
 def require_operator(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:

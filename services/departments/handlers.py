@@ -118,6 +118,7 @@ def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
         primary_case_id=None,
         suspected_duplicate_of=None,
         duplicate_score=None,
+        photo_urls=event.photo_urls,
         updated_at=event.dispatched_at,
     )
 

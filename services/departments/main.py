@@ -12,6 +12,7 @@ from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.serve import serve
 from services.departments.api import router
+from services.departments.clerk_console_pages import clerk_console_router
 from services.departments.collectors import REFRESH_SECONDS, refresh_rate_counts
 from services.departments.consumer import dispatch_consumer, status_consumer
 from services.departments.rates import refresh_rate_gauges
@@ -43,13 +44,15 @@ def make_app(settings: DepartmentsSettings | None = None, *, clock: Clock | None
     clock = clock or SYSTEM_CLOCK
     settings = settings or get_settings()
     deadlines = deadlines_for(settings)
+    console_router, console = clerk_console_router(settings)
     app = create_app(
         name="departments",
         settings=settings,
         build=partial(build, clock=clock, deadlines=deadlines),
-        routers=[router, calendar_router, reports_router],
+        routers=[router, calendar_router, reports_router, console_router],
         title="GridLoop departments",
     )
+    console.mount(app)
     app.state.clock = clock
     app.state.deadlines = deadlines
     return app

@@ -30,6 +30,7 @@ async def work_item_page(
     include_linked: bool,
     limit: int,
     offset: int,
+    escalated: bool = False,
 ) -> WorkItemPage:
     """A page of the work list, in dispatch order; duplicates linked to another case only if asked for."""
     conditions = []
@@ -39,6 +40,8 @@ async def work_item_page(
         conditions.append(work_items.c.status == status)
     if not include_linked and status != "linked":
         conditions.append(work_items.c.primary_case_id.is_(None))
+    if escalated:  # past the first rung (the assignee) of the supervision ladder
+        conditions.append(work_items.c.case_id.in_(sa.select(sla_deadlines.c.case_id).where(sla_deadlines.c.rung > 0)))
     total = await conn.scalar(sa.select(sa.func.count()).select_from(work_items).where(*conditions))
     rows = (
         await conn.execute(
@@ -104,6 +107,18 @@ async def extension_list(conn: AsyncConnection, case_id: uuid.UUID) -> list[Exte
         )
     ).all()
     return [ExtensionView.model_validate(r._asdict()) for r in rows]
+
+
+async def extensions_across_cases(
+    conn: AsyncConnection, *, state: str | None, scope: str | None, limit: int
+) -> list[ExtensionView]:
+    """Extension requests across cases, oldest first; a department sees its own only."""
+    query = sa.select(extension_requests).order_by(extension_requests.c.requested_at).limit(limit)
+    if state:
+        query = query.where(extension_requests.c.state == state)
+    if scope:
+        query = query.where(extension_requests.c.department == scope)
+    return [ExtensionView.model_validate(r._asdict()) for r in (await conn.execute(query)).all()]
 
 
 async def extension(conn: AsyncConnection, case_id: uuid.UUID, extension_id: uuid.UUID) -> ExtensionView:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import AliasChoices, BaseModel, Field, HttpUrl
 
-from gridloop.contracts.events import ReturnReason
+from gridloop.contracts.events import Location, ReturnReason
 from gridloop.contracts.schemas import StrictModel
 
 # The person who works a case is its assignee; requests may still name the field `handler` (the old name).
@@ -85,6 +85,7 @@ class WorkItemView(BaseModel):
     description: str
     grid_id: str
     community_id: str
+    location: Location | None = None
     resident_name_masked: str
     resident_phone_masked: str
     dispatch_no: int
@@ -104,6 +105,7 @@ class WorkItemView(BaseModel):
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
     reporters: list[Reporter] = Field(default_factory=list, description="this case's reporter and its duplicates'")
     escalation: dict[str, str] = Field(default_factory=dict, description="clock -> rung of the supervision ladder")
+    photo_urls: list[str] = Field(default_factory=list, description="the worker's photos (served by signed link)")
 
 
 class WorkItemPage(BaseModel):

@@ -22,6 +22,10 @@ class DepartmentsSettings(ServiceSettings):
     calendar: Literal["working", "round_the_clock"] = "working"
     # Items whose deadlines stay on calendar hours, 24/7, whatever the calendar (urgent risks to people).
     round_the_clock_items: frozenset[str] = DEFAULT_ROUND_THE_CLOCK
+    # The clerk console (docs/consoles.md): photos are shown only from intake's public address (signed links),
+    # and the session cookie is Secure unless plain-HTTP development turns that off.
+    intake_public_url: str = "http://127.0.0.1:8001"
+    console_secure_cookie: bool = True
 
 
 @lru_cache

@@ -37,6 +37,7 @@ work_items = sa.Table(
     sa.Column("primary_case_id", UUID(as_uuid=True)),  # set while linked to an open case as its duplicate
     sa.Column("suspected_duplicate_of", UUID(as_uuid=True)),  # a likely match a clerk has yet to confirm or reject
     sa.Column("duplicate_score", sa.Float),  # description similarity to the (suspected) primary
+    sa.Column("photo_urls", JSONB, nullable=False, server_default="[]"),  # the worker's photos
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_work_items_department_status", "department", "status"),
     sa.Index("ix_work_items_primary_case_id", "primary_case_id"),

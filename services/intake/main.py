@@ -23,6 +23,7 @@ from services.intake.registry import ManagedRegistry
 from services.intake.registry_api import router as registry_router
 from services.intake.settings import IntakeSettings, get_settings
 from services.intake.tables import inbox, outbox
+from services.intake.worker_app_pages import worker_app_router, worker_console
 from services.intake.worker_feed import FeedSignal
 from services.intake.worker_feed_api import router as worker_feed_router
 
@@ -64,10 +65,14 @@ def make_app(settings: IntakeSettings | None = None, *, router_client: httpx.Asy
         build=partial(
             build, registry=registry, desk=desk, feed=feed, admission_list=admission_list, router_client=router_client
         ),
-        routers=[router, registry_router, open311_router, worker_feed_router],
+        routers=[router, registry_router, open311_router, worker_feed_router, worker_app_router(settings)],
         title="GridLoop intake",
-        larger_bodies={"/v1/registry/imports": settings.registry_import_max_bytes},
+        larger_bodies={
+            "/v1/registry/imports": settings.registry_import_max_bytes,
+            "/app/photos": settings.photo_max_bytes + 64 * 1024,  # a photo and its form fields
+        },
     )
+    worker_console(settings).mount(app)
     app.state.registry = registry
     app.state.report_desk = desk
     app.state.worker_feed = feed

@@ -40,6 +40,11 @@ class IntakeSettings(ServiceSettings):
     # A worker's stream (GET /v1/workers/me/reports/stream) looks for updates another replica wrote this often, and
     # sends a keep-alive comment when nothing happened.
     worker_stream_poll_seconds: float = Field(default=2.0, gt=0)
+    # The worker app (docs/consoles.md): where intake is reached from outside (photo links name it), the largest
+    # photo accepted, and whether the session cookie is Secure (only plain-HTTP development turns it off).
+    public_base_url: str = "http://127.0.0.1:8001"
+    photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    console_secure_cookie: bool = True
 
     @model_validator(mode="after")
     def _refuse_development_open311_key_outside_development(self) -> "IntakeSettings":

@@ -119,5 +119,17 @@ registry_state = sa.Table(
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Photos a worker uploaded from the worker app, stored with the case's other data and served by signed link
+# (gridloop/consoles/media.py). The id is derived from the device's report id, so a retried upload is one row.
+photos = sa.Table(
+    "photos",
+    metadata,
+    sa.Column("photo_id", sa.Text, primary_key=True),
+    sa.Column("worker_id", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
 auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens

@@ -82,9 +82,28 @@ async def put_admission_list(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in TSV_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the list as text/tab-separated-values")
-    now = runtime.clock.now()
     try:
         text = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text, undecodable = "", exc
+    else:
+        undecodable = None
+    return await replace_list(runtime, active, text=text, operator=operator, undecodable=undecodable)
+
+
+async def replace_list(
+    runtime: RuntimeDep,
+    active: AdmissionListDep,
+    *,
+    text: str,
+    operator: str,
+    undecodable: UnicodeDecodeError | None = None,
+) -> ListChange:
+    """Validate and activate a list (the PUT route and the operator console): 422 naming the bad line."""
+    now = runtime.clock.now()
+    try:
+        if undecodable is not None:
+            raise undecodable
         async with runtime.db.engine.begin() as conn:
             change = await replace_admission_list(conn, tsv=text, operator=operator, now=now, in_force=active.current)
     except (AdmissionListError, UnicodeDecodeError) as exc:

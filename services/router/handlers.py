@@ -201,6 +201,7 @@ async def publish_outcome(
         resident_name_masked=mask_name(resident.name),
         resident_phone_masked=mask_phone(resident.phone),
         dispatch_no=event.returns + 1,
+        photo_urls=event.photo_urls,
     )
     forwarded = CaseStatusChanged(
         case_id=event.case_id,

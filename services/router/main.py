@@ -24,6 +24,8 @@ from services.router.admission_list_api import router as admission_list_router
 from services.router.api import router
 from services.router.collectors import REFRESH_SECONDS, refresh_gauges
 from services.router.consumer import returns_consumer, routing_consumer
+from services.router.operator_console import TriageCandidates
+from services.router.operator_console_pages import operator_console_router
 from services.router.retraining import RetrainingState
 from services.router.retraining_api import router as retraining_router
 from services.router.settings import RouterSettings, get_settings
@@ -32,13 +34,19 @@ from services.router.triage_api import router as triage_router
 
 
 async def build(
-    settings: RouterSettings, *, active: ActiveAdmissionList, model: ActiveModel, given: Classifier | None = None
+    settings: RouterSettings,
+    *,
+    active: ActiveAdmissionList,
+    model: ActiveModel,
+    candidates: TriageCandidates,
+    given: Classifier | None = None,
 ) -> Runtime:
     db = Database.for_service(settings, outbox=outbox, source="/gridloop/router")
     runtime = Runtime("router", settings, db, inbox=inbox)
     model.shipped = model.current = given or default_classifier()
     await load_active(active, db, model)
     classifier = ListBoundClassifier(model, active)  # decides with the model and the list in force
+    candidates.classifier = classifier  # the operator console shows its ranking of triage cases
     routing_consumer(runtime, classifier=classifier, admission_list=active)
     returns_consumer(runtime, classifier=classifier, admission_list=active)
     runtime.every(REFRESH_SECONDS, partial(refresh_gauges, db), "gauges")
@@ -56,15 +64,19 @@ def make_app(
 ) -> FastAPI:
     """The router app; tests may pass their own classifier (default: the trained admission classifier) and the
     examples retraining uses (default: the shipped splits)."""
+    settings = settings or get_settings()
     active = ActiveAdmissionList(default_admission_list())
     model = ActiveModel(classifier)
+    candidates = TriageCandidates()
+    console_router, console = operator_console_router(settings, candidates)
     app = create_app(
         name="router",
-        settings=settings or get_settings(),
-        build=partial(build, active=active, model=model, given=classifier),
-        routers=[router, triage_router, admission_list_router, retraining_router],
+        settings=settings,
+        build=partial(build, active=active, model=model, candidates=candidates, given=classifier),
+        routers=[router, triage_router, admission_list_router, retraining_router, console_router],
         title="GridLoop router",
     )
+    console.mount(app)
     app.state.admission_list = active
     app.state.model = model
     app.state.retraining = RetrainingState(data=training or TrainingData())

@@ -13,6 +13,10 @@ class RouterSettings(ServiceSettings):
     port: int = 8002
     database_url: str = "postgresql+asyncpg://gridloop:gridloop@127.0.0.1:5432/gridloop_router"
     admission_list_check_seconds: float = 10.0  # how often a replica looks for a newly activated list
+    # The operator console (docs/consoles.md) reads the rates, extensions and escalations from the departments
+    # API, with the operator's own credential; the session cookie is Secure unless plain-HTTP development.
+    departments_url: str = "http://127.0.0.1:8003"
+    console_secure_cookie: bool = True
 
 
 @lru_cache

@@ -6,10 +6,9 @@ The four services run in-process on real Kafka and PostgreSQL; notify is served 
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from tests.support.apps import Services, build_apps, running
 from tests.support.notify_standins import free_port, serving
@@ -17,8 +16,6 @@ from tests.support.polling import wait_for
 from tests.support.reports import report_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +29,6 @@ async def served(ns, tmp_path_factory):
     )
     async with running(apps) as services, serving(apps["notify"], port=port):
         yield services
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    executable = shutil.which("chromium")  # Debian's /usr/bin/chromium; Playwright's own builds are not used
-    if executable is None:
-        pytest.fail("chromium is missing: run deploy/local/install-deps.sh")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def resolution_link(services: Services, case_id: str) -> str:

@@ -21,6 +21,20 @@ EVERYONE = {OP, DEPT, WORKER}
 PUBLIC = "public"  # probes, the resident's tokenised case page, Open311 reads (public by the spec)
 API_KEY = "api_key"  # Open311 posts: an API key in the form, never a bearer token
 GATEWAY = "gateway"  # the SMS gateway's callbacks: its own bearer token
+CONSOLE = "console"  # console pages: a session cookie from the console's sign-in, never a bearer token
+PHOTO_LINK = "photo_link"  # photos: only with a console-signed link (gridloop/consoles/media.py)
+
+
+def console(prefix: str, pages: list[tuple[str, str]]) -> dict[tuple[str, str], set[str] | str]:
+    """A console's sign-in (public) and its pages (session only)."""
+    signing_in: dict[tuple[str, str], set[str] | str] = {
+        ("GET", f"{prefix}/login"): PUBLIC,
+        ("POST", f"{prefix}/login"): PUBLIC,
+        ("POST", f"{prefix}/logout"): CONSOLE,
+    }
+    return signing_in | {(method, prefix + path): CONSOLE for method, path in pages}
+
+
 CALLERS: dict[str | None, dict[str, str]] = {
     None: {},
     WORKER: as_worker("JN-W0001"),
@@ -59,6 +73,9 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/open311/v2/requests.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): PUBLIC,
         ("POST", "/open311/v2/requests.{fmt}"): API_KEY,
+        ("GET", "/app/sw.js"): PUBLIC,
+        ("GET", "/media/{photo_id}"): PHOTO_LINK,
+        **console("/app", [("GET", ""), ("POST", "/photos"), ("POST", "/reports"), ("GET", "/cases/{case_id}")]),
     },
     "router": {
         ("GET", "/v1/decisions/{case_id}"): {OP},
@@ -71,6 +88,19 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/v1/admission-list/versions"): {OP},
         ("GET", "/v1/admission-list/model"): {OP},
         ("POST", "/v1/admission-list/model/retrain"): {OP},
+        **console(
+            "/ops",
+            [
+                ("GET", ""),
+                ("POST", "/triage/{case_id}/assign"),
+                ("POST", "/triage/{case_id}/not-admitted"),
+                ("GET", "/supervision"),
+                ("POST", "/extensions/{case_id}/{extension_id}"),
+                ("GET", "/admission-list"),
+                ("POST", "/admission-list"),
+                ("GET", "/rates"),
+            ],
+        ),
     },
     "departments": {
         ("GET", "/v1/work-items"): STAFF,
@@ -86,6 +116,19 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("POST", "/v1/work-items/{case_id}/unlink"): {OP},
         ("GET", "/v1/rates"): STAFF,
         ("GET", "/v1/stats"): STAFF,
+        ("GET", "/v1/extensions"): STAFF,
+        **console(
+            "/desk",
+            [
+                ("GET", ""),
+                ("GET", "/cases/{case_id}"),
+                ("POST", "/cases/{case_id}/sign"),
+                ("POST", "/cases/{case_id}/progress"),
+                ("POST", "/cases/{case_id}/resolve"),
+                ("POST", "/cases/{case_id}/return"),
+                ("POST", "/cases/{case_id}/extension"),
+            ],
+        ),
     },
     "notify": {
         ("GET", "/v1/cases/{case_id}/messages"): {OP},
@@ -125,6 +168,7 @@ def url(path: str) -> str:
         "case_id": uuid.uuid4(),
         "extension_id": uuid.uuid4(),
         "fmt": "json",
+        "photo_id": uuid.uuid4(),
         "official_id": 1,
         "escalation_id": 1,
     }
@@ -137,6 +181,7 @@ def url(path: str) -> str:
         "grid_id",
         "worker_id",
         "service_code",
+        "photo_id",
         "official_id",
         "escalation_id",
     ):
@@ -187,6 +232,11 @@ async def test_each_role_is_allowed_or_refused_as_the_matrix_says(services: Serv
                     ok = status == 403  # no api_key in the form, whatever bearer token comes along
                 elif allowed == GATEWAY:
                     ok = status == 401  # only the gateway's own token opens these
+                elif allowed == CONSOLE:  # a bearer token opens no console page: sign in first
+                    to_sign_in = status == 303 and response.headers["location"].endswith("/login")
+                    ok = to_sign_in if method == "GET" else status == 401
+                elif allowed == PHOTO_LINK:
+                    ok = status == 422  # no signed link (exp, sig), whatever bearer token comes along
                 elif role is None:
                     ok = status == 401 and response.headers.get("www-authenticate") == "Bearer"
                 elif role in allowed:

@@ -137,3 +137,32 @@ def test_the_memory_of_verified_tokens_is_bounded() -> None:
     for n in range(tokens.VERIFIED_CACHE_SIZE + 10):
         issuer.verify(issuer.issue(role="worker", subject=f"W{n}", ttl=timedelta(days=1)).token)
     assert len(issuer._verified) == tokens.VERIFIED_CACHE_SIZE
+
+
+def test_a_clerks_credential_names_the_department_and_the_person() -> None:
+    issued = ISSUER.issue(role="department", subject="police", ttl=timedelta(days=1), name="钱警官")
+    principal = ISSUER.verify(issued.token)
+    assert (principal.department, principal.name, principal.person) == ("police", "钱警官", "钱警官")
+    assert ISSUER.verify(ISSUER.issue(role="department", subject="police", ttl=timedelta(1)).token).person is None
+    assert ISSUER.verify(ISSUER.issue(role="operator", subject="王芳", ttl=timedelta(1)).token).person == "王芳"
+
+
+@pytest.mark.parametrize(("role", "name"), [("worker", "张三"), ("operator", "王芳"), ("department", "x" * 51)])
+def test_a_name_is_given_to_department_credentials_only(role: str, name: str) -> None:
+    subject = {"worker": "JN-W0001", "operator": "王芳", "department": "police"}[role]
+    with pytest.raises(ValueError):
+        ISSUER.issue(role=role, subject=subject, ttl=timedelta(days=1), name=name)
+
+
+def test_a_token_with_a_name_claim_on_another_role_is_refused() -> None:
+    now = int(datetime.now(UTC).timestamp())
+    claims = {"iss": "gridloop", "sub": "JN-W0001", "role": "worker", "jti": "j", "iat": now, "exp": now + 60}
+    forged = jwt.encode({**claims, "name": "张三"}, DEV_SIGNING_KEY, algorithm="HS256")
+    with pytest.raises(InvalidCredentials, match="name claim"):
+        ISSUER.verify(forged)
+
+
+def test_macs_differ_by_purpose_and_key() -> None:
+    assert ISSUER.mac("csrf", "t1") == ISSUER.mac("csrf", "t1")
+    assert ISSUER.mac("csrf", "t1") != ISSUER.mac("photo", "t1")
+    assert ISSUER.mac("csrf", "t1") != TokenIssuer("k" * 32).mac("csrf", "t1")

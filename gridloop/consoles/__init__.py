@@ -1,0 +1,1 @@
+"""Server-rendered consoles for the people who work cases (gridloop/consoles/kit.py; docs/consoles.md)."""

@@ -1,0 +1,21 @@
+"""The browser the e2e tests drive: Debian's chromium (deploy/local/install-deps.sh) through Playwright."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.async_api import async_playwright
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    executable = shutil.which("chromium")  # Debian's /usr/bin/chromium; Playwright's own builds are not used
+    if executable is None:
+        pytest.fail("chromium is missing: run deploy/local/install-deps.sh")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

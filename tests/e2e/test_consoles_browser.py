@@ -1,0 +1,293 @@
+"""The three consoles in a real headless browser (Debian's chromium driven by Playwright), on the real stack: the
+four services in-process on real Kafka and PostgreSQL, each served over HTTP on loopback.
+
+A grid worker files a report with a photo while the phone is offline, comes back online and sees it sent once and
+forwarded; a street-office clerk signs for it and resolves it (a police clerk is refused it by URL); the
+resident's case page shows it resolved; an operator decides a triage case and sees the rate board change.
+Screenshots of each console at phone and desktop sizes go to tests/e2e/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import re
+import struct
+import uuid
+import zlib
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from playwright.async_api import Browser, BrowserContext, Page
+
+from gridloop.auth.settings import AuthSettings
+from gridloop.auth.tokens import TokenIssuer
+from services.intake.tables import cases
+from tests.support.apps import Services, build_apps, running
+from tests.support.auth import OPERATOR
+from tests.support.notify_standins import free_port, serving
+from tests.support.polling import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1366, "height": 860}}
+# A grid and worker of this test's own, so its reports are nobody else's duplicates.
+COMMUNITY, GRID, WORKER = "JN-C001", "T18-G0001", "T18-W0001"
+GRID_LAT, GRID_LON = 30.7123, 104.0456
+
+
+def png(width: int = 48, height: int = 32) -> bytes:
+    """A small red PNG (the photo the worker takes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xc8\x10\x2e" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def token(role: str, subject: str, name: str | None = None) -> str:
+    issuer = TokenIssuer(AuthSettings().signing_key.get_secret_value())
+    return issuer.issue(role=role, subject=subject, ttl=timedelta(hours=2), name=name).token
+
+
+@pytest.fixture(scope="module")
+async def stack(ns, tmp_path_factory):
+    ports = {name: free_port() for name in ("intake", "router", "departments", "notify")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    apps = build_apps(
+        ns,
+        notify_log=tmp_path_factory.mktemp("consoles") / "messages.jsonl",
+        overrides={
+            "intake": {"public_base_url": urls["intake"]},
+            "departments": {"intake_public_url": urls["intake"]},
+            "router": {"departments_url": urls["departments"]},
+            "notify": {"public_base_url": urls["notify"]},
+        },
+    )
+    async with running(apps) as services:
+        async with (
+            serving(apps["intake"], port=ports["intake"]),
+            serving(apps["router"], port=ports["router"]),
+            serving(apps["departments"], port=ports["departments"]),
+            serving(apps["notify"], port=ports["notify"]),
+        ):
+            await services.intake.post(
+                "/v1/registry/grids",
+                json={
+                    "grid_id": GRID,
+                    "community_id": COMMUNITY,
+                    "name": "控制台测试网格",
+                    "households": 300,
+                    "lat": GRID_LAT,
+                    "lon": GRID_LON,
+                },
+                headers=OPERATOR,
+            )
+            await services.intake.post(
+                "/v1/registry/workers",
+                json={"worker_id": WORKER, "name": "测试网格员", "phone": "13700001818", "grid_ids": [GRID]},
+                headers=OPERATOR,
+            )
+            yield services, urls
+
+
+async def sign_in(browser: Browser, url: str, credential: str, size: dict) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **size)
+    page = await context.new_page()
+    await page.goto(url + "/login")
+    await page.locator("#token").fill(credential)
+    await page.get_by_role("button", name="登录").click()
+    try:
+        await page.wait_for_url(url, timeout=10000)
+    except Exception:
+        print(await page.content())
+        raise
+    return context, page
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def cases_of_worker(services: Services) -> list[sa.Row]:
+    async with services.apps["intake"].state.runtime.db.engine.connect() as conn:
+        query = sa.select(cases.c.case_id, cases.c.tracking_token, cases.c.photo_urls).where(
+            cases.c.worker_id == WORKER
+        )
+        return list((await conn.execute(query)).all())
+
+
+async def test_a_report_written_offline_is_sent_once_worked_by_the_clerk_and_resolved(stack, browser) -> None:
+    services, urls = stack
+    worker, phone_page = await sign_in(browser, urls["intake"] + "/app", token("worker", WORKER), PHONE)
+    try:
+        assert await phone_page.locator("#grid option").all_inner_texts() == [f"控制台测试网格（{GRID}）"]
+        await shot(phone_page, "worker-phone-form")
+
+        await worker.set_offline(True)
+        await phone_page.locator("#description").fill("3栋2单元楼道里堆满了纸箱和旧家具，消防通道被堵死了")
+        await phone_page.locator("#item").fill("S11 楼道消防隐患")
+        await phone_page.locator("#resident-name").fill("王秀兰")
+        await phone_page.locator("#resident-phone").fill("13912341818")
+        await phone_page.locator("#photos").set_input_files(
+            files=[{"name": "scene.png", "mimeType": "image/png", "buffer": png()}]
+        )
+        await phone_page.get_by_role("button", name="提交上报").click()
+        await wait_for(lambda: pending(phone_page, "1"), what="the report waiting on the phone")
+        assert "当前无网络" in await phone_page.locator("#connection").inner_text()
+        assert "等待网络" in await phone_page.locator("#pending").inner_text()
+        await shot(phone_page, "worker-phone-offline")
+        assert await cases_of_worker(services) == [], "nothing reaches intake while offline"
+
+        await worker.set_offline(False)
+        await wait_for(lambda: pending(phone_page, "0"), timeout=30, what="the report sent when back online")
+        sent = await cases_of_worker(services)
+        assert len(sent) == 1, "sent once: one case"
+        case_id, tracking_token, photo_urls = sent[0]
+        assert len(photo_urls) == 1 and photo_urls[0].startswith(urls["intake"] + "/media/")
+        await wait_for(lambda: my_report_shows(phone_page, "已转派"), timeout=60, what="my report forwarded")
+        assert "街道办事处" in await phone_page.locator("#mine").inner_text()
+        await shot(phone_page, "worker-phone-forwarded")
+        await phone_page.set_viewport_size(DESKTOP["viewport"])
+        await shot(phone_page, "worker-desktop-forwarded")
+    finally:
+        await worker.close()
+
+    async def dispatched() -> bool:
+        return (await services.departments.get(f"/v1/work-items/{case_id}")).status_code == 200
+
+    await wait_for(dispatched, what="the work item at the street office")
+
+    clerk, desk = await sign_in(
+        browser, urls["departments"] + "/desk", token("department", "street_office", "赵志强"), DESKTOP
+    )
+    try:
+        row = desk.locator(f"tr.case[data-case-id='{case_id}']")
+        assert "S11 楼道消防隐患" in await row.inner_text() and "剩 " in await row.inner_text()
+        await shot(desk, "clerk-desktop-worklist")
+        await row.get_by_role("link").click()
+        await desk.wait_for_url(re.compile(f"/desk/cases/{case_id}$"))
+        assert await desk.locator("#photos img").evaluate("img => img.complete && img.naturalWidth") == 48
+        assert "王*" in await desk.content() and "13912341818" not in await desk.content()
+        await desk.locator("#sign").click()
+        await desk.wait_for_url(re.compile(r"\?done=sign$"))
+        assert await desk.locator("#status").inner_text() == "已签收"
+        assert "赵志强" in await desk.locator("#timeline").inner_text(), "the clerk from the credential"
+
+        assert await desk.locator("#sign").count() == 0
+        await desk.locator("#result").fill("已联系物业清理楼道杂物，消防通道已畅通")
+        await desk.locator("#resolve").click()
+        await desk.wait_for_url(re.compile(r"\?done=resolve$"))
+        assert await desk.locator("#status").inner_text() == "已办结"
+        await shot(desk, "clerk-desktop-case")
+
+        # The same step again answers the API's 409, in Chinese, and changes nothing.
+        response = await desk.request.post(
+            f"{urls['departments']}/desk/cases/{case_id}/sign", form={"csrf_token": await csrf(desk)}
+        )
+        assert response.status == 409 and "不能签收" in await response.text()
+        await desk.set_viewport_size(PHONE["viewport"])
+        await shot(desk, "clerk-phone-case")
+    finally:
+        await clerk.close()
+
+    police, other = await sign_in(
+        browser, urls["departments"] + "/desk", token("department", "police", "钱警官"), DESKTOP
+    )
+    try:
+        response = await other.goto(f"{urls['departments']}/desk/cases/{case_id}")
+        assert response is not None and response.status == 404
+        assert "不属于本部门" in await other.locator("#refused").inner_text()
+        assert await other.locator(f"tr.case[data-case-id='{case_id}']").count() == 0
+        forged = await other.request.post(
+            f"{urls['departments']}/desk/cases/{case_id}/resolve", form={"result": "伪造"}
+        )
+        assert forged.status == 403, "no CSRF token, no step"
+    finally:
+        await police.close()
+
+    resident = await browser.new_context(locale="zh-CN", **PHONE)
+    try:
+        page = await resident.new_page()
+        await page.goto(f"{urls['notify']}/c/{tracking_token}")
+        await wait_for(lambda: status_after_reload(page, "已办结"), timeout=30, interval=0.5, what="resident sees it")
+    finally:
+        await resident.close()
+
+
+async def test_an_operator_decides_a_triage_case_and_sees_the_rate_board_change(stack, browser) -> None:
+    services, urls = stack
+    body = {
+        "client_report_id": str(uuid.uuid4()),
+        "worker_id": WORKER,
+        "grid_id": GRID,
+        "description": "有个事情想反映一下，具体情况见面再说",  # the trained classifier leaves this to an operator
+        "location": {"lat": GRID_LAT, "lon": GRID_LON},
+        "occurred_at": datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(),
+        "resident": {"name": "李建国", "phone": "13800001818"},
+    }
+    case_id = (await services.intake.post("/v1/reports", json=body)).json()["case_id"]
+
+    async def in_triage() -> bool:
+        queue = (await services.router.get("/v1/triage")).json()
+        return any(entry["case_id"] == case_id for entry in queue)
+
+    await wait_for(in_triage, timeout=60, what="the case in the triage queue")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    board = f"{urls['router']}/ops/rates?group_by=item&from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+
+    operator, ops = await sign_in(browser, urls["router"] + "/ops", token("operator", "王芳"), DESKTOP)
+    try:
+        await ops.goto(board)
+        before = await dispatched_on_board(ops, "P04")
+        await ops.goto(urls["router"] + "/ops")
+        entry = ops.locator(f"li.triage[data-case-id='{case_id}']")
+        candidates = await entry.locator("label.inline").all_inner_texts()
+        assert candidates and candidates[0].startswith("P04"), candidates
+        await shot(ops, "operator-desktop-triage")
+        await entry.locator("input[value=P04]").check()
+        await entry.locator("button.assign").click()
+        await ops.wait_for_url(re.compile(r"\?done=assigned$"))
+        assert await ops.locator(f"li.triage[data-case-id='{case_id}']").count() == 0
+        assert "王芳" in await ops.locator("#decided").inner_text()
+
+        async def board_moved() -> bool:
+            await ops.goto(board)
+            return await dispatched_on_board(ops, "P04") == before + 1
+
+        await wait_for(board_moved, timeout=30, interval=0.5, what="the rate board counting the dispatch")
+        await shot(ops, "operator-desktop-rates")
+        await ops.goto(urls["router"] + "/ops/admission-list")
+        assert await ops.locator("#items tbody tr").count() == 63
+        await ops.set_viewport_size(PHONE["viewport"])
+        await ops.goto(board)
+        await shot(ops, "operator-phone-rates")
+    finally:
+        await operator.close()
+
+
+async def pending(page: Page, count: str) -> bool:
+    return await page.locator("#pending-count").inner_text() == count
+
+
+async def my_report_shows(page: Page, label: str) -> bool:
+    return label in await page.locator("#mine li.mine .status").all_inner_texts()
+
+
+async def status_after_reload(page: Page, wanted: str) -> bool:
+    await page.reload()
+    return (await page.locator("#status").inner_text()) == wanted
+
+
+async def csrf(page: Page) -> str:
+    return await page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+
+
+async def dispatched_on_board(page: Page, item_code: str) -> int:
+    row = page.locator(f"#rates tr[data-group='{item_code}'] td.dispatched")
+    return int(await row.inner_text()) if await row.count() else 0
