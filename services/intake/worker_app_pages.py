@@ -128,10 +128,12 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
         return JSONResponse(accepted.model_dump(mode="json"), status_code=answer.status_code)
 
     @router.get("/app/cases/{case_id}")
-    async def report_status(case_id: uuid.UUID, session: Session, runtime: RuntimeDep) -> JSONResponse:
+    async def report_status(
+        case_id: uuid.UUID, request: Request, session: Session, runtime: RuntimeDep
+    ) -> JSONResponse:
         """The API's `get_case` (only the reporting worker's cases), as "my reports" shows it."""
         try:
-            case = await api.get_case(case_id, runtime, session.principal)
+            case = await api.get_case(case_id, request, runtime, session.principal)
         except HTTPException as exc:
             return JSONResponse({"detail": REFUSALS_ZH.get(exc.status_code, "")}, status_code=exc.status_code)
         status = worker_app.report_status(case)

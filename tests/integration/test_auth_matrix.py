@@ -117,6 +117,13 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/v1/rates"): STAFF,
         ("GET", "/v1/stats"): STAFF,
         ("GET", "/v1/extensions"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/duplicate/confirm"): {OP},
+        ("POST", "/v1/work-items/{case_id}/duplicate/reject"): {OP},
+        ("GET", "/v1/calendar"): STAFF,
+        ("PUT", "/v1/calendar/district/{day}"): {OP},
+        ("DELETE", "/v1/calendar/district/{day}"): {OP},
+        ("PUT", "/v1/calendar/national/{year}"): {OP},
+        ("GET", "/v1/reports/weekly/{week}"): {OP},
         **console(
             "/desk",
             [
@@ -169,6 +176,9 @@ def url(path: str) -> str:
         "extension_id": uuid.uuid4(),
         "fmt": "json",
         "photo_id": uuid.uuid4(),
+        "day": "2026-12-08",
+        "year": 2026,
+        "week": "2026-W49",
         "official_id": 1,
         "escalation_id": 1,
     }
@@ -182,6 +192,9 @@ def url(path: str) -> str:
         "worker_id",
         "service_code",
         "photo_id",
+        "day",
+        "year",
+        "week",
         "official_id",
         "escalation_id",
     ):

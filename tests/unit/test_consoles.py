@@ -130,6 +130,7 @@ def test_a_case_not_admitted_tells_the_worker_what_to_say_to_the_resident() -> N
     case = CaseView(
         case_id=uuid.uuid4(),
         status="not_admitted",
+        worker_id="JN-W0001",
         grid_id="JN-G0001",
         community_id="JN-C001",
         reported_at=NOW,
