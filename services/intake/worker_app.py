@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridloop.admission.admission_list import AdmissionItem, default_admission_list
+from gridloop.admission.admission_list import AdmissionItem
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.registry import Grid, Registry
+from services.intake.admission_list import RouterAdmissionList
 from services.intake.schemas import CaseView
 from services.intake.tables import photos
 
@@ -38,9 +39,9 @@ PHOTO_SIGNATURES: dict[str, tuple[bytes, ...]] = {
 MAX_PHOTOS = 9  # as ReportIn.photo_urls
 
 
-def admission_items() -> list[AdmissionItem]:
-    """The items a worker may hint. One place to read them, so it can follow the list in force later."""
-    return list(default_admission_list().items.values())
+def admission_items(in_force: RouterAdmissionList) -> list[AdmissionItem]:
+    """The items a worker may hint: the router's list in force, as this intake replica follows it."""
+    return list(in_force.current.items.values())
 
 
 def grids_of(registry: Registry, worker_id: str) -> list[Grid]:

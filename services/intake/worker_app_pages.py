@@ -16,7 +16,7 @@ from gridloop.consoles.kit import Console, ConsoleSession, render, session_depen
 from gridloop.consoles.media import photo_link_valid
 from gridloop.servicekit.app import RuntimeDep
 from services.intake import api, worker_app
-from services.intake.deps import RegistryDep, ReportDeskDep, WorkerLimitDep
+from services.intake.deps import AdmissionListDep, RegistryDep, ReportDeskDep, WorkerLimitDep
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
 
@@ -53,7 +53,9 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
     router.include_router(sign_in_router(console, home="/app"))
 
     @router.get("/app", response_class=HTMLResponse)
-    async def report_form(request: Request, session: Session, registry: RegistryDep) -> HTMLResponse:
+    async def report_form(
+        request: Request, session: Session, registry: RegistryDep, admission_list: AdmissionListDep
+    ) -> HTMLResponse:
         worker_id = session.principal.subject
         return render(
             templates,
@@ -63,7 +65,7 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
             {
                 "worker_id": worker_id,
                 "grids": worker_app.grids_of(registry, worker_id),
-                "items": worker_app.admission_items(),
+                "items": worker_app.admission_items(admission_list),
                 "photo_max_mb": settings.photo_max_bytes // (1024 * 1024),
                 "max_photos": worker_app.MAX_PHOTOS,
             },
@@ -111,11 +113,14 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
         registry: RegistryDep,
         desk: ReportDeskDep,
         limit: WorkerLimitDep,
+        admission_list: AdmissionListDep,
     ) -> JSONResponse:
         """The API's own `post_report`: the same checks, idempotency by client_report_id and audit entry."""
         answer = Response(status_code=202)  # post_report sets 200 for a report it had already
         try:
-            accepted = await api.post_report(report, request, answer, session.principal, registry, desk, limit)
+            accepted = await api.post_report(
+                report, request, answer, session.principal, registry, desk, limit, admission_list
+            )
         except HTTPException as exc:
             headers = (
                 {"Retry-After": exc.headers["Retry-After"]} if exc.headers and "Retry-After" in exc.headers else None

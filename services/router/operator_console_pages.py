@@ -18,7 +18,7 @@ from gridloop.consoles.kit import Console, ConsoleSession, render, session_depen
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.app import RuntimeDep
 from services.router import admission_list_api, triage_api
-from services.router.deps import AdmissionListDep
+from services.router.deps import AdmissionListDep, ModelDep
 from services.router.operator_console import (
     GROUPS_ZH,
     SHANGHAI,
@@ -212,21 +212,23 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
         session: Session,
         runtime: RuntimeDep,
         active: AdmissionListDep,
+        model: ModelDep,
         done: Annotated[str | None, Query(max_length=16)] = None,
     ) -> HTMLResponse:
-        return await list_page(request, session, runtime, active, done=done)
+        return await list_page(request, session, runtime, active, model, done=done)
 
     async def list_page(
         request: Request,
         session: ConsoleSession,
         runtime: Any,
         active: Any,
+        model: Any,
         *,
         done: str | None = None,
         error: str | None = None,
         status_code: int = 200,
     ) -> HTMLResponse:
-        current = await admission_list_api.get_admission_list(active)
+        current = await admission_list_api.get_admission_list(active, model)
         versions = await admission_list_api.get_versions(runtime)
         return page(
             request,
@@ -246,6 +248,7 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
         session: Session,
         runtime: RuntimeDep,
         active: AdmissionListDep,
+        model: ModelDep,
         tsv: Annotated[UploadFile, File()],
     ) -> Response:
         raw = await tsv.read()
@@ -259,7 +262,7 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
             )
         except HTTPException as exc:
             error = f"清单未通过校验，现行清单保持不变：{exc.detail}"
-            return await list_page(request, session, runtime, active, error=error, status_code=exc.status_code)
+            return await list_page(request, session, runtime, active, model, error=error, status_code=exc.status_code)
         return RedirectResponse(f"/ops/admission-list?done={'list' if change.changed else 'list_unchanged'}", 303)
 
     @router.get("/ops/rates", response_class=HTMLResponse)
