@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from gridloop.servicekit.app import RuntimeDep
+from gridloop.servicekit.errors import unprocessable
 from services.departments.deps import NowDep, OperatorDep
 from services.departments.weekly import BadWeek, build_weekly
 from services.departments.weekly_render import render
@@ -28,6 +29,6 @@ async def weekly_report(
         async with runtime.db.engine.connect() as conn:
             report = await build_weekly(conn, week, now)
     except BadWeek as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise unprocessable(str(exc), "path", "week") from None
     rendered = await run_in_threadpool(render, report)  # matplotlib: CPU work off the event loop
     return HTMLResponse(rendered.html)

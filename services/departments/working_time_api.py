@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from gridloop.contracts.schemas import StrictModel
 from gridloop.servicekit.app import RuntimeDep
+from gridloop.servicekit.errors import unprocessable
 from services.departments import working_time
 from services.departments.deps import CallerDep, DeadlinesDep, NowDep, OperatorDep
 
@@ -54,7 +55,7 @@ async def get_calendar(
     start = start or now.astimezone(working_time.DISTRICT_TZ).date()
     end = end or start + timedelta(days=30)
     if not start <= end <= start + timedelta(days=366):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be within 366 days after from")
+        raise unprocessable("to must be within 366 days after from", "query", "to")
     async with runtime.db.engine.connect() as conn:
         calendar = await working_time.load_calendar(conn)
     return CalendarView(
@@ -105,4 +106,4 @@ async def put_national_year(
             )
             await deadlines.refresh(uow.conn, force=True)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise unprocessable(str(exc), "body") from None
