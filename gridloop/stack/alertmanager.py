@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from gridloop.stack import paths
 from gridloop.stack.procs import Managed, StackError, is_up, locked, port_open, start_and_wait, step, stop
+from gridloop.stack.prometheus import debian_binary
 
 ALERTMANAGER = Managed(name="alertmanager", port=19094, marker="alertmanager")
 URL = f"http://{ALERTMANAGER.address}"
@@ -64,16 +62,4 @@ def ready(url: str) -> bool:
 
 
 def binary() -> str:
-    for name in ("prometheus-alertmanager", "alertmanager"):  # Debian's name, then upstream's
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.geteuid() != 0:
-        raise StackError("Alertmanager is not installed; run deploy/local/install-deps.sh as root")
-    with step("installing prometheus-alertmanager with apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus-alertmanager"]
-        if subprocess.run(install, env=env, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], check=True)
-            subprocess.run(install, env=env, check=True)
-    return shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+    return debian_binary("prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")  # Debian's, upstream's

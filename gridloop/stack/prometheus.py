@@ -65,15 +65,21 @@ def _ready() -> bool:
 
 
 def _binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary:
-        return binary
+    return debian_binary("prometheus", "prometheus")
+
+
+def debian_binary(package: str, *names: str) -> str:
+    """The first of `names` on PATH, else Debian's `package` installed with apt-get (as root) and its first name."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
     if os.geteuid() != 0:
-        raise StackError("prometheus is not installed; run deploy/local/install-deps.sh as root")
-    with step("installing prometheus with apt-get"):
+        raise StackError(f"{package} is not installed; run deploy/local/install-deps.sh as root")
+    with step(f"installing {package} with apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
         if subprocess.run(install, env=env, check=False).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], check=True)
             subprocess.run(install, env=env, check=True)
-    return shutil.which("prometheus") or "/usr/bin/prometheus"
+    return shutil.which(names[0]) or f"/usr/bin/{names[0]}"
