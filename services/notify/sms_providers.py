@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ class PerNumberLimit:
         self._sent[phone].append(at)
 
 
-class _TemplatedSms:
+class _TemplatedSms(ABC):
     provider: Provider
 
     def __init__(
@@ -192,8 +193,9 @@ class _TemplatedSms:
         self._per_number.record(phone, now)
         return message_id
 
+    @abstractmethod
     async def _send(self, phone: str, code: str, params: list[tuple[str, str]], message: OutgoingMessage) -> str:
-        raise NotImplementedError
+        """Send through the provider's SDK; the provider's message id."""
 
 
 class AliyunSms(_TemplatedSms):
