@@ -3,7 +3,7 @@ reports the schedule published (publishing.py), listed and served as files."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
@@ -18,7 +18,7 @@ from services.departments.weekly import BadWeek, build_weekly
 from services.departments.weekly_render import render
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
-OPERATORS_ONLY = {403: {"description": "operators only"}}
+OPERATORS_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "operators only"}}
 
 
 @router.get("/weekly/{week}", response_class=HTMLResponse, responses=OPERATORS_ONLY)

@@ -101,10 +101,10 @@ def department_bars(report: WeeklyReport, axes: plt.Axes) -> None:
                 fontsize=7,
             )
     axes.set_xticks(range(len(rows)), labels)
-    axes.set_ylim(0, 115)
+    axes.set_ylim(0, 125)  # room above the 100 % labels for the legend, which covered a bar in the lower right
     axes.set_ylabel("%")
     axes.set_title(f"{report.week} 各部门三率")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
 
 
 def trend_lines(report: WeeklyReport, axes: plt.Axes) -> None:
