@@ -102,6 +102,7 @@ def department_bars(report: WeeklyReport, axes: plt.Axes) -> None:
             )
     axes.set_xticks(range(len(rows)), labels)
     axes.set_ylim(0, 125)  # room above the 100 % labels for the legend, which covered a bar in the lower right
+    axes.set_yticks(range(0, 101, 20))
     axes.set_ylabel("%")
     axes.set_title(f"{report.week} 各部门三率")
     axes.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
