@@ -35,6 +35,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 DESKTOP = {"viewport": {"width": 1366, "height": 860}}
 # A grid and worker of this test's own, so its reports are nobody else's duplicates.
 COMMUNITY, GRID, WORKER = "JN-C001", "T18-G0001", "T18-W0001"
+WORKER_LIVE = "T18-W0002"  # the worker whose app opens offline and follows its reports live
 GRID_LAT, GRID_LON = 30.7123, 104.0456
 
 
@@ -87,11 +88,12 @@ async def stack(ns, tmp_path_factory):
                 },
                 headers=OPERATOR,
             )
-            await services.intake.post(
-                "/v1/registry/workers",
-                json={"worker_id": WORKER, "name": "测试网格员", "phone": "13700001818", "grid_ids": [GRID]},
-                headers=OPERATOR,
-            )
+            for worker_id, phone in ((WORKER, "13700001818"), (WORKER_LIVE, "13700002818")):
+                await services.intake.post(
+                    "/v1/registry/workers",
+                    json={"worker_id": worker_id, "name": "测试网格员", "phone": phone, "grid_ids": [GRID]},
+                    headers=OPERATOR,
+                )
             yield services, urls
 
 
@@ -114,10 +116,10 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-async def cases_of_worker(services: Services) -> list[sa.Row]:
+async def cases_of_worker(services: Services, worker_id: str = WORKER) -> list[sa.Row]:
     async with services.apps["intake"].state.runtime.db.engine.connect() as conn:
         query = sa.select(cases.c.case_id, cases.c.tracking_token, cases.c.photo_urls).where(
-            cases.c.worker_id == WORKER
+            cases.c.worker_id == worker_id
         )
         return list((await conn.execute(query)).all())
 
@@ -291,3 +293,96 @@ async def csrf(page: Page) -> str:
 async def dispatched_on_board(page: Page, item_code: str) -> int:
     row = page.locator(f"#rates tr[data-group='{item_code}'] td.dispatched")
     return int(await row.inner_text()) if await row.count() else 0
+
+
+async def test_the_worker_app_opens_offline_and_shows_each_outcome_as_it_happens(stack, browser) -> None:
+    """The service worker serves the app with no connection; a report written then is sent once when the
+    connection returns; "my reports" is the worker feed, kept live by its stream (no reload, no polling)."""
+    services, urls = stack
+    worker, phone_page = await sign_in(browser, urls["intake"] + "/app", token("worker", WORKER_LIVE), PHONE)
+    listed: list[str] = []  # every read of the list: while the stream is up there is none
+    phone_page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/app/mine") else None)
+    try:
+        await phone_page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        await wait_for(
+            lambda: phone_page.evaluate("navigator.serviceWorker.controller !== null"), what="the service worker"
+        )
+        await worker.set_offline(True)
+        opened = await phone_page.reload()
+        assert opened is not None and opened.ok and opened.from_service_worker, "the app shell from the phone"
+        assert await phone_page.locator("#grid option").all_inner_texts() == [f"控制台测试网格（{GRID}）"]
+        await wait_for(lambda: connection_says(phone_page, "当前无网络"), what="the offline banner")
+
+        await phone_page.locator("#description").fill("5栋门口的路灯坏了一个多星期，晚上一片漆黑，老人出门不方便")
+        await phone_page.locator("#item").fill("S02 路灯故障")
+        await phone_page.locator("#resident-name").fill("周桂芳")
+        await phone_page.locator("#resident-phone").fill("13912342818")
+        await phone_page.get_by_role("button", name="提交上报").click()
+        await wait_for(lambda: pending(phone_page, "1"), what="the report waiting on the phone")
+        assert "等待网络" in await phone_page.locator("#pending").inner_text()
+        await shot(phone_page, "worker-phone-offline-reloaded")
+        assert await cases_of_worker(services, WORKER_LIVE) == [], "nothing reaches intake while offline"
+
+        await worker.set_offline(False)
+        await wait_for(lambda: pending(phone_page, "0"), timeout=30, what="the report sent when back online")
+        sent = await cases_of_worker(services, WORKER_LIVE)
+        assert len(sent) == 1, "sent once: one case"
+        case_id = sent[0].case_id
+        await wait_for(lambda: my_report_shows(phone_page, "已转派"), timeout=60, what="my report forwarded")
+
+        async def at_the_street_office() -> bool:
+            return (await services.departments.get(f"/v1/work-items/{case_id}")).status_code == 200
+
+        await wait_for(at_the_street_office, what="the work item at the street office")
+        reads = len(listed)
+        clerk = {"Authorization": f"Bearer {token('department', 'street_office', '孙丽')}"}
+        signed = await services.departments.post(
+            f"/v1/work-items/{case_id}/sign", json={"assignee": "孙丽"}, headers=clerk
+        )
+        assert signed.status_code == 200
+        await wait_for(lambda: my_report_shows(phone_page, "已签收"), timeout=30, what="the signing, live")
+        card = phone_page.locator(f"#mine li.mine[data-case-id='{case_id}']")
+        assert "街道办事处已签收" in await card.inner_text()
+        assert len(listed) == reads, "the change came by the stream, not by reading the list again"
+        assert await phone_page.locator("#mine-live").inner_text() == "状态变化将实时显示。"
+
+        # A report the district does not take: the reason, and what to tell the resident, as it happens.
+        body = {
+            "client_report_id": str(uuid.uuid4()),
+            "worker_id": WORKER_LIVE,
+            "grid_id": GRID,
+            "description": "居民说想反映个情况，具体的等见面再细说",  # left to an operator by the classifier
+            "location": {"lat": GRID_LAT, "lon": GRID_LON},
+            "occurred_at": datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(),
+            "resident": {"name": "刘德明", "phone": "13800002818"},
+        }
+        refused_id = (await services.intake.post("/v1/reports", json=body)).json()["case_id"]
+
+        async def in_triage() -> bool:
+            return any(e["case_id"] == refused_id for e in (await services.router.get("/v1/triage")).json())
+
+        await wait_for(in_triage, timeout=60, what="the case in the triage queue")
+        await wait_for(lambda: my_report_shows(phone_page, "待人工分拨"), timeout=30, what="the new report, live")
+        decided = await services.router.post(
+            f"/v1/triage/{refused_id}/not-admitted",
+            json={"reason_code": "CONSUMER_DISPUTE", "operator": "王芳"},
+            headers=OPERATOR,
+        )
+        assert decided.status_code == 200, decided.text
+        refused = phone_page.locator(f"#mine li.mine[data-case-id='{refused_id}']")
+
+        async def told() -> bool:
+            return await refused.locator(".tell").count() == 1
+
+        await wait_for(told, timeout=30, what="what to tell the resident, live")
+        assert await refused.locator(".status").inner_text() == "不属于准入事项"
+        assert "不予受理" in await refused.locator(".note").inner_text()
+        assert "12315" in await refused.locator(".tell").inner_text()
+        await shot(phone_page, "worker-phone-my-reports")
+    finally:
+        await worker.close()
+    assert len(await cases_of_worker(services, WORKER_LIVE)) == 2
+
+
+async def connection_says(page: Page, text: str) -> bool:
+    return text in await page.locator("#connection").inner_text()

@@ -14,8 +14,8 @@ from gridloop.auth.tokens import TokenIssuer
 from gridloop.consoles.media import photo_id_of, photo_link_valid, signed_photo_url
 from services.departments.clerk_console import escalation_zh, refusal_zh, time_left, worklist
 from services.departments.schemas import WorkItemView
-from services.intake.schemas import CaseView, TimelineEntry
-from services.intake.worker_app import PhotoRefused, photo_id_for, photo_type, report_status
+from services.intake.schemas import WorkerReportView, WorkerUpdateView
+from services.intake.worker_app import PhotoRefused, photo_id_for, photo_type, report_card
 from services.router.operator_console import RateRow, period
 
 NOW = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
@@ -125,21 +125,48 @@ def test_the_rate_board_period_is_whole_days_in_shanghai_and_overdue_is_due_minu
     assert row.overdue == 2
 
 
-def test_a_case_not_admitted_tells_the_worker_what_to_say_to_the_resident() -> None:
-    reason = "不属于社区工作准入事项：属于消费纠纷（如网购退货、商家纠纷），请拨打12315或向购物平台投诉"
-    case = CaseView(
+def test_a_case_not_admitted_tells_the_worker_the_reason_and_what_to_say_to_the_resident() -> None:
+    reason = "不属于社区工作准入事项：属于消费纠纷（如网购退货、商家纠纷）"
+    refer_to = "请告知居民拨打12315或登录全国12315平台投诉，网购纠纷可先向购物平台投诉"
+    update = WorkerUpdateView(
+        id=7,
         case_id=uuid.uuid4(),
         status="not_admitted",
-        worker_id="JN-W0001",
-        grid_id="JN-G0001",
-        community_id="JN-C001",
-        reported_at=NOW,
-        description="网购退货商家不理",
-        timeline=[
-            TimelineEntry(status="received", at=NOW, actor="intake", department=None, item_code=None, note="已受理"),
-            TimelineEntry(status="not_admitted", at=NOW, actor="router", department=None, item_code=None, note=reason),
-        ],
+        at=NOW,
+        text=f"不予受理：{reason}。请告知居民：{refer_to}",
+        action_needed=True,
+        detail={"department": None, "reason": reason, "refer_to": refer_to},
     )
-    status = report_status(case)
-    assert (status.label, status.note) == ("不属于准入事项", reason)
-    assert status.tell_resident == f"请告知居民：{reason}"
+    report = WorkerReportView(
+        case_id=update.case_id,
+        status="not_admitted",
+        reported_at=NOW,
+        updated_at=NOW,
+        description="网购退货商家不理，想让社区帮忙协调一下",
+        latest=update,
+    )
+    card = report_card(report)
+    assert (card["label"], card["note"]) == ("不属于准入事项", f"不予受理：{reason}")
+    assert card["tell_resident"] == refer_to and card["action_needed"] is True
+
+
+def test_a_forwarded_case_shows_the_latest_outcome_and_nothing_to_tell() -> None:
+    update = WorkerUpdateView(
+        id=8,
+        case_id=uuid.uuid4(),
+        status="forwarded",
+        at=NOW,
+        text="已转派：楼道消防隐患，交街道办事处办理，办理时限24小时",
+        action_needed=False,
+        detail={"department": "street_office"},
+    )
+    report = WorkerReportView(
+        case_id=update.case_id,
+        status="forwarded",
+        reported_at=NOW,
+        updated_at=NOW,
+        description="楼道堆物",
+        latest=update,
+    )
+    card = report_card(report)
+    assert (card["label"], card["note"], card["tell_resident"]) == ("已转派", update.text, None)
