@@ -7,7 +7,8 @@ import shutil
 import pytest
 from playwright.async_api import async_playwright
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# --lang: the browser's own words (file pickers, date inputs) in Chinese, as on the district's phones and desks.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=zh-CN"]
 
 
 @pytest.fixture(scope="module")
