@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -17,6 +18,10 @@ async def browser():
     if executable is None:
         pytest.fail("chromium is missing: run deploy/local/install-deps.sh")
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        chromium = await playwright.chromium.launch(
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            env={**os.environ, "LANGUAGE": "zh_CN", "LANG": "zh_CN.UTF-8"},
+        )
         yield chromium
         await chromium.close()

@@ -12,7 +12,7 @@ import pytest
 from gridloop.auth.settings import DEV_SIGNING_KEY
 from gridloop.auth.tokens import TokenIssuer
 from gridloop.consoles.media import photo_id_of, photo_link_valid, signed_photo_url
-from services.departments.clerk_console import escalation_zh, refusal_zh, time_left, worklist
+from services.departments.clerk_console import escalation_zh, refusal_zh, suspects_by_primary, time_left, worklist
 from services.departments.schemas import WorkItemView
 from services.intake.schemas import WorkerReportView, WorkerUpdateView
 from services.intake.worker_app import PhotoRefused, photo_id_for, photo_type, report_card
@@ -61,6 +61,16 @@ def test_the_worklist_is_filtered_and_sorted_by_deadline_with_breached_ones_firs
     assert [r.item.case_id for r in rows] == [breached.case_id, sooner.case_id, later.case_id]
     assert rows[0].breached and rows[0].time_left.startswith("超时")
     assert rows[1].soon and not rows[2].soon  # under a quarter of the 24-hour window left
+
+
+def test_suspected_duplicates_are_listed_under_their_primary_while_open_earliest_first() -> None:
+    primary = work_item("signed")
+    later = work_item(suspected_duplicate_of=primary.case_id, duplicate_score=0.15)
+    earlier = work_item(suspected_duplicate_of=primary.case_id, dispatched_at=later.dispatched_at - timedelta(hours=1))
+    closed = work_item("resolved", suspected_duplicate_of=primary.case_id)
+    unrelated = work_item()
+    grouped = suspects_by_primary([primary, later, closed, earlier, unrelated])
+    assert grouped == {primary.case_id: [earlier, later]}
 
 
 def test_a_signed_case_counts_down_to_its_resolution_deadline_and_a_resolved_one_says_how_it_ended() -> None:
@@ -170,3 +180,9 @@ def test_a_forwarded_case_shows_the_latest_outcome_and_nothing_to_tell() -> None
     )
     card = report_card(report)
     assert (card["label"], card["note"], card["tell_resident"]) == ("已转派", update.text, None)
+
+
+def test_a_duplicate_decision_refused_by_the_api_reads_in_chinese() -> None:
+    assert refusal_zh(409, "case is not a suspected duplicate") == "该事项已不是疑似重复件（可能已有同事处理）。"
+    gone = refusal_zh(409, f"the suspected primary {uuid.uuid4()} is no longer open")
+    assert gone == "疑似的主事项已办结或已退单，不能并案，请单独办理。"

@@ -199,7 +199,8 @@
   function poll(on) {
     if (on && !polling) polling = setInterval(refreshMine, 10000);
     if (!on && polling) { clearInterval(polling); polling = null; }
-    $("mine-live").textContent = on ? "实时连接中断，每10秒刷新一次。" : "状态变化将实时显示。";
+    $("mine-live").textContent = !on ? "状态变化将实时显示。"
+      : navigator.onLine ? "实时连接中断，每10秒刷新一次。" : "当前无网络：显示的是上次看到的状态，网络恢复后自动更新。";
   }
   // The stream first; polling the list only while the stream is down. The browser reconnects by itself (sending
   // the last update's id); a stream closed for good (signed out) is reopened on the next sign of a connection.
