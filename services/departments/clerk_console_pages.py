@@ -135,7 +135,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         suspects: list[WorkItemView] = []
         if item.status in ("dispatched", "signed", "in_progress"):  # open: others may be suspected of duplicating it
             for status in ("dispatched", "signed", "in_progress"):
-                page = await api.list_work_items(runtime, caller, None, status, False, 500, 0)  # type: ignore[arg-type]
+                page = await api.list_work_items(runtime, caller, None, status, False, 500, 0)
                 suspects += clerk_console.suspects_by_primary(page.items).get(item.case_id, [])
         base = settings.intake_public_url.rstrip("/") + "/media/"
         photos = [

@@ -259,7 +259,10 @@
 
   window.addEventListener("online", () => { showConnection(); flush(); listen(); });
   window.addEventListener("offline", () => { showConnection(); showPending(); });
-  document.querySelector("form.logout")?.addEventListener("submit", () => { if (window.caches) caches.delete("gridloop-worker"); });
+  document.querySelector("form.logout")?.addEventListener("submit", () => {
+    localStorage.removeItem(mineKey); // the cards drawn, and the page kept for offline use, leave with the worker
+    if (window.caches) caches.delete("gridloop-worker");
+  });
   if (navigator.geolocation) {
     navigator.geolocation.getCurrentPosition(
       (p) => { position = p.coords; $("location-text").textContent = "已获取手机定位。"; },
