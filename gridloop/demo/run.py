@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy
+import sqlalchemy.exc
 from tqdm import tqdm
 
 from gridloop.admission.admission_list import default_admission_list
@@ -141,7 +143,11 @@ async def import_synthetic_district(
     and in force at intake (which reloads it within `registry_check_seconds`) before the day is posted. An intake
     that seeded the same district itself (development) has it already: the import changes nothing."""
     paths = await asyncio.to_thread(write_district, default_registry(), directory)
-    imported = await asyncio.to_thread(import_paths, database_url, directory, operator=DEMO_OPERATOR)
+    try:
+        imported = await asyncio.to_thread(import_paths, database_url, directory, operator=DEMO_OPERATOR)
+    except (OSError, sqlalchemy.exc.DBAPIError) as exc:
+        where = sqlalchemy.engine.make_url(database_url).render_as_string(hide_password=True)
+        raise ServiceUnavailable(f"intake's database is not reachable at {where} ({type(exc).__name__})") from exc
     change = imported.change
     what = "no changes" if change.is_empty else "applied: " + json.dumps(change.summary(), ensure_ascii=False)
     print(f"registry: {', '.join(str(p) for p in paths.values())} imported, version {imported.version} ({what})")
