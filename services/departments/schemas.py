@@ -101,7 +101,7 @@ class WorkItemView(BaseModel):
     returns: int = 0
     primary_case_id: uuid.UUID | None = None
     suspected_duplicate_of: uuid.UUID | None = Field(
-        default=None, description="a likely duplicate of this open case: confirm or reject it (operators)"
+        default=None, description="a likely duplicate of this open case: confirm or reject it"
     )
     duplicate_score: float | None = Field(default=None, description="description similarity to that case, 0..1")
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")

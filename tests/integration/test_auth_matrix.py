@@ -76,7 +76,9 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("POST", "/open311/v2/requests.{fmt}"): API_KEY,
         ("GET", "/app/sw.js"): PUBLIC,
         ("GET", "/media/{photo_id}"): PHOTO_LINK,
-        **console("/app", [("GET", ""), ("POST", "/photos"), ("POST", "/reports"), ("GET", "/cases/{case_id}")]),
+        **console(
+            "/app", [("GET", ""), ("POST", "/photos"), ("POST", "/reports"), ("GET", "/mine"), ("GET", "/mine/stream")]
+        ),
     },
     "router": {
         ("GET", "/v1/decisions/{case_id}"): {OP},
@@ -118,8 +120,8 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/v1/rates"): STAFF,
         ("GET", "/v1/stats"): STAFF,
         ("GET", "/v1/extensions"): STAFF,
-        ("POST", "/v1/work-items/{case_id}/duplicate/confirm"): {OP},
-        ("POST", "/v1/work-items/{case_id}/duplicate/reject"): {OP},
+        ("POST", "/v1/work-items/{case_id}/duplicate/confirm"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/duplicate/reject"): STAFF,
         ("GET", "/v1/calendar"): STAFF,
         ("PUT", "/v1/calendar/district/{day}"): {OP},
         ("DELETE", "/v1/calendar/district/{day}"): {OP},
@@ -135,6 +137,7 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
                 ("POST", "/cases/{case_id}/resolve"),
                 ("POST", "/cases/{case_id}/return"),
                 ("POST", "/cases/{case_id}/extension"),
+                ("POST", "/cases/{case_id}/duplicate/{decision}"),
             ],
         ),
     },
