@@ -154,3 +154,19 @@ class RatesView(BaseModel):
     start: datetime = Field(serialization_alias="from")
     end: datetime = Field(serialization_alias="to")
     rows: list[RateView]
+
+
+class PublishedFileView(BaseModel):
+    name: str = Field(description="the file's name in the reports directory, e.g. weekly-2026-W49.pdf")
+    url: str = Field(description="where departments serves it")
+    media_type: str
+    size: int = Field(description="bytes")
+
+
+class PublishedReportView(BaseModel):
+    """A weekly assessment report the schedule published (docs/departments.md)."""
+
+    week: str = Field(examples=["2026-W49"])
+    built_at: datetime = Field(description="the numbers are as of this moment")
+    paths: list[str] = Field(description="where the publishing replica wrote the files")
+    files: list[PublishedFileView]

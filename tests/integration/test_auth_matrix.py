@@ -127,6 +127,8 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("DELETE", "/v1/calendar/district/{day}"): {OP},
         ("PUT", "/v1/calendar/national/{year}"): {OP},
         ("GET", "/v1/reports/weekly/{week}"): {OP},
+        ("GET", "/v1/reports/weekly"): {OP},
+        ("GET", "/v1/reports/files/{name}"): {OP},
         **console(
             "/desk",
             [
@@ -183,6 +185,7 @@ def url(path: str) -> str:
         "day": "2026-12-08",
         "year": 2026,
         "week": "2026-W49",
+        "name": "weekly-2026-W49.pdf",
         "official_id": 1,
         "escalation_id": 1,
     }
@@ -199,6 +202,7 @@ def url(path: str) -> str:
         "day",
         "year",
         "week",
+        "name",
         "official_id",
         "escalation_id",
     ):

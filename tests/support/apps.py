@@ -59,6 +59,12 @@ def build_apps(
                 "departments",
                 # settings() adds the test's overrides, which may set the calendar too
                 **({} if "calendar" in overrides.get("departments", {}) else {"calendar": "round_the_clock"}),
+                # no weekly report publishing (publishing.py has its own test): it renders last week's at every start
+                **(
+                    {}
+                    if "publish_weekly_reports" in overrides.get("departments", {})
+                    else {"publish_weekly_reports": False}
+                ),
             ),
             clock=departments_clock,
         ),
