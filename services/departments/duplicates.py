@@ -91,7 +91,8 @@ def similarity(a: str, b: str) -> float:
 def match(new: Sighting, open_case: Sighting) -> tuple[Match | None, float]:
     """Whether a new report is the open case's problem: linked (sure), suspected (a clerk decides) or not, and the
     description score. Place first: more than 100 m apart is another problem; with no coordinates to measure,
-    only the same grid (hundreds of households) — at most a suspicion."""
+    only the same grid (hundreds of households) — at most a suspicion. The grids are the cases' places by the
+    registry's boundaries (CaseDispatched.placed), never the reporting worker's grid."""
     if not may_be_linked(new.item_code) or new.item_code != open_case.item_code:
         return None, 0.0
     if abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:

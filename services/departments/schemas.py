@@ -83,8 +83,10 @@ class WorkItemView(BaseModel):
     item_name_zh: str
     status: str
     description: str
-    grid_id: str
-    community_id: str
+    grid_id: str = Field(description="the grid whose boundary holds the location (the reported grid without one)")
+    community_id: str = Field(description="that grid's community: what the rates by community count")
+    street: str = Field(default="", description="that community's street (empty for cases dispatched before places)")
+    reported_grid_id: str | None = Field(default=None, description="the grid the report named (its worker's)")
     location: Location | None = None
     resident_name_masked: str
     resident_phone_masked: str

@@ -19,8 +19,11 @@ work_items = sa.Table(
     # dispatched | signed | in_progress | resolved | returned | linked (a duplicate riding on its primary)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
+    # Where the case is by the registry's boundaries (CaseDispatched.placed): duplicates and the rates use these.
     sa.Column("grid_id", sa.Text, nullable=False),
     sa.Column("community_id", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False, server_default=""),  # "" for cases dispatched before places
+    sa.Column("reported_grid_id", sa.Text),  # the grid the report named (its worker's); null before places
     sa.Column("location", JSONB),
     sa.Column("resident_name_masked", sa.Text, nullable=False),
     sa.Column("resident_phone_masked", sa.Text, nullable=False),
@@ -79,7 +82,8 @@ department_tasks = sa.Table(
     sa.Column("dispatch_no", sa.Integer, primary_key=True),
     sa.Column("department", sa.Text, nullable=False),
     sa.Column("item_code", sa.Text, nullable=False),
-    sa.Column("community_id", sa.Text, nullable=False),
+    sa.Column("community_id", sa.Text, nullable=False),  # the work item's: by the boundaries
+    sa.Column("street", sa.Text, nullable=False, server_default=""),
     sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sign_deadline", sa.DateTime(timezone=True), nullable=False),
     sa.Column("original_deadline", sa.DateTime(timezone=True), nullable=False),  # resolution, as dispatched

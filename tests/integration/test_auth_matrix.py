@@ -68,6 +68,7 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("PUT", "/v1/registry/grids/{grid_id}/active"): {OP},
         ("POST", "/v1/registry/imports"): {OP},
         ("POST", "/v1/registry/grids/redraw"): {OP},
+        ("GET", "/v1/registry/files/{name}"): {OP},
         ("GET", "/open311/v2/services.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/services/{service_code}.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/requests.{fmt}"): PUBLIC,
