@@ -103,13 +103,13 @@ class Tracing:
             return
         # `SQLAlchemyInstrumentor().instrument(engine=…)` instruments once per process; the engine tracer it builds
         # is what a provider per service needs, one per engine.
-        from opentelemetry.instrumentation.sqlalchemy import __version__ as version
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.instrumentation.sqlalchemy.version import __version__ as version
         from opentelemetry.metrics import NoOpMeter
 
         tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", version)
         connections = NoOpMeter("gridloop").create_up_down_counter("db.client.connections.usage")
-        EngineTracer(tracer, engine.sync_engine, connections)
+        EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]  # untyped library
 
     def shutdown(self) -> None:
         """Export what is still buffered (bounded by OTEL_BSP_EXPORT_TIMEOUT), then stop."""
