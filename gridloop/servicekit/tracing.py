@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -98,23 +98,39 @@ class Tracing:
         FastAPIInstrumentor.instrument_app(app, tracer_provider=self.provider, excluded_urls=EXCLUDED_URLS)
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
-        """A client span per SQL statement run on this engine while a span is active."""
+        """A client span per SQL statement run on this engine while a recorded (sampled) span is active."""
         if self.provider is None:
             return
         # `SQLAlchemyInstrumentor().instrument(engine=…)` instruments once per process; the engine tracer it builds
         # is what a provider per service needs, one per engine.
-        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
         from opentelemetry.instrumentation.sqlalchemy.version import __version__ as version
         from opentelemetry.metrics import NoOpMeter
 
         tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", version)
         connections = NoOpMeter("gridloop").create_up_down_counter("db.client.connections.usage")
-        EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]  # untyped library
+        _trace_sql(tracer, engine.sync_engine, connections)
 
     def shutdown(self) -> None:
         """Export what is still buffered (bounded by OTEL_BSP_EXPORT_TIMEOUT), then stop."""
         if self.provider is not None:
             self.provider.shutdown()
+
+
+def _trace_sql(tracer: trace.Tracer, engine: Any, connections: Any) -> None:
+    """Hook the SQLAlchemy instrumentation's engine tracer into `engine`, for statements inside recorded spans."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    class RecordedSqlOnly(EngineTracer):
+        """SQL spans only inside a span that is recorded: the instrumentation reads the connection's attributes and
+        starts a span for every statement, sampled or not, so a 1 %-sampled service paid that for all of them;
+        outside a recorded span a statement now costs one check."""
+
+        def _before_cur_exec(self, conn: Any, cursor: Any, statement: Any, params: Any, *args: Any) -> Any:
+            if not trace.get_current_span().is_recording():
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, *args)  # type: ignore[no-untyped-call]
+
+    RecordedSqlOnly(tracer, engine, connections)  # type: ignore[no-untyped-call]
 
 
 def export_spans_to(app: FastAPI, exporter: SpanExporter) -> None:
