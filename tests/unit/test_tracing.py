@@ -168,3 +168,24 @@ def test_a_log_line_inside_a_span_names_its_trace_and_outside_does_not() -> None
         line = json.loads(formatter.format(record))
     assert line["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert line["span_id"] == trace.format_span_id(span.get_span_context().span_id)
+
+
+def test_sql_is_traced_only_inside_a_recorded_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    tracing, exporter = traced("router")
+    sync = sa.create_engine("sqlite://")
+    tracing.instrument_engine(SimpleNamespace(sync_engine=sync))  # type: ignore[arg-type]
+    tracer = tracing.tracer()
+    assert tracer is not None
+    unsampled = TracerProvider(sampler=ALWAYS_OFF)
+    unsampled.add_span_processor(SimpleSpanProcessor(exporter))
+    with sync.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))  # no span: a background poll
+        with unsampled.get_tracer("t").start_as_current_span("not sampled"):
+            conn.execute(sa.text("SELECT 2"))
+        with tracer.start_as_current_span("POST /v1/reports"):
+            conn.execute(sa.text("SELECT 3"))
+    statements = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert len(statements) == 1 and statements[0].parent is not None
