@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps up down status demo test unit quick shuffle clock-check bench capacity soak chaos lint clean infra model
+.PHONY: install deps up down status demo test unit quick shuffle clock-check bench bench-tracing capacity soak chaos lint clean infra model
 
 DEPS_STAMP := .gridloop/.deps-installed
 
@@ -77,6 +77,11 @@ demo: install
 # BENCH_ARGS="--quick" for a short try; results and a latency plot land in bench/results/.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# What tracing costs: the services' CPU per report with tracing off, sampled 100 % and sampled 1 %, in alternating
+# runs on services of its own (ports 18401-18404, own topics and databases). TRACING_ARGS="--rounds 3" to vary.
+bench-tracing: install
+	$(BIN)/python -m bench.tracing $(TRACING_ARGS)
 
 # Where capacity goes: live, intake alone, catch-up in big batches; CPU per report for each (docs/benchmarks.md).
 capacity: install

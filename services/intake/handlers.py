@@ -88,6 +88,7 @@ class ReportDesk:
             runtime.db,
             partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),
             key=lambda submission: submission.key,
+            trace_key=lambda submission: str(case_id_for(*submission.key)),  # the key of the case's events
             name="intake_reports",
             max_group=settings.report_group_max,
             writers=settings.report_group_writers,
