@@ -90,7 +90,7 @@ def test_the_classifier_decides_one_report_as_cross_validation_decides_many() ->
     scores = [classifier._scores(t) for t in texts]
     decided = decide(
         np.array([s.probs for s in scores]),
-        np.array([s.sims for s in scores]),
+        np.array([s.sims if s.sims is not None else np.zeros(len(classifier.classes)) for s in scores]),
         _departments(classifier.classes, classifier.admission_list),
         classifier.threshold,
         classifier.refusal_threshold,
