@@ -86,6 +86,7 @@ class TrainingConfig:
     open_set_max_triage: float = 0.08
     # Map each decision's raw score to how often such decisions were right out of fold (isotonic).
     calibrate_confidence: bool = True
+    calibration_method: str = "platt"  # or "isotonic" (noisier on clustered errors; docs/classifier.md)
     seed: int = 7
 
 
@@ -251,8 +252,10 @@ class Classifier:
                 )
             final = decide(probs, sims, departments, threshold, refusal, open_set)
             if config.calibrate_confidence:
-                calibrator = fit_calibrator(final, y_test, departments)
-            raw_table, calibrated_table = cross_fitted_reliability(final, y_test, departments, situations)
+                calibrator = fit_calibrator(final, y_test, departments, method=config.calibration_method)
+            raw_table, calibrated_table = cross_fitted_reliability(
+                final, y_test, departments, situations, method=config.calibration_method
+            )
             meta["cv"] = {
                 "rows": len(y_test),
                 "first_stage": score(first, y_test, departments).to_dict(),

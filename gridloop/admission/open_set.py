@@ -264,20 +264,39 @@ def _right(decided: Decided, y: np.ndarray, departments: np.ndarray) -> np.ndarr
     return right
 
 
-def fit_calibrator(decided: Decided, y: np.ndarray, departments: np.ndarray, min_rows: int = 30) -> Calibrator:
-    """Isotonic regression of "right" on the raw score, per kind of decision (triage is not calibrated)."""
-    from sklearn.isotonic import IsotonicRegression
-
+def fit_calibrator(
+    decided: Decided, y: np.ndarray, departments: np.ndarray, min_rows: int = 30, method: str = "platt"
+) -> Calibrator:
+    """Per kind of decision (triage is not calibrated), a monotone map from the raw score to how often such
+    decisions were right: "platt" (logistic regression on the score's log-odds; two parameters, stable where
+    errors are few and clustered) or "isotonic". Stored as knots either way."""
     right = _right(decided, y, departments).astype(np.float64)
     knots: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
     for kind in (ADMITTED, REFUSED, REFUSED_OPEN_SET):
         rows = decided.kind == kind
-        if rows.sum() < min_rows:
+        if rows.sum() < min_rows or right[rows].min() == right[rows].max():
             continue
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        iso.fit(decided.score[rows].astype(np.float64), right[rows])
-        knots[kind] = (tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
+        scores = decided.score[rows].astype(np.float64)
+        if method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, right[rows])
+            knots[kind] = (tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
+            continue
+        from sklearn.linear_model import LogisticRegression
+
+        feature = _log_odds if kind != REFUSED_OPEN_SET else (lambda v: v)
+        model = LogisticRegression(C=100.0).fit(feature(scores)[:, None], right[rows])
+        grid = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 201)), [scores.min(), scores.max()]]))
+        fitted = model.predict_proba(feature(grid)[:, None])[:, 1]
+        knots[kind] = (tuple(map(float, grid)), tuple(map(float, np.maximum.accumulate(fitted))))
     return Calibrator(knots)
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    out: np.ndarray = np.log(p / (1 - p))
+    return out
 
 
 def calibrated(decided: Decided, calibrator: Calibrator) -> np.ndarray:
@@ -312,7 +331,7 @@ def reliability_rows(
 
 
 def cross_fitted_reliability(
-    decided: Decided, y: np.ndarray, departments: np.ndarray, situations: np.ndarray
+    decided: Decided, y: np.ndarray, departments: np.ndarray, situations: np.ndarray, method: str = "platt"
 ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """Reliability of the raw and of the calibrated confidence, the calibrator cross-fitted: fitted on one half
     of the situations and read on the other (and vice versa), so the table is not scored on what it was fitted
@@ -323,7 +342,7 @@ def cross_fitted_reliability(
     stated = np.zeros(len(y))
     for part in (half, ~half):
         sub = Decided(decided.outcome[~part], decided.chosen[~part], decided.score[~part], decided.kind[~part])
-        calibrator = fit_calibrator(sub, y[~part], departments)
+        calibrator = fit_calibrator(sub, y[~part], departments, method=method)
         part_decided = Decided(decided.outcome[part], decided.chosen[part], decided.score[part], decided.kind[part])
         stated[part] = calibrated(part_decided, calibrator)
     raw = decided.score.astype(np.float64)
