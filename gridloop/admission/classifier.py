@@ -50,6 +50,7 @@ NA_PREFIX = "NA:"
 MODEL_ENV = "GRIDLOOP_CLASSIFIER_MODEL"
 CACHE_ENV = "GRIDLOOP_CLASSIFIER_CACHE_DIR"
 MODEL_FORMAT = "gridloop-admission-classifier/2"  # 2: class means, open-set check, calibrator
+OLDER_FORMATS = ("gridloop-admission-classifier/1",)  # still loaded: no open-set check, raw confidence
 log = logging.getLogger(__name__)
 
 
@@ -166,7 +167,10 @@ class Classifier:
             self.feature_names,
             self.classes,
             self.threshold,
-            extra=json.dumps([open_set.to_dict(), calibrator.to_dict()], sort_keys=True),
+            # a model without a second stage or calibration keeps the version it had before format 2
+            extra=""
+            if open_set == OpenSetCheck() and not calibrator.knots
+            else json.dumps([open_set.to_dict(), calibrator.to_dict()], sort_keys=True),
         )
         self._item_idx = np.array([i for i, c in enumerate(self.classes) if not c.startswith(NA_PREFIX)])
         self._na_idx = np.array([i for i, c in enumerate(self.classes) if c.startswith(NA_PREFIX)])
@@ -548,7 +552,7 @@ class Classifier:
                 means = data["means"] if "means" in data.files else None
         except (OSError, KeyError, ValueError) as exc:
             raise ClassifierError(f"cannot read classifier model {path}: {exc}") from exc
-        if meta.get("format") != MODEL_FORMAT:
+        if meta.get("format") not in (MODEL_FORMAT, *OLDER_FORMATS):
             raise ClassifierError(f"{path}: not a {MODEL_FORMAT} model")
         if meta.get("list_version") != admission_list.version:
             raise ClassifierError(
