@@ -78,6 +78,8 @@ def test_calibrated_confidence_says_how_often_such_decisions_were_right() -> Non
     decided = decide(probs, np.zeros((100, 3)), DEPARTMENTS, 0.85, 0.8, OpenSetCheck())
     calibrator = fit_calibrator(decided, y, DEPARTMENTS)
     assert calibrator(ADMITTED, 0.97) == pytest.approx(0.7, abs=0.001)
+    isotonic = fit_calibrator(decided, y, DEPARTMENTS, method="isotonic")
+    assert isotonic(ADMITTED, 0.97) == pytest.approx(0.7)
     assert Calibrator()(ADMITTED, 0.97) == 0.97  # no knots: the raw score
     assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
     assert OpenSetCheck.from_dict(OpenSetCheck(refuse_gap=0.1).to_dict()) == OpenSetCheck(refuse_gap=0.1)
