@@ -41,6 +41,7 @@ from gridloop.admission.open_set import (
     decide,
     fit_calibrator,
     fit_open_set,
+    fit_refusal,
     score,
 )
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH, DEPARTMENTS
@@ -88,6 +89,8 @@ class TrainingConfig:
     # Map each decision's raw score to how often such decisions were right out of fold (isotonic).
     calibrate_confidence: bool = True
     calibration_method: str = "platt"  # or "isotonic" (noisier on clustered errors; docs/classifier.md)
+    # Refuse by the cost matrix applied to out-of-fold rates of right refusals, not to the raw P(not admitted).
+    fit_refusal: bool = True
     seed: int = 7
 
 
@@ -156,10 +159,10 @@ class Classifier:
         self.calibrator = calibrator
         # A check whose rules all stayed off (cross-validation found none that pays) costs nothing per report.
         self._open_set_on = self.means is not None and open_set != OpenSetCheck()
-        # Refusing is decided by the cost matrix (costs.py), forwarding by the tuned misroute threshold.
-        self.refusal_threshold = refusal_threshold()
         self.config = config
         self.meta = dict(meta or {})
+        # Refusing is decided by the cost matrix (costs.py) on out-of-fold rates (open_set.fit_refusal).
+        self.refusal_threshold = float(self.meta.get("refusal_threshold", refusal_threshold()))
         self.tokenizer = tokenizer or Tokenizer()
         self.model_version = model_version_of(
             self.coef,
@@ -170,7 +173,7 @@ class Classifier:
             # a model without a second stage or calibration keeps the version it had before format 2
             extra=""
             if open_set == OpenSetCheck() and not calibrator.knots
-            else json.dumps([open_set.to_dict(), calibrator.to_dict()], sort_keys=True),
+            else json.dumps([open_set.to_dict(), calibrator.to_dict(), self.refusal_threshold], sort_keys=True),
         )
         self._item_idx = np.array([i for i, c in enumerate(self.classes) if not c.startswith(NA_PREFIX)])
         self._na_idx = np.array([i for i, c in enumerate(self.classes) if c.startswith(NA_PREFIX)])
@@ -249,6 +252,9 @@ class Classifier:
             threshold = 0.5 if threshold is None else threshold
             departments = _departments(classes, admission_list)
             refusal = refusal_threshold()
+            if config.fit_refusal:
+                refusal = fit_refusal(probs, y_test, departments, refusal)
+            meta["refusal_threshold"] = refusal
             first = decide(probs, sims, departments, threshold, refusal, OpenSetCheck())
             if config.open_set:
                 open_set = fit_open_set(
@@ -298,7 +304,7 @@ class Classifier:
             vals = (1.0 + np.log(tf)) * self.idf[idx]
             vals /= math.sqrt(float(vals @ vals))
             logits = vals @ self.coef[idx] + self.intercept
-            sims = vals @ self.means[idx] if self._open_set_on else None
+            sims = vals @ self.means[idx] if self._open_set_on and self.means is not None else None
         else:
             idx, vals = np.empty(0, dtype=np.intp), np.empty(0)
             logits = self.intercept.copy()

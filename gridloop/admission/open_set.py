@@ -256,6 +256,28 @@ def fit_open_set(
     return best
 
 
+def fit_refusal(
+    probs: np.ndarray, y: np.ndarray, departments: np.ndarray, cost_rule: float, lowest: float = 0.5
+) -> float:
+    """The refusal threshold on P(not admitted), by the cost matrix read on out-of-fold rates instead of on the
+    raw probability: refusing instead of triaging pays when such refusals are right at least `cost_rule` of the
+    time (1 - cost(triage) / cost(refused on-list)). The lowest threshold (steps of 0.05, not below `lowest`)
+    whose extra refusals — the reports that would otherwise be triaged — meet that rate together."""
+    na_cols = np.flatnonzero(departments == NA_DEPARTMENT)
+    item_cols = np.flatnonzero(departments != NA_DEPARTMENT)
+    if not len(na_cols) or not len(y):
+        return cost_rule
+    p_na = probs[:, na_cols].sum(axis=1)
+    says_na = probs[:, na_cols].max(axis=1) > probs[:, item_cols].max(axis=1)
+    is_na = departments[y] == NA_DEPARTMENT
+    best = cost_rule
+    for t in np.round(np.arange(cost_rule - 0.05, lowest - 1e-9, -0.05), 2):
+        extra = says_na & (p_na >= t) & (p_na < cost_rule)
+        if extra.sum() and is_na[extra].mean() >= cost_rule:
+            best = float(t)
+    return best
+
+
 def _right(decided: Decided, y: np.ndarray, departments: np.ndarray) -> np.ndarray:
     """What a decision's confidence is about: the department for a forwarded report, "off the list" for a
     refusal (as in metrics.reliability)."""

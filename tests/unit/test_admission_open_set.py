@@ -22,6 +22,7 @@ from gridloop.admission.open_set import (
     decide,
     fit_calibrator,
     fit_open_set,
+    fit_refusal,
     score,
 )
 from tests.unit.test_admission_classifier import trained_classifier
@@ -139,3 +140,17 @@ def test_evaluate_scores_a_split_file_without_printing_its_texts(
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "x", "label": "Z99"}\n', encoding="utf-8")
     assert cli.evaluate_main(["--file", str(bad)]) == 2
+
+
+def test_refusal_threshold_follows_the_cost_matrix_on_out_of_fold_rates() -> None:
+    """Refusals at P(not admitted) 0.7 that were right 85 times in 100 are cheaper than triage (0.15 x 5 < 1), those
+    at 0.55 right only half the time are not: the threshold drops from the cost rule's 0.8 to 0.6, no lower; had
+    the 0.7 ones been right 70 times in 100, it would stay at 0.8."""
+
+    def rows(right_at_07: int) -> tuple[np.ndarray, np.ndarray]:
+        probs = np.vstack([np.tile([0.3, 0.0, 0.7], (100, 1)), np.tile([0.45, 0.0, 0.55], (100, 1))])
+        y = np.array([2] * right_at_07 + [0] * (100 - right_at_07) + [2] * 50 + [0] * 50)
+        return probs, y
+
+    assert fit_refusal(*rows(85), DEPARTMENTS, 0.8) == pytest.approx(0.6)
+    assert fit_refusal(*rows(70), DEPARTMENTS, 0.8) == pytest.approx(0.8)
