@@ -317,9 +317,12 @@ async def _suspect(uow: UnitOfWork, suspected: list[tuple[Any, Any, float]]) -> 
         metrics.DUPLICATES.labels(row.department, "suspected").inc()
 
 
-async def confirm_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """A clerk confirms a suspected duplicate: it is linked to its primary as a sure match would have been."""
-    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+async def confirm_duplicate(
+    uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, department: str | None = None
+) -> None:
+    """A clerk (of the case's department, `department` set) or an operator confirms a suspected duplicate: it is
+    linked to its primary as a sure match would have been."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", department)
     if row.suspected_duplicate_of is None:
         raise InvalidTransition("case is not a suspected duplicate")
     if not may_be_linked(row.item_code):
@@ -338,9 +341,12 @@ async def confirm_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: st
     metrics.DUPLICATES.labels(row.department, "confirmed").inc()
 
 
-async def reject_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """A clerk rejects a suspected duplicate: it stays its own case, and is not suspected again of that primary."""
-    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+async def reject_duplicate(
+    uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, department: str | None = None
+) -> None:
+    """A clerk (of the case's department) or an operator rejects a suspected duplicate: it stays its own case, and
+    is not suspected again of that primary."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", department)
     if row.suspected_duplicate_of is None:
         raise InvalidTransition("case is not a suspected duplicate")
     await uow.conn.execute(

@@ -99,7 +99,7 @@ class WorkItemView(BaseModel):
     returns: int = 0
     primary_case_id: uuid.UUID | None = None
     suspected_duplicate_of: uuid.UUID | None = Field(
-        default=None, description="a likely duplicate of this open case: confirm or reject it (operators)"
+        default=None, description="a likely duplicate of this open case: confirm or reject it"
     )
     duplicate_score: float | None = Field(default=None, description="description similarity to that case, 0..1")
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
@@ -152,3 +152,19 @@ class RatesView(BaseModel):
     start: datetime = Field(serialization_alias="from")
     end: datetime = Field(serialization_alias="to")
     rows: list[RateView]
+
+
+class PublishedFileView(BaseModel):
+    name: str = Field(description="the file's name in the reports directory, e.g. weekly-2026-W49.pdf")
+    url: str = Field(description="where departments serves it")
+    media_type: str
+    size: int = Field(description="bytes")
+
+
+class PublishedReportView(BaseModel):
+    """A weekly assessment report the schedule published (docs/departments.md)."""
+
+    week: str = Field(examples=["2026-W49"])
+    built_at: datetime = Field(description="the numbers are as of this moment")
+    paths: list[str] = Field(description="where the publishing replica wrote the files")
+    files: list[PublishedFileView]

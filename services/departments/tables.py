@@ -205,5 +205,19 @@ calendar_years = sa.Table(
     sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The weekly assessment report as published by the schedule (publishing.py): one row per ISO week, written once by
+# whichever replica holds the advisory lock; the files are kept here so that every replica serves the same bytes,
+# and copied to the reports directory (GRIDLOOP_DEPARTMENTS_WEEKLY_REPORT_DIR).
+weekly_reports = sa.Table(
+    "weekly_reports",
+    metadata,
+    sa.Column("week", sa.Text, primary_key=True),  # ISO week, e.g. 2026-W49 (sorts in time order)
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),  # the numbers are as of this moment
+    sa.Column("paths", JSONB, nullable=False),  # where the files were written: [html, pdf, png]
+    sa.Column("html", sa.LargeBinary, nullable=False),
+    sa.Column("pdf", sa.LargeBinary, nullable=False),
+    sa.Column("png", sa.LargeBinary, nullable=False),
+)
+
 outbox, inbox = add_delivery_tables(metadata)
 auth_tables = add_auth_tables(metadata)  # audit_log, revoked_tokens
