@@ -1,7 +1,7 @@
 """outbox rows carry the trace context of the span that wrote them
 
-Revision ID: departments_0013
-Revises: departments_0012
+Revision ID: intake_0009
+Revises: intake_0008
 Create Date: 2026-12-08 04:00:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'departments_0013'
-down_revision: str | Sequence[str] | None = 'departments_0012'
+revision: str = 'intake_0009'
+down_revision: str | Sequence[str] | None = 'intake_0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

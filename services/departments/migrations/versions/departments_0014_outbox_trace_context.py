@@ -1,7 +1,7 @@
 """outbox rows carry the trace context of the span that wrote them
 
-Revision ID: intake_0008
-Revises: intake_0007
+Revision ID: departments_0014
+Revises: departments_0013
 Create Date: 2026-12-08 04:00:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'intake_0008'
-down_revision: str | Sequence[str] | None = 'intake_0007'
+revision: str = 'departments_0014'
+down_revision: str | Sequence[str] | None = 'departments_0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
