@@ -6,8 +6,7 @@ weekly_render.py turns a WeeklyReport into HTML, charts and a PDF page. Weeks ar
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -114,11 +113,13 @@ async def build_weekly(conn: AsyncConnection, week: str, now: datetime) -> Weekl
     departments = await compute_rates(conn, "department", start, end, now)
     communities = await compute_rates(conn, "community", start, end, now)
     items = await compute_rates(conn, "item", start, end, now)
-    registry = default_registry()
-    known = {c.community_id: c for c in registry.communities}
-    by_street: dict[str, list[RateCounts]] = defaultdict(list)
-    for row in communities:
-        by_street[known[row.group].street if row.group in known else "（未登记街道）"].append(row)
+    # Streets as the boundaries placed each case (department_tasks.street); work items from before places were
+    # recorded have no street and are shown together.
+    streets = [
+        row if row.group else replace(row, group="（未登记街道）")
+        for row in await compute_rates(conn, "street", start, end, now)
+    ]
+    known = {c.community_id: c for c in default_registry().communities}
     trend = []
     for back in range(TREND_WEEKS, -1, -1):
         week_start = start - timedelta(days=7 * back)
@@ -137,7 +138,7 @@ async def build_weekly(conn: AsyncConnection, week: str, now: datetime) -> Weekl
         now=now,
         district=total(departments, "全区"),
         departments=departments,
-        streets=[total(rows, street) for street, rows in sorted(by_street.items())],
+        streets=streets,
         communities=communities,
         items=items,
         trend=trend,

@@ -17,9 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 
 from gridloop.admission.admission_list import default_admission_list
-from gridloop.contracts.events import CaseDispatched, CaseStatusChanged, Event
+from gridloop.contracts.events import CaseDispatched, CaseStatusChanged, Event, Place
 from gridloop.contracts.topics import CASES_STATUS, topic_for_department
 from gridloop.delivery.kafka import Envelope, PoisonMessage, decode, encode
+from gridloop.registry.generate import default_registry
 from gridloop.servicekit.clock import FixedClock
 from tests.support.auth import OPERATOR, ActingAsCaller, as_department  # noqa: F401 - re-exported for tests
 from tests.support.namespace import Namespace
@@ -36,9 +37,17 @@ def dispatched(
     case_id: uuid.UUID | None = None,
     dispatch_no: int = 1,
 ) -> CaseDispatched:
-    """A CaseDispatched as the router would publish it; every case in its own grid unless told otherwise."""
+    """A CaseDispatched as the router would publish it; every case in its own grid unless told otherwise. A case of a
+    community of the synthetic district is placed in it (by the reported grid), with the community's street."""
     item = default_admission_list().items[item_code]
     at = dispatched_at or datetime.now(UTC)
+    grid = grid_id or f"G-{uuid.uuid4().hex[:10]}"
+    known = {c.community_id: c for c in default_registry().communities}
+    place = (
+        Place(grid_id=grid, community_id=community_id, street=known[community_id].street, by="reported_grid")
+        if community_id in known
+        else None
+    )
     return CaseDispatched(
         case_id=case_id or uuid.uuid4(),
         department=item.department,
@@ -48,8 +57,9 @@ def dispatched(
         confidence=0.9,
         list_version=default_admission_list().version,
         description=f"测试：{item.name_zh}",
-        grid_id=grid_id or f"G-{uuid.uuid4().hex[:10]}",
+        grid_id=grid,
         community_id=community_id,
+        place=place,
         location=location,
         occurred_at=at,
         reported_at=at,
