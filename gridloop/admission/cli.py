@@ -20,6 +20,9 @@ from gridloop.admission.examples import (
     heldout3_examples,
     heldout4_nearmiss_examples,
     heldout4_onlist_examples,
+    heldout5_nearmiss_examples,
+    heldout5_onlist_examples,
+    heldout5_violence_examples,
     heldout_examples,
     load_examples,
     violence_risk_examples,
@@ -80,6 +83,9 @@ SPLITS: dict[str, tuple[str, Callable[[], list[Example]]]] = {
     "nearmiss": ("fourth, near misses (written blind)", heldout4_nearmiss_examples),
     "onlist": ("fourth, on-list without keywords (written blind)", heldout4_onlist_examples),
     "violence": ("violence risk (written blind)", violence_risk_examples),
+    "nearmiss5": ("fifth, near misses (written blind)", heldout5_nearmiss_examples),
+    "onlist5": ("fifth, on-list without keywords (written blind)", heldout5_onlist_examples),
+    "violence5": ("fifth, violence risk (written blind)", heldout5_violence_examples),
 }
 
 
@@ -91,7 +97,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         choices=(*SPLITS, "all"),
         default="all",
         help="heldout: the first held-out split (345); fresh and third: the blind-written ones (426 each); "
-        "pooled: those three; nearmiss, onlist, violence: the fourth blind split (issue #24; skipped while "
+        "pooled: those three; nearmiss, onlist, violence: the fourth blind split; nearmiss5, onlist5, "
+        "violence5: the fifth (issue #24; skipped while "
         "its files are absent); all (default): each",
     )
     parser.add_argument("--reliability", action="store_true", help="also print a calibration (reliability) table")

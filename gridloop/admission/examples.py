@@ -24,6 +24,11 @@ HELDOUT3_FILE = EXAMPLES_DIR / "heldout3.jsonl"
 HELDOUT4_NEARMISS_FILE = EXAMPLES_DIR / "heldout4-nearmiss.jsonl"
 HELDOUT4_ONLIST_FILE = EXAMPLES_DIR / "heldout4-onlist.jsonl"
 VIOLENCE_RISK_FILE = EXAMPLES_DIR / "violence-risk.jsonl"
+# The fifth blind split (issue #24, eighth session), by another author who saw only the admission list and the issue:
+# near misses of 15 off-list families, on-list reports without keywords, violence-risk reports. Scored once.
+HELDOUT5_NEARMISS_FILE = EXAMPLES_DIR / "heldout5-nearmiss.jsonl"
+HELDOUT5_ONLIST_FILE = EXAMPLES_DIR / "heldout5-onlist.jsonl"
+HELDOUT5_VIOLENCE_FILE = EXAMPLES_DIR / "heldout5-violence.jsonl"
 
 NOT_ADMITTED = "NOT_ADMITTED"
 
@@ -168,6 +173,21 @@ def violence_risk_examples() -> list[Example]:
     return _optional(VIOLENCE_RISK_FILE)
 
 
+def heldout5_nearmiss_examples() -> list[Example]:
+    """The fifth blind split's near misses; evaluation only."""
+    return _optional(HELDOUT5_NEARMISS_FILE)
+
+
+def heldout5_onlist_examples() -> list[Example]:
+    """The fifth blind split's on-list reports told without the item's keywords; evaluation only."""
+    return _optional(HELDOUT5_ONLIST_FILE)
+
+
+def heldout5_violence_examples() -> list[Example]:
+    """The fifth blind split's violence-risk reports; evaluation only."""
+    return _optional(HELDOUT5_VIOLENCE_FILE)
+
+
 def all_heldout_examples() -> list[Example]:
     """Every held-out split together: texts that may never be trained on."""
     return (
@@ -177,4 +197,7 @@ def all_heldout_examples() -> list[Example]:
         + heldout4_nearmiss_examples()
         + heldout4_onlist_examples()
         + violence_risk_examples()
+        + heldout5_nearmiss_examples()
+        + heldout5_onlist_examples()
+        + heldout5_violence_examples()
     )

@@ -19,6 +19,9 @@ from gridloop.admission.examples import (
     heldout3_examples,
     heldout4_nearmiss_examples,
     heldout4_onlist_examples,
+    heldout5_nearmiss_examples,
+    heldout5_onlist_examples,
+    heldout5_violence_examples,
     heldout_examples,
     train_examples,
     violence_risk_examples,
@@ -237,6 +240,25 @@ def test_near_misses_are_refused_and_violence_risk_stays_with_police_or_triage()
     violence = evaluate(trained_classifier(), violence_risk_examples())
     assert near.not_admitted_recall >= 0.95 and near.misroute_rate <= 0.01
     assert violence.danger_away_from_police == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue #24's targets are missed on the fifth blind split (docs/classifier.md)")
+def test_near_misses_of_the_fifth_blind_split_are_refused_and_violence_risk_stays_with_police_or_triage() -> None:
+    near = evaluate(trained_classifier(), heldout5_nearmiss_examples())
+    violence = evaluate(trained_classifier(), heldout5_violence_examples())
+    assert near.not_admitted_recall >= 0.95 and near.misroute_rate <= 0.01
+    assert violence.danger_away_from_police == 0
+
+
+def test_fifth_blind_split_stays_above_the_measured_floor() -> None:
+    """Measured once (0.744 recall / 0.156 misroute on 454 near misses; 0.939 / 0.000 on 196 on-list; 7 of 89
+    violence-risk reports outside police or triage): a regression guard, not a target."""
+    near = evaluate(trained_classifier(), heldout5_nearmiss_examples())
+    onlist = evaluate(trained_classifier(), heldout5_onlist_examples())
+    violence = evaluate(trained_classifier(), heldout5_violence_examples())
+    assert near.n == 454 and near.not_admitted_recall >= 0.72 and near.misroute_rate <= 0.17
+    assert onlist.n == 196 and onlist.item_accuracy >= 0.92 and onlist.misroute_rate <= 0.01
+    assert violence.n == 89 and violence.danger_reports >= 80 and violence.danger_away_from_police <= 7
 
 
 def test_fourth_blind_split_stays_above_the_measured_floor() -> None:

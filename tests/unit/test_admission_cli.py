@@ -79,6 +79,9 @@ def test_evaluate_prints_json_metrics(monkeypatch: pytest.MonkeyPatch, capsys: p
         "nearmiss": 443,
         "onlist": 200,
         "violence": 82,
+        "nearmiss5": 454,
+        "onlist5": 196,
+        "violence5": 89,
     }
     assert splits["violence"]["danger_reports"] == 82
     for metrics in splits.values():
