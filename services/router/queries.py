@@ -39,7 +39,7 @@ async def decision_stats(conn: AsyncConnection) -> RouterStats:
         )
     ).all()
     outcomes = {"admitted": 0, "not_admitted": 0, "triage": 0}
-    by_department = dict.fromkeys(DEPARTMENTS, 0)
+    by_department: dict[str, int] = dict.fromkeys(DEPARTMENTS, 0)
     for outcome, department, count in rows:
         outcomes[outcome] = outcomes.get(outcome, 0) + count
         if department:
