@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps up down status demo test unit quick shuffle clock-check bench capacity soak chaos lint clean infra
+.PHONY: install deps up down status demo test unit quick shuffle clock-check bench bench-tracing capacity soak chaos lint clean infra model
 
 DEPS_STAMP := .gridloop/.deps-installed
 
@@ -41,25 +41,30 @@ lint: install
 	$(BIN)/ruff check gridloop services tests
 	$(BIN)/mypy
 
+# The shipped classifier, trained once and cached in .gridloop/cache (about a minute on a fresh clone; a no-op once
+# cached). The suites depend on it so that no service start-up inside a test trains a model under a test's timeout.
+model: install
+	@$(BIN)/python -c 'from gridloop.admission.classifier import default_classifier as m; print("classifier ready:", m().model_version)'
+
 # The whole test suite: unit tests, then integration and end-to-end tests on the real Kafka and PostgreSQL
 # (the suite starts them itself if they are down).
-test: install
+test: model
 	$(BIN)/pytest -p no:cacheprovider
 
-unit: install
+unit: model
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
 # Everything but the chaos test (which restarts the broker and takes minutes): the quick loop while developing.
-quick: install
+quick: model
 	$(BIN)/pytest -p no:cacheprovider -m "not chaos"
 
 # The suite in a random order (pytest-randomly); SEED=N repeats an order it printed. Order dependence shows here.
-shuffle: install
+shuffle: model
 	$(BIN)/pytest -p no:cacheprovider -p randomly $(if $(SEED),--randomly-seed=$(SEED),) -m "not chaos"
 
 # The notify and departments suites at the edges of quiet hours (22:00-08:00 Chengdu): no test may depend on the hour.
 CLOCK_SUITES := tests/unit/test_notify_* tests/unit/test_departments_* tests/integration/test_notify_* tests/integration/test_departments_*
-clock-check: install
+clock-check: model
 	@for hhmm in 07:59 08:00 21:59 22:00; do \
 	  echo "== wall clock at $$hhmm Asia/Shanghai"; \
 	  GRIDLOOP_TEST_LOCAL_TIME=$$hhmm $(BIN)/pytest -p no:cacheprovider -q $(CLOCK_SUITES) || exit 1; \
@@ -73,6 +78,11 @@ demo: install
 # BENCH_ARGS="--quick" for a short try; results and a latency plot land in bench/results/.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# What tracing costs: the services' CPU per report with tracing off, sampled 100 % and sampled 1 %, in alternating
+# runs on services of its own (ports 18401-18404, own topics and databases). TRACING_ARGS="--rounds 3" to vary.
+bench-tracing: install
+	$(BIN)/python -m bench.tracing $(TRACING_ARGS)
 
 # Where capacity goes: live, intake alone, catch-up in big batches; CPU per report for each (docs/benchmarks.md).
 capacity: install

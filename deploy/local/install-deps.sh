@@ -15,6 +15,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v chromium >/dev/null || missing+=(chromium)
 # Pages, screenshots and report charts show Chinese: without a CJK font every character renders as an empty box.
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+# The browser's own words (file pickers, date inputs) in Chinese in the consoles' tests and screenshots (--lang=zh-CN).
+dpkg -s chromium-l10n >/dev/null 2>&1 || missing+=(chromium-l10n)
 # Alerts reach a person through Alertmanager, started beside Prometheus by the local stack.
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 
@@ -25,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # No recommends: they would add exporters and services that we do not run.
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "install-deps: java, maven, postgresql-15, prometheus, alertmanager, python3-venv, chromium and a CJK font are present"
+  echo "install-deps: java, maven, postgresql-15, prometheus, alertmanager, python3-venv, chromium (with its Chinese) and a CJK font are present"
 fi
 
 # Warm the local Maven repository with the Kafka jars, so `gridloop stack up` only copies them.

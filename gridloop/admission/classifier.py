@@ -30,13 +30,28 @@ from gridloop.admission.costs import refusal_threshold
 from gridloop.admission.danger import danger_signals
 from gridloop.admission.examples import CV_FILE, NOT_ADMITTED_REASONS, Example, load_examples, train_examples
 from gridloop.admission.features import Tokenizer
+from gridloop.admission.open_set import (
+    ADMITTED,
+    REFUSED,
+    REFUSED_OPEN_SET,
+    Calibrator,
+    OpenSetCheck,
+    class_means,
+    cross_fitted_reliability,
+    decide,
+    fit_calibrator,
+    fit_open_set,
+    fit_refusal,
+    score,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH, DEPARTMENTS
 
 Outcome = Literal["admitted", "not_admitted", "triage"]
 NA_PREFIX = "NA:"
 MODEL_ENV = "GRIDLOOP_CLASSIFIER_MODEL"
 CACHE_ENV = "GRIDLOOP_CLASSIFIER_CACHE_DIR"
-MODEL_FORMAT = "gridloop-admission-classifier/1"
+MODEL_FORMAT = "gridloop-admission-classifier/2"  # 2: class means, open-set check, calibrator
+OLDER_FORMATS = ("gridloop-admission-classifier/1",)  # still loaded: no open-set check, raw confidence
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +82,15 @@ class TrainingConfig:
     # A report with danger signals goes to the police item the model likes best if the police department holds
     # at least this probability; otherwise to triage. It is never forwarded elsewhere nor refused.
     danger_police_floor: float = 0.2
+    # The second stage (open_set.py): similarity to the chosen item's training reports against the off-list
+    # families', thresholds fitted by cross-validation under COSTS with triage kept within this budget.
+    open_set: bool = True
+    open_set_max_triage: float = 0.08
+    # Map each decision's raw score to how often such decisions were right out of fold (isotonic).
+    calibrate_confidence: bool = True
+    calibration_method: str = "platt"  # or "isotonic" (noisier on clustered errors; docs/classifier.md)
+    # Refuse by the cost matrix applied to out-of-fold rates of right refusals, not to the raw P(not admitted).
+    fit_refusal: bool = True
     seed: int = 7
 
 
@@ -95,6 +119,7 @@ class _Scores:
     idx: np.ndarray
     vals: np.ndarray
     keyword_hits: dict[str, list[str]]
+    sims: np.ndarray | None  # cosine similarity to each class's mean training report (the open-set check)
 
 
 def class_of(example: Example) -> str:
@@ -117,6 +142,9 @@ class Classifier:
         config: TrainingConfig = TrainingConfig(),
         meta: dict[str, Any] | None = None,
         tokenizer: Tokenizer | None = None,
+        means: np.ndarray | None = None,
+        open_set: OpenSetCheck = OpenSetCheck(),
+        calibrator: Calibrator = Calibrator(),
     ) -> None:
         self.admission_list = admission_list
         self.classes = tuple(classes)
@@ -126,13 +154,26 @@ class Classifier:
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)  # (n_features, n_classes)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.threshold = float(threshold)
-        # Refusing is decided by the cost matrix (costs.py), forwarding by the tuned misroute threshold.
-        self.refusal_threshold = refusal_threshold()
+        self.means = None if means is None else np.ascontiguousarray(means, dtype=np.float64)  # (features, classes)
+        self.open_set = open_set
+        self.calibrator = calibrator
+        # A check whose rules all stayed off (cross-validation found none that pays) costs nothing per report.
+        self._open_set_on = self.means is not None and open_set != OpenSetCheck()
         self.config = config
         self.meta = dict(meta or {})
+        # Refusing is decided by the cost matrix (costs.py) on out-of-fold rates (open_set.fit_refusal).
+        self.refusal_threshold = float(self.meta.get("refusal_threshold", refusal_threshold()))
         self.tokenizer = tokenizer or Tokenizer()
         self.model_version = model_version_of(
-            self.coef, self.intercept, self.feature_names, self.classes, self.threshold
+            self.coef,
+            self.intercept,
+            self.feature_names,
+            self.classes,
+            self.threshold,
+            # a model without a second stage or calibration keeps the version it had before format 2
+            extra=""
+            if open_set == OpenSetCheck() and not calibrator.knots
+            else json.dumps([open_set.to_dict(), calibrator.to_dict(), self.refusal_threshold], sort_keys=True),
         )
         self._item_idx = np.array([i for i, c in enumerate(self.classes) if not c.startswith(NA_PREFIX)])
         self._na_idx = np.array([i for i, c in enumerate(self.classes) if c.startswith(NA_PREFIX)])
@@ -192,20 +233,49 @@ class Classifier:
         x = _matrix(counts, vocabulary, idf)
         y = np.array([classes.index(label) for label in labels])
         coef, intercept = _fit(x, y, len(classes), config)
+        means = class_means(x, y, len(classes)) if config.open_set else None
         temperature = 1.0
+        meta: dict[str, Any] = {"n_train": len(rows), "n_extra": len(extra)}
+        open_set, calibrator = OpenSetCheck(), Calibrator()
+        # The open-set check and the confidence calibrator are fitted on the same out-of-fold scores as the
+        # temperature and threshold; a model trained without cross-validation (a quick test) has neither.
         if (threshold is None and tune_threshold) or config.calibrate:
-            logits, y_test, situations = _cv_logits(
+            logits, sims, y_test, situations = _cv_logits(
                 rows, x, y, classes, vocabulary, idf, tokenizer, config, cv_examples
             )
             if config.calibrate:
                 temperature = fit_temperature(logits, y_test)
                 coef, intercept = coef * temperature, intercept * temperature
+            probs = _softmax(logits * temperature)
             if threshold is None and tune_threshold:
-                probs = _softmax(logits * temperature)
                 threshold = choose_threshold(probs, y_test, classes, admission_list, config, situations)
+            threshold = 0.5 if threshold is None else threshold
+            departments = _departments(classes, admission_list)
+            refusal = refusal_threshold()
+            if config.fit_refusal:
+                refusal = fit_refusal(probs, y_test, departments, refusal)
+            meta["refusal_threshold"] = refusal
+            first = decide(probs, sims, departments, threshold, refusal, OpenSetCheck())
+            if config.open_set:
+                open_set = fit_open_set(
+                    probs, sims, y_test, departments, threshold, refusal, config.open_set_max_triage
+                )
+            final = decide(probs, sims, departments, threshold, refusal, open_set)
+            if config.calibrate_confidence:
+                calibrator = fit_calibrator(final, y_test, departments, method=config.calibration_method)
+            raw_table, calibrated_table = cross_fitted_reliability(
+                final, y_test, departments, situations, method=config.calibration_method
+            )
+            meta["cv"] = {
+                "rows": len(y_test),
+                "first_stage": score(first, y_test, departments).to_dict(),
+                "with_open_set": score(final, y_test, departments).to_dict(),
+                "reliability_raw": raw_table,
+                "reliability_calibrated": calibrated_table,
+            }
         if threshold is None:
             threshold = 0.5
-        meta = {"n_train": len(rows), "n_extra": len(extra), "temperature": temperature}
+        meta["temperature"] = temperature
         return cls(
             admission_list=admission_list,
             classes=classes,
@@ -217,6 +287,9 @@ class Classifier:
             config=config,
             meta=meta,
             tokenizer=tokenizer,
+            means=means,
+            open_set=open_set,
+            calibrator=calibrator,
         )
 
     # ---- classification -------------------------------------------------------------------------------
@@ -231,13 +304,15 @@ class Classifier:
             vals = (1.0 + np.log(tf)) * self.idf[idx]
             vals /= math.sqrt(float(vals @ vals))
             logits = vals @ self.coef[idx] + self.intercept
+            sims = vals @ self.means[idx] if self._open_set_on and self.means is not None else None
         else:
             idx, vals = np.empty(0, dtype=np.intp), np.empty(0)
             logits = self.intercept.copy()
+            sims = np.zeros(len(self.classes)) if self._open_set_on else None
         logits -= logits.max()
         probs = np.exp(logits)
         probs /= probs.sum()
-        return _Scores(probs, idx, vals, hits)
+        return _Scores(probs, idx, vals, hits, sims)
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Class -> probability (item codes and NA:<reason>), for inspection and tests."""
@@ -299,28 +374,47 @@ class Classifier:
         p_na_top = float(probs[self._na_idx].max()) if len(self._na_idx) else 0.0
         if item_hint is not None and item_hint in self.admission_list:
             return self._decide_with_hint(item_hint, scores, order, p_na)
-        if p_na_top > p_best:
-            if p_na < self.refusal_threshold:
-                return self._triage(scores, best, p_na, second=None)
+        says_na = p_na_top > p_best
+        if says_na and p_na >= self.refusal_threshold:
             na_class = self.classes[self._na_idx[int(np.argmax(probs[self._na_idx]))]]
-            reason_code = na_class[len(NA_PREFIX) :]
-            return Decision(
-                outcome="not_admitted",
-                item_code=None,
-                department=None,
-                confidence=round(p_na, 4),
-                reason="不属于社区工作准入事项：" + NOT_ADMITTED_REASONS[reason_code],
-                reason_code=reason_code,
-                runner_up=best,
-                features=self._explain(scores, na_class),
-                list_version=self.list_version,
-            )
+            return self._refused(scores, na_class, self.calibrator(REFUSED, p_na), runner_up=best)
         # Gate on the department, not the item: only a wrong department is a misroute. A report whose top
         # items all belong to one department is forwarded there even when the item itself is uncertain.
         p_department = float(probs[self._dept_idx[self.admission_list.items[best].department]].sum())
-        if p_department < self.threshold:
-            return self._triage(scores, best, p_department, second=second)
+        admit = not says_na and p_department >= self.threshold
+        # The second stage (open_set.py): is the report really like the reports of the item it would go to?
+        if scores.sims is not None and len(self._na_idx):
+            check = self.open_set
+            s_item = float(scores.sims[self._item_idx[order[0]]])
+            na_near = int(self._na_idx[int(np.argmax(scores.sims[self._na_idx]))])
+            gap = float(scores.sims[na_near]) - s_item
+            if gap >= check.refuse_gap:
+                confidence = self.calibrator(REFUSED_OPEN_SET, gap)
+                return self._refused(scores, self.classes[na_near], confidence, runner_up=best)
+            if admit and (gap >= check.triage_gap or s_item < check.floor):
+                item = self.admission_list.items[best]
+                return dataclasses.replace(
+                    self._triage(scores, best, p_department, second=second),
+                    reason=f"描述与事项 {best}「{item.name_zh}」的典型情形相差较远"
+                    f"{'，更像不属于准入清单的事项' if gap >= check.triage_gap else ''}，转人工研判",
+                )
+        if not admit:
+            return self._triage(scores, best, p_na if says_na else p_department, second=None if says_na else second)
         return self._admitted(best, p_department, scores, runner_up=second, hinted=False, p_item=p_best)
+
+    def _refused(self, scores: _Scores, na_class: str, confidence: float, *, runner_up: str) -> Decision:
+        reason_code = na_class[len(NA_PREFIX) :]
+        return Decision(
+            outcome="not_admitted",
+            item_code=None,
+            department=None,
+            confidence=round(confidence, 4),
+            reason="不属于社区工作准入事项：" + NOT_ADMITTED_REASONS[reason_code],
+            reason_code=reason_code,
+            runner_up=runner_up,
+            features=self._explain(scores, na_class),
+            list_version=self.list_version,
+        )
 
     def classify_many(
         self, descriptions: Iterable[str], item_hints: Iterable[str | None] | None = None
@@ -369,7 +463,7 @@ class Classifier:
             outcome="admitted",
             item_code=code,
             department=item.department,
-            confidence=round(p, 4),
+            confidence=round(self.calibrator(ADMITTED, p), 4),
             reason=f"{basis}属于社区工作准入事项 {code}「{item.name_zh}」，转{dept}办理",
             runner_up=runner_up,
             features=self._explain(scores, code),
@@ -438,9 +532,13 @@ class Classifier:
             "threshold": self.threshold,
             "config": asdict(self.config),
             **self.meta,
+            "open_set": self.open_set.to_dict(),
+            "calibrator": self.calibrator.to_dict(),
         }
+        extra: dict[str, Any] = {} if self.means is None else {"means": self.means.astype(np.float32)}
         np.savez_compressed(
             f,
+            **extra,
             coef=self.coef.astype(np.float32),
             intercept=self.intercept,
             idf=self.idf,
@@ -457,9 +555,10 @@ class Classifier:
             with np.load(source, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {k: data[k] for k in ("coef", "intercept", "idf", "feature_names", "classes")}
+                means = data["means"] if "means" in data.files else None
         except (OSError, KeyError, ValueError) as exc:
             raise ClassifierError(f"cannot read classifier model {path}: {exc}") from exc
-        if meta.get("format") != MODEL_FORMAT:
+        if meta.get("format") not in (MODEL_FORMAT, *OLDER_FORMATS):
             raise ClassifierError(f"{path}: not a {MODEL_FORMAT} model")
         if meta.get("list_version") != admission_list.version:
             raise ClassifierError(
@@ -468,6 +567,8 @@ class Classifier:
             )
         config = TrainingConfig(**meta.pop("config", {}))
         threshold = meta.pop("threshold")
+        open_set = OpenSetCheck.from_dict(meta.pop("open_set", None))
+        calibrator = Calibrator.from_dict(meta.pop("calibrator", None))
         return cls(
             admission_list=admission_list,
             classes=arrays["classes"].tolist(),
@@ -478,17 +579,27 @@ class Classifier:
             threshold=threshold,
             config=config,
             meta=meta,
+            means=means,
+            open_set=open_set,
+            calibrator=calibrator,
         )
 
 
 def model_version_of(
-    coef: np.ndarray, intercept: np.ndarray, features: Sequence[str], classes: Sequence[str], threshold: float
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    features: Sequence[str],
+    classes: Sequence[str],
+    threshold: float,
+    extra: str = "",
 ) -> str:
     """A stable name for a trained model: its parameters as saved (float32 coefficients), hashed."""
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(coef, dtype=np.float32).tobytes())
     digest.update(np.ascontiguousarray(intercept, dtype=np.float64).tobytes())
     digest.update("\n".join([*features, "|", *classes, f"{threshold:.4f}"]).encode("utf-8"))
+    if extra:  # the second stage and calibration (format 2)
+        digest.update(extra.encode("utf-8"))
     return "m-" + digest.hexdigest()[:8]
 
 
@@ -646,14 +757,35 @@ def cross_validated_logits(
     seed: int | None = None,
 ) -> np.ndarray:
     """Out-of-fold logits for the rows of `x_test`, each from a model that never saw its situation."""
+    return cross_validated_scores(
+        x, y, x_test, y_test, train_situations, test_situations, n_classes, config, seed=seed
+    )[0]
+
+
+def cross_validated_scores(
+    x: Any,
+    y: np.ndarray,
+    x_test: Any,
+    y_test: np.ndarray,
+    train_situations: Sequence[tuple[str, ...]],
+    test_situations: Sequence[str],
+    n_classes: int,
+    config: TrainingConfig,
+    *,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold logits and similarities to the class means for the rows of `x_test`, each from a fold that
+    never saw its situation."""
     logits = np.full((x_test.shape[0], n_classes), np.nan)
+    sims = np.zeros((x_test.shape[0], n_classes))
     seed = config.seed if seed is None else seed
     for train_idx, test_idx in situation_folds(train_situations, test_situations, y_test, config.folds, seed):
         if not len(test_idx):
             continue
         coef, intercept = _fit(x[train_idx], y[train_idx], n_classes, config)
         logits[test_idx] = np.asarray(x_test[test_idx] @ coef) + intercept
-    return logits
+        sims[test_idx] = np.asarray(x_test[test_idx] @ class_means(x[train_idx], y[train_idx], n_classes))
+    return logits, sims
 
 
 def _cv_logits(
@@ -666,8 +798,9 @@ def _cv_logits(
     tokenizer: Tokenizer,
     config: TrainingConfig,
     cv_examples: Iterable[Example] | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-fold logits (pooled over `config.cv_shuffles` shufflings), their true classes and situations."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold logits and class-mean similarities (pooled over `config.cv_shuffles` shufflings), their true
+    classes and situations."""
     train_situations = [situations_of(e.group) for e in rows]
     known = {s for used in train_situations for s in used}
     if cv_examples is None:
@@ -680,16 +813,24 @@ def _cv_logits(
     else:  # no re-told situations: test on the training reports themselves, by their main situation
         train_situations = [used or (f"#{i}",) for i, used in enumerate(train_situations)]
         x_test, y_test, test_situations = x, y, [used[0] for used in train_situations]
-    logits = [
-        cross_validated_logits(
+    scores = [
+        cross_validated_scores(
             x, y, x_test, y_test, train_situations, test_situations, len(classes), config, seed=config.seed + k
         )
         for k in range(max(1, config.cv_shuffles))
     ]
-    pooled = np.vstack(logits)
+    pooled = np.vstack([logits for logits, _ in scores])
+    pooled_sims = np.vstack([sims for _, sims in scores])
     keep = ~np.isnan(pooled).any(axis=1)
-    situations = np.tile(np.array(test_situations, dtype=object), len(logits))
-    return pooled[keep], np.tile(y_test, len(logits))[keep], situations[keep]
+    situations = np.tile(np.array(test_situations, dtype=object), len(scores))
+    return pooled[keep], pooled_sims[keep], np.tile(y_test, len(scores))[keep], situations[keep]
+
+
+def _departments(classes: Sequence[str], admission_list: AdmissionList) -> np.ndarray:
+    """Each class's department; "" for a not-admitted class (open_set.NA_DEPARTMENT)."""
+    return np.array(
+        [admission_list.items[c].department if not c.startswith(NA_PREFIX) else "" for c in classes], dtype=object
+    )
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

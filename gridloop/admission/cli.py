@@ -7,17 +7,21 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 from gridloop.admission.classifier import Classifier, default_classifier, default_model_path
 from gridloop.admission.examples import (
     Example,
+    ExampleError,
+    cv_examples,
     heldout2_examples,
     heldout3_examples,
     heldout4_nearmiss_examples,
     heldout4_onlist_examples,
     heldout_examples,
+    load_examples,
     violence_risk_examples,
 )
 from gridloop.admission.metrics import evaluate, format_comparison, format_reliability, format_table, reliability
@@ -92,27 +96,85 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reliability", action="store_true", help="also print a calibration (reliability) table")
     parser.add_argument("--speed", action="store_true", help="only measure classifications per second on one core")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        action="append",
+        help="score a split file in the examples format (JSON Lines: text, label, reason?, danger?) instead of the "
+        "shipped splits; repeatable; prints counts and rates only, never a report's text",
+    )
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="print the cross-validation figures stored with the model (training split only): first stage and "
+        "with the open-set check, and the reliability table before and after calibration",
+    )
     args = parser.parse_args(argv or [])
     classifier = default_classifier()
     if args.speed:
         return _speed(classifier)
-    chosen = list(SPLITS) if args.split == "all" else [args.split]
-    examples = {name: SPLITS[name][1]() for name in chosen}
+    if args.cv:
+        return _print_cv(classifier, as_json=args.json)
+    if args.file:
+        try:
+            examples = {str(path): load_examples(path, classifier.admission_list.codes) for path in args.file}
+        except (OSError, ExampleError) as exc:
+            print(f"gridloop evaluate: {exc}", file=sys.stderr)
+            return 2
+        titles = {name: name for name in examples}
+    else:
+        chosen = list(SPLITS) if args.split == "all" else [args.split]
+        examples = {name: SPLITS[name][1]() for name in chosen}
+        titles = {name: SPLITS[name][0] for name in chosen}
     results = {name: evaluate(classifier, rows) for name, rows in examples.items() if rows}
+    tables = {name: reliability(classifier, examples[name]) for name in results} if args.reliability else {}
     if args.json:
-        print(json.dumps({name: m.to_dict() for name, m in results.items()}, ensure_ascii=False, indent=2))
+        out_json = {
+            name: {**m.to_dict(), **({"reliability": [asdict(b) for b in tables[name]]} if tables else {})}
+            for name, m in results.items()
+        }
+        print(json.dumps(out_json, ensure_ascii=False, indent=2))
         return 0
-    out = [format_table(m, SPLITS[name][0]) for name, m in results.items()]
-    if args.reliability:
-        out += [format_reliability(reliability(classifier, examples[n]), SPLITS[n][0]) for n in results]
+    out = [format_table(m, titles[name]) for name, m in results.items()]
+    out += [format_reliability(bins, titles[name]) for name, bins in tables.items()]
     print("\n\n".join(out))
     return 0
 
 
-def _speed(classifier: Classifier, rounds: int = 3) -> int:
-    """Single classify() calls over the held-out texts, CPU time of this process (one core: BLAS is one thread
-    for these small products); prints the best of `rounds`."""
-    texts = [e.text for e in heldout_examples() + heldout2_examples() + heldout3_examples()]
+def _print_cv(classifier: Classifier, *, as_json: bool) -> int:
+    cv = classifier.meta.get("cv")
+    if not cv:
+        print("gridloop evaluate: this model was trained without cross-validation figures", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(cv, ensure_ascii=False, indent=2))
+        return 0
+    lines = [
+        f"cross-validation (training split only; {cv['rows']} out-of-fold decisions), model "
+        f"{classifier.model_version}, threshold {classifier.threshold:.2f}, open-set check "
+        f"{json.dumps(classifier.open_set.to_dict())}",
+        "",
+        f"{'':<16}{'item acc':>10}{'misroute':>10}{'triage':>9}{'NA recall':>11}{'on-list refused':>17}{'cost':>8}",
+    ]
+    for name in ("first_stage", "with_open_set"):
+        m = cv[name]
+        lines.append(
+            f"{name:<16}{m['item_accuracy']:>10.3f}{m['misroute_rate']:>10.4f}{m['triage_rate']:>9.3f}"
+            f"{m['not_admitted_recall']:>11.3f}{m['on_list_refused']:>17.3f}{m['cost_per_report']:>8.3f}"
+        )
+    for name, title in (("reliability_raw", "raw score"), ("reliability_calibrated", "calibrated (cross-fitted)")):
+        lines += ["", f"reliability, {title} (triage excluded)", f"{'confidence':<14}{'n':>7}{'mean':>8}{'right':>8}"]
+        for b in cv[name]:
+            lines.append(f"{b['low']:.2f}-{b['high']:<9.2f}{b['n']:>7}{b['mean_confidence']:>8.3f}{b['right']:>8.3f}")
+    print("\n".join(lines))
+    return 0
+
+
+def _speed(classifier: Classifier, rounds: int = 3, n: int = 1200) -> int:
+    """Single classify() calls over `n` cross-validation texts (training side: measuring speed needs no held-out
+    split), CPU time of this process (one core: BLAS is one thread for these small products); prints the best of
+    `rounds`."""
+    texts = [e.text for e in cv_examples()][::7][:n]
     classifier.classify(texts[0])  # load jieba
     rates = []
     for _ in range(rounds):

@@ -35,6 +35,9 @@ PHRASEBANK_MORE_TRAINING = (
     # Off-list families, near misses that share an item's words but not its substance, and on-list reports
     # told without the item's keywords (issue #24). New sections (reason codes) have no held-out lines.
     Path(__file__).parent / "data" / "phrasebank-train-nearmiss.txt",
+    # More of the same by the second issue #24 session's engineer, in a voice of their own (WeChat run-ons, voice
+    # typos, Sichuanese, very short notes), plus violence-risk phrasings for the police items.
+    Path(__file__).parent / "data" / "phrasebank-train-nearmiss-b.txt",
 )
 # The third held-out split ("+ " lines), written blind by a fourth author in six voices: see HELDOUT3_POOLS.
 PHRASEBANK_HELDOUT3 = Path(__file__).parent / "data" / "phrasebank-heldout3.txt"

@@ -58,8 +58,20 @@ def cloudevents_headers(event: type[Event]) -> dict[str, Any]:
             "ce_time": {"type": "string", "format": "date-time"},
             "ce_specversion": {"type": "string", "const": "1.0"},
             "content-type": {"type": "string", "const": "application/json"},
+            **TRACE_CONTEXT_HEADERS,
         },
     }
+
+
+# W3C Trace Context, when the event was written inside a traced span (docs/operations.md#tracing): optional.
+TRACE_CONTEXT_HEADERS = {
+    "traceparent": {
+        "type": "string",
+        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        "description": "W3C traceparent of the producer's send span; a consumer's span is its child",
+    },
+    "tracestate": {"type": "string", "description": "W3C tracestate, vendor data travelling with traceparent"},
+}
 
 
 DEAD_LETTER_HEADERS = {
@@ -166,9 +178,10 @@ def document() -> dict[str, Any]:
                 "Events of GridLoop, the community grid governance pipeline of Jinniu district, Chengdu. Every "
                 "event is a CloudEvent in Kafka binary mode: ce_* headers, JSON payload, record key = case id. "
                 "Event types carry their version (…v1). Consumers deduplicate on ce_id (delivery is at least "
-                "once on the wire, exactly once in effect). Department systems consume gridloop.dept.<department> "
-                "and report back through the departments REST API. Generated from gridloop/contracts by "
-                "`python -m gridloop.contracts.asyncapi`; do not edit by hand."
+                "once on the wire, exactly once in effect). A traced event also carries the W3C traceparent (and "
+                "tracestate) header, so one case's journey is one trace. Department systems consume "
+                "gridloop.dept.<department> and report back through the departments REST API. Generated from "
+                "gridloop/contracts by `python -m gridloop.contracts.asyncapi`; do not edit by hand."
             ),
         },
         "defaultContentType": "application/json",

@@ -103,8 +103,22 @@ class ResidentContact(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
 
 
+class Place(BaseModel):
+    """Where a case is, decided by the registry's boundaries (docs/registry.md): the grid whose polygon holds the
+    report's location, that grid's community and street. `by` says how: `location` (a polygon holds the point), or
+    `reported_grid` (no coordinates, or a point in no grid: the grid the report names). Duplicate matching and the
+    rates by community and street count a case here, whichever grid its reporting worker walks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    grid_id: str
+    community_id: str
+    street: str
+    by: Literal["location", "reported_grid"]
+
+
 class CaseReported(Event):
-    """A grid worker's report became a case (published by intake)."""
+    """A grid worker's report became a case (published by intake). `grid_id`/`community_id` are the grid the report
+    names (the reporting worker's) and its community; `place` is where the case is by the boundaries."""
 
     event_type: ClassVar[str] = "cn.gridloop.case.reported.v1"
     client_report_id: uuid.UUID
@@ -132,6 +146,9 @@ class CaseReported(Event):
     tracking_token: str
     excluded_departments: list[Department] = Field(default_factory=list)
     returns: int = 0
+    place: Place | None = Field(
+        default=None, description="where the case is by the boundaries; unset only in events written before places"
+    )
 
     @model_validator(mode="after")
     def _one_contact(self) -> CaseReported:
@@ -148,7 +165,9 @@ class CaseReported(Event):
 
 
 class CaseDispatched(Event):
-    """The router forwarded a case to a department (published on the department's topic)."""
+    """The router forwarded a case to a department (published on the department's topic). `grid_id`/`community_id`
+    are the reported grid's (as in CaseReported); `place` is where the case is by the boundaries, what departments
+    count it in (`placed`)."""
 
     event_type: ClassVar[str] = "cn.gridloop.case.dispatched.v1"
     department: Department
@@ -168,6 +187,17 @@ class CaseDispatched(Event):
     resident_phone_masked: str
     dispatch_no: int = 1
     photo_urls: list[str] = Field(default_factory=list, description="the worker's photos (links need signing)")
+    place: Place | None = Field(
+        default=None, description="where the case is by the boundaries; unset only in events written before places"
+    )
+
+    @property
+    def placed(self) -> Place:
+        """Where departments count the case: `place`, or for an event written before places the reported grid
+        (its street unknown: empty)."""
+        if self.place is not None:
+            return self.place
+        return Place(grid_id=self.grid_id, community_id=self.community_id, street="", by="reported_grid")
 
 
 # A resident's rating of a resolution (回访). 满意 and 基本满意 both count as satisfied in the satisfaction rate.

@@ -22,12 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from gridloop.contracts.events import Event, mask_phones
 from gridloop.contracts.topics import dead_letter_topic
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database, UnitOfWork, claim_inbox, is_unavailable
 from gridloop.delivery.kafka import KafkaSettings, PoisonMessage, decode, producer_is_broken
+from gridloop.delivery.tracing import activated, context_of_record, in_span_context
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,65 @@ class _Work:
     delivery: Delivery
 
 
+@dataclass
+class _Traced:
+    """The spans of one poll's work: a CONSUMER span per record, child of the trace context the record carries,
+    from its decoding to its transaction's commit. A poll of one record runs its transaction in that span; a poll of
+    several runs it in a batch span linked to each record's span, and the events a record's handler publishes
+    continue that record's trace (the unit of work's `trace_parents`, by case)."""
+
+    spans: list[trace.Span]
+    records: list[Context]
+    batch: Context
+    batch_span: trace.Span | None
+    by_key: dict[str, Context]
+
+    @classmethod
+    def start(cls, tracer: trace.Tracer, group: str, work: list[_Work]) -> _Traced:
+        spans = [
+            tracer.start_span(
+                f"process {item.delivery.topic}",
+                context_of_record(item.record.headers) or Context(),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": item.delivery.topic,
+                    "messaging.consumer.group.name": group,
+                    "messaging.message.id": str(item.delivery.event_id),
+                    "messaging.kafka.message.key": item.event.key,
+                    "messaging.destination.partition.id": str(item.record.partition),
+                    "messaging.kafka.offset": item.record.offset,
+                    "gridloop.event_type": item.event.event_type,
+                },
+            )
+            for item in work
+        ]
+        records = [in_span_context(span) for span in spans]
+        batch_span = None
+        if len(spans) == 1:
+            batch = records[0]
+        else:
+            batch_span = tracer.start_span(
+                f"process batch {group}",
+                Context(),
+                kind=SpanKind.CONSUMER,
+                links=[Link(span.get_span_context()) for span in spans],
+                attributes={"messaging.system": "kafka", "messaging.batch.message_count": len(spans)},
+            )
+            batch = in_span_context(batch_span)
+        by_key = {item.event.key: context for item, context in zip(work, records, strict=True)}
+        return cls(spans, records, batch, batch_span, by_key)
+
+    def end(self, outcomes: list[str]) -> None:
+        for span, outcome in zip(self.spans, outcomes, strict=True):
+            span.set_attribute("gridloop.outcome", outcome)
+            if outcome == "dead_lettered":
+                span.set_status(StatusCode.ERROR, "dead-lettered")
+            span.end()
+        if self.batch_span is not None:
+            self.batch_span.end()
+
+
 class EventConsumer:
     """Consumes logical topics for one consumer group and dispatches events by type to handlers."""
 
@@ -127,6 +190,7 @@ class EventConsumer:
         self._next_commit = 0.0  # set when `run` starts, then after each interval's commit
         self.dead_letter_sealer: DeadLetterSealer | None = None
         self.renew_producer: Callable[[AIOKafkaProducer], Awaitable[None]] | None = None
+        self.tracer: trace.Tracer | None = None  # set when the service's tracing is on
 
     def request_stop(self) -> None:
         """Finish the batch in hand, commit its offsets, then leave the group (`run` returns)."""
@@ -214,17 +278,28 @@ class EventConsumer:
                 metrics.CONSUMED.labels(group=self.group, topic=item.delivery.topic, outcome="skipped").inc()
         if not work:
             return
+        traced = _Traced.start(self.tracer, self.group, work) if self.tracer is not None else None
         started = time.perf_counter()
         try:
-            async with self._db.unit_of_work() as uow:
-                outcomes = await self._apply_all_in(uow, work)
+            with activated(traced.batch if traced else None):
+                async with self._db.unit_of_work() as uow:
+                    if traced:
+                        uow.trace_parents.update(traced.by_key)
+                    outcomes = await self._apply_all_in(uow, work)
         except asyncio.CancelledError:
+            if traced:
+                traced.end(["cancelled"] * len(work))
             raise
         except Exception as exc:
             log.info(
                 "batch of %d on %s failed (%s: %s); retrying one by one", len(work), self.group, type(exc).__name__, exc
             )
-            outcomes = [await self._apply_with_retries(item) for item in work]
+            outcomes = []
+            for n, item in enumerate(work):
+                with activated(traced.records[n] if traced else None):
+                    outcomes.append(await self._apply_with_retries(item))
+        if traced:
+            traced.end(outcomes)
         elapsed = (time.perf_counter() - started) / len(work)
         for item, outcome in zip(work, outcomes, strict=True):
             metrics.CONSUMED.labels(group=self.group, topic=item.delivery.topic, outcome=outcome).inc()

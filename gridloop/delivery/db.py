@@ -10,12 +10,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.context import Context
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gridloop.contracts.events import Event
 from gridloop.delivery.kafka import Envelope
+from gridloop.delivery.tracing import carrier_of
 
 # Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -79,6 +81,9 @@ def add_delivery_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("payload", JSONB, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
+        # W3C trace context of the span that wrote the event (`traceparent`, `tracestate`); NULL when untraced.
+        # The relay sends the event in that trace, after an "outbox wait" span (gridloop/delivery/tracing.py).
+        sa.Column("trace_context", JSONB(none_as_null=True)),
         sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
         sa.Index("ix_outbox_published_at", "published_at"),
     )
@@ -104,9 +109,12 @@ class UnitOfWork:
         self.conn = conn
         self._outbox = outbox
         self._source = source
-        self._pending: list[tuple[str, Envelope]] = []
+        self._pending: list[tuple[str, Envelope, dict[str, str] | None]] = []
         self.published: list[Envelope] = []
         self.committed_callbacks: list[Callable[[], None]] = []
+        # Where an event of a case (its key) continues a trace, when one transaction serves several traces (a
+        # consumer's batch, a group commit); otherwise an event continues the current span's trace.
+        self.trace_parents: dict[str, Context] = {}
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this unit of work has committed (not at all if it rolls back): say, wake a worker
@@ -116,7 +124,8 @@ class UnitOfWork:
 
     async def publish(self, event: Event, topic: str, *, event_id: uuid.UUID, time: datetime | None = None) -> None:
         """Add an event to the outbox when the unit of work is flushed; an id written before is skipped."""
-        self._pending.append((topic, Envelope.wrap(event, event_id=event_id, source=self._source, time=time)))
+        envelope = Envelope.wrap(event, event_id=event_id, source=self._source, time=time)
+        self._pending.append((topic, envelope, carrier_of(self.trace_parents.get(event.key))))
 
     async def flush(self) -> list[Envelope]:
         """Write the collected events; returns (and adds to `published`) those not written before."""
@@ -132,8 +141,9 @@ class UnitOfWork:
                 "source": envelope.source,
                 "event_time": envelope.time,
                 "payload": envelope.data,
+                "trace_context": carrier,
             }
-            for topic, envelope in pending
+            for topic, envelope, carrier in pending
         ]
         # Rows as parameters, not `.values(rows)`: SQLAlchemy cannot cache a statement with a multi-row VALUES
         # clause and compiled it on every flush; this one is compiled once and sent as one multi-row INSERT
@@ -142,7 +152,7 @@ class UnitOfWork:
             insert(self._outbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(self._outbox.c.event_id)
         )
         written = set((await self.conn.execute(stmt, rows)).scalars())
-        new = [envelope for _topic, envelope in pending if envelope.event_id in written]
+        new = [envelope for _topic, envelope, _carrier in pending if envelope.event_id in written]
         self.published += new
         return new
 

@@ -23,8 +23,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+
 from gridloop.delivery.db import Database, UnitOfWork, is_unavailable
 from gridloop.delivery.metrics import GROUP_COMMIT_UNITS
+from gridloop.delivery.tracing import activated
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,6 +49,7 @@ class GroupCommit(Generic[T, R]):
         name: str,
         max_group: int = 64,
         writers: int = 2,
+        trace_key: Callable[[T], str] | None = None,
     ) -> None:
         self._db = db
         self._apply = apply
@@ -51,12 +57,18 @@ class GroupCommit(Generic[T, R]):
         self._max_group = max_group
         self._max_writers = writers
         self._writers = 0
+        # The events an item publishes have this key (their case): they continue the trace of the item's caller.
+        self._trace_key = trace_key
         self._waiting: deque[tuple[T, asyncio.Future[R]]] = deque()
+        self._callers: dict[int, Context] = {}  # id(future) -> the submitting request's trace context
         self._tasks: set[asyncio.Task[None]] = set()
         self._sizes = GROUP_COMMIT_UNITS.labels(name)
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        if trace.get_current_span().get_span_context().is_valid:
+            self._callers[id(future)] = otel_context.get_current()
+            future.add_done_callback(lambda done: self._callers.pop(id(done), None))
         self._waiting.append((item, future))
         if self._writers < self._max_writers:
             self._writers += 1
@@ -88,10 +100,22 @@ class GroupCommit(Generic[T, R]):
         self._waiting.extendleft(reversed(later))
         return group
 
+    def _traced(self, group: list[tuple[T, asyncio.Future[R]]]) -> tuple[Context | None, dict[str, Context]]:
+        """The context to write the group in (its one caller's; none for several callers) and the callers'
+        contexts by the key of the events they publish."""
+        callers = [(item, self._callers.get(id(future))) for item, future in group]
+        if len(callers) == 1:
+            return callers[0][1] or Context(), {}
+        by_key = {self._trace_key(item): ctx for item, ctx in callers if ctx is not None} if self._trace_key else {}
+        return Context(), by_key
+
     async def _write(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
+        current, by_key = self._traced(group)
         try:
-            async with self._db.unit_of_work() as uow:
-                results = await self._apply([item for item, _ in group], uow)
+            with activated(current):
+                async with self._db.unit_of_work() as uow:
+                    uow.trace_parents.update(by_key)
+                    results = await self._apply([item for item, _ in group], uow)
         except asyncio.CancelledError:
             for _, future in group:
                 future.cancel()

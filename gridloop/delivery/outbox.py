@@ -30,11 +30,14 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.delivery import metrics
 from gridloop.delivery.db import Database
 from gridloop.delivery.kafka import Envelope, KafkaSettings, encode, producer_is_broken
+from gridloop.delivery.tracing import carrier_of, record_headers
 
 T = TypeVar("T", bound=Any)  # rows with a `.key`
 
@@ -118,6 +121,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._next_backlog_check = 0.0
         self.last_error: str | None = None
+        self.tracer: trace.Tracer | None = None  # set when the service's tracing is on
         db.on_commit(self._wakeup.set)
 
     async def run(self) -> None:
@@ -194,9 +198,64 @@ class OutboxRelay:
             data=row.payload,
         )
         headers, key, value = encode(envelope)
-        sent: asyncio.Future[Any] = await producer.send(
-            self._kafka.topic(row.topic), value=value, key=key, headers=headers
+        topic = self._kafka.topic(row.topic)
+        stored: dict[str, str] | None = row.trace_context
+        if stored is None:
+            return await self._send_record(producer, topic, key, value, headers)
+        if self.tracer is None:  # tracing is off here: the event stays in its trace all the same
+            return await self._send_record(producer, topic, key, value, headers + record_headers(stored))
+        return await self._send_traced(producer, row, topic, key, value, headers, stored, self.tracer)
+
+    @staticmethod
+    async def _send_record(
+        producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = await producer.send(topic, value=value, key=key, headers=headers)
+        return sent
+
+    async def _send_traced(
+        self,
+        producer: AIOKafkaProducer,
+        row: sa.Row[Any],
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        stored: dict[str, str],
+        tracer: trace.Tracer,
+    ) -> asyncio.Future[Any]:
+        """Send in the trace of the span that wrote the row: an "outbox wait" span from the row's transaction to the
+        broker's ack, with the PRODUCER span (whose context the record carries) inside it."""
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": row.topic,
+            "messaging.message.id": str(row.event_id),
+            "messaging.kafka.message.key": row.key,
+            "gridloop.event_type": row.event_type,
+        }
+        written = int(row.created_at.timestamp() * 1e9)
+        wait = tracer.start_span(
+            f"outbox wait {row.topic}", propagate.extract(stored), start_time=written, attributes=attributes
         )
+        send = tracer.start_span(
+            f"send {row.topic}", trace.set_span_in_context(wait), kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        carrier = carrier_of(trace.set_span_in_context(send))
+        try:
+            sent = await self._send_record(producer, topic, key, value, headers + record_headers(carrier))
+        except BaseException as exc:
+            _end_failed((send, wait), exc)
+            raise
+
+        def acknowledged(future: asyncio.Future[Any]) -> None:
+            failure = None if future.cancelled() else future.exception()
+            if failure is not None:
+                _end_failed((send, wait), failure)
+                return
+            send.end()
+            wait.end()
+
+        sent.add_done_callback(acknowledged)
         return sent
 
     async def _record_backlog(self, conn: AsyncConnection) -> None:
@@ -231,3 +290,10 @@ class OutboxRelay:
             await self.delete_published(datetime.now(UTC) - self._retention)
         except Exception as exc:
             log.warning("outbox cleanup failed: %s", exc)
+
+
+def _end_failed(spans: Sequence[trace.Span], exc: BaseException) -> None:
+    for span in spans:
+        span.record_exception(exc)
+        span.set_status(StatusCode.ERROR, type(exc).__name__)
+        span.end()

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 
 from gridloop.auth.credentials import Credentials
-from gridloop.registry.geojson import DistrictFiles
 
 RETRY_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 5.0
@@ -62,16 +61,9 @@ class DemoClient:
         headers = self.credentials.worker(str(body.get("worker_id", "")))
         return await self._request("intake", "POST", "/v1/reports", json=body, headers=headers)
 
-    async def import_registry(self, files: DistrictFiles) -> dict[str, Any]:
-        """Import a district's registry files into intake (as an operator); the import's result."""
-        parts = {
-            "communities": ("communities.geojson", files.communities),
-            "grids": ("grids.geojson", files.grids),
-            "workers": ("workers.csv", files.workers),
-        }
-        if files.streets is not None:
-            parts["streets"] = ("streets.geojson", files.streets)
-        return _json_ok(await self._request("intake", "POST", "/v1/registry/imports", files=parts))
+    async def registry_version(self) -> int | None:
+        """The registry version intake has in force (None: empty)."""
+        return _json_ok(await self._request("intake", "GET", "/v1/registry")).get("version")
 
     async def work_items(
         self, department: str, *, status: str = "dispatched", limit: int = 200, offset: int = 0

@@ -1,4 +1,5 @@
-"""`gridloop demo`: bring the stack up, replay a day of grid reports, play the departments, print a summary."""
+"""`gridloop demo`: bring the stack up, import the synthetic district from its files (as `gridloop registry import`
+does), replay a day of grid reports, play the departments, print a summary."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy
+import sqlalchemy.exc
 from tqdm import tqdm
 
 from gridloop.admission.admission_list import default_admission_list
+from gridloop.auth.tokens import Principal
 from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.demo.client import DemoClient, ServiceUnavailable, ServiceUrls
 from gridloop.demo.departments import run_departments
@@ -30,9 +34,11 @@ from gridloop.demo.summary import (
     stats_delta,
 )
 from gridloop.registry import default_registry
-from gridloop.registry.geojson import district_files
+from gridloop.registry.geojson import write_district
+from services.intake.registry_cli import Imported, import_paths
 
 STATS_SERVICES = ("router", "departments", "notify")
+DEMO_OPERATOR = Principal("operator", "gridloop:demo")
 
 
 def main(argv: list[str]) -> int:
@@ -62,6 +68,14 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=300, help="cases whose router decision is checked")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the pipeline")
     parser.add_argument("--output", type=Path, default=_default_output(), help="where to write the JSON summary")
+    parser.add_argument(
+        "--district-dir", type=Path, default=_home() / "demo-district", help="where the district's files are written"
+    )
+    parser.add_argument(
+        "--intake-database-url",
+        default=None,
+        help="intake's database, which the district is imported into (default: intake's settings)",
+    )
     for service, url in vars(ServiceUrls()).items():
         parser.add_argument(f"--base-url-{service}", default=url, help=f"{service} base URL (default {url})")
     for department in DEPARTMENTS:
@@ -72,11 +86,20 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
             default=os.environ.get(env),
             help=f"bearer token for the {department} department (env {env})",
         )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.intake_database_url is None:
+        from services.intake.settings import get_settings
+
+        args.intake_database_url = get_settings().database_url
+    return args
+
+
+def _home() -> Path:
+    return Path(os.environ.get("GRIDLOOP_HOME", ".gridloop"))
 
 
 def _default_output() -> Path:
-    return Path(os.environ.get("GRIDLOOP_HOME", ".gridloop")) / "demo-summary.json"
+    return _home() / "demo-summary.json"
 
 
 def _stack_up() -> bool:
@@ -101,7 +124,7 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
     urls = ServiceUrls(**{s: getattr(args, f"base_url_{s}") for s in vars(ServiceUrls())})
     tokens = {d: t for d in DEPARTMENTS if (t := getattr(args, f"token_{d}"))}
     async with DemoClient(urls, tokens) as client:
-        await import_generated_district(client)
+        await import_synthetic_district(client, database_url=args.intake_database_url, directory=args.district_dir)
         return await replay(
             client,
             drafts,
@@ -112,14 +135,28 @@ async def _replay(args: argparse.Namespace, drafts: list[ReportDraft]) -> dict[s
         )
 
 
-async def import_generated_district(client: DemoClient) -> dict[str, Any]:
-    """The demo runs on the generated district imported as files, the way a real district's registry arrives
-    (docs/registry.md); a development intake seeded with it already has it, and the import changes nothing."""
-    files = await asyncio.to_thread(district_files, default_registry())
-    result = await client.import_registry(files)
-    what = "applied: " + json.dumps(result["summary"], ensure_ascii=False) if result["applied"] else "no changes"
-    print(f"registry: generated district imported as GeoJSON + CSV, version {result['version']} ({what})")
-    return result
+async def import_synthetic_district(
+    client: DemoClient, *, database_url: str, directory: Path, wait_seconds: float = 60.0
+) -> Imported:
+    """The demo runs on the synthetic district imported as a real one arrives (docs/registry.md): written as
+    GeoJSON + CSV files into `directory`, imported by `gridloop registry import`'s code into intake's database,
+    and in force at intake (which reloads it within `registry_check_seconds`) before the day is posted. An intake
+    that seeded the same district itself (development) has it already: the import changes nothing."""
+    paths = await asyncio.to_thread(write_district, default_registry(), directory)
+    try:
+        imported = await asyncio.to_thread(import_paths, database_url, directory, operator=DEMO_OPERATOR)
+    except (OSError, sqlalchemy.exc.DBAPIError) as exc:
+        where = sqlalchemy.engine.make_url(database_url).render_as_string(hide_password=True)
+        raise ServiceUnavailable(f"intake's database is not reachable at {where} ({type(exc).__name__})") from exc
+    change = imported.change
+    what = "no changes" if change.is_empty else "applied: " + json.dumps(change.summary(), ensure_ascii=False)
+    print(f"registry: {', '.join(str(p) for p in paths.values())} imported, version {imported.version} ({what})")
+    deadline = time.monotonic() + wait_seconds
+    while (version := await client.registry_version()) is None or version < (imported.version or 0):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"intake still serves registry version {version}, not {imported.version}")
+        await asyncio.sleep(0.5)
+    return imported
 
 
 async def replay(

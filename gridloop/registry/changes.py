@@ -1,7 +1,9 @@
 """What an import changes: the registry in force against the one the files describe.
 
 Nothing is deleted: a grid or worker the files no longer list is deactivated (cases keep naming it), one listed
-again is reactivated; a community the files no longer list is kept for the grids that still name it. Importing
+again is reactivated; a community or street the files no longer list is kept for the grids that still name it.
+Boundaries are compared exactly (their WKB): a community's or street's boundary changes when the file redraws it,
+or when it is dissolved from grids that were redrawn. Importing
 the files the registry came from changes nothing.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gridloop.registry.models import Community, Grid, Registry, Worker, grid_dict, worker_dict
+from shapely.geometry.base import BaseGeometry
+
+from gridloop.registry.models import Community, Grid, Registry, Street, Worker, grid_dict, worker_dict
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class RegistryChange:
         """Communities to write (added or changed)."""
         ids = set(self.added.get("community", [])) | set(self.changed.get("community", {}))
         return [c for c in self.result.communities if c.community_id in ids]
+
+    @property
+    def streets(self) -> list[Street]:
+        """Streets to write (added or changed)."""
+        names = set(self.added.get("street", [])) | set(self.changed.get("street", {}))
+        return [s for s in self.result.streets if s.name in names]
 
     @property
     def grids(self) -> list[Grid]:
@@ -105,6 +115,10 @@ def plan_import(current: Registry, imported: Registry) -> RegistryChange:
         if fields:
             changed.setdefault(kind, {})[key] = fields
 
+    old_streets = {s.name: s for s in current.streets}
+    for street in imported.streets:
+        before_street = old_streets.get(street.name)
+        compare("street", street.name, _street(before_street) if before_street else None, _street(street))
     old_communities = {c.community_id: c for c in current.communities}
     for c in imported.communities:
         before = old_communities.get(c.community_id)
@@ -129,7 +143,9 @@ def plan_import(current: Registry, imported: Registry) -> RegistryChange:
     if deactivated_workers:
         deactivated.setdefault("worker", []).extend(deactivated_workers)
     listed_communities = {c.community_id for c in imported.communities}
+    listed_streets = {s.name for s in imported.streets}
     result = Registry(
+        streets=(*imported.streets, *(s for s in current.streets if s.name not in listed_streets)),
         communities=(
             *imported.communities,
             *(c for c in current.communities if c.community_id not in listed_communities),
@@ -141,10 +157,18 @@ def plan_import(current: Registry, imported: Registry) -> RegistryChange:
 
 
 def _community(community: Community) -> dict[str, Any]:
-    return {"name": community.name, "street": community.street}
+    return {"name": community.name, "street": community.street, "boundary": _wkb(community.boundary)}
+
+
+def _street(street: Street) -> dict[str, Any]:
+    return {"boundary": _wkb(street.boundary)}
+
+
+def _wkb(geometry: BaseGeometry | None) -> bytes | None:
+    return geometry.wkb if geometry is not None else None  # exact, comparable bytes
 
 
 def _grid(grid: Grid) -> dict[str, Any]:
     data = grid_dict(grid)
-    data["boundary"] = grid.boundary.wkb if grid.boundary is not None else None  # exact, comparable bytes
+    data["boundary"] = _wkb(grid.boundary)
     return data

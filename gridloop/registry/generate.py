@@ -3,7 +3,8 @@
 Grids are polygons: the Voronoi tessellation of the grids' points (clustered by community, communities by
 street) clipped to the district's bounding box, so the grids cover the district without gaps or overlaps and
 each grid's point lies inside its own boundary. Development, the demo and tests import it as GeoJSON through the
-same path as a real district's files (gridloop/registry/geojson.py).
+same path as a real district's files (gridloop/registry/geojson.py). A community's boundary is the union of its
+grids, a street's the union of its communities (a few communities come out in two pieces, as real ones sometimes do).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import replace
 import shapely
 from shapely.geometry import MultiPoint, box
 
-from gridloop.registry.models import Community, Grid, Registry, Worker
+from gridloop.registry.models import Community, Grid, Registry, Street, Worker, dissolved
 from gridloop.registry.names import COMMUNITY_STEMS, STREETS, mobile, person_name
 
 REGISTRY_SEED = 510106  # Jinniu's administrative division code
@@ -38,7 +39,12 @@ def generate_registry(seed: int = REGISTRY_SEED) -> Registry:
     communities, centres = _communities(rng)
     grids = _with_boundaries(_grids(rng, communities, centres))
     workers = _workers(rng, grids)
-    return Registry(communities=tuple(communities), grids=tuple(grids), workers=tuple(workers))
+    communities = [
+        replace(c, boundary=dissolved(g.boundary for g in grids if g.community_id == c.community_id))
+        for c in communities
+    ]
+    streets = [Street(name, dissolved(c.boundary for c in communities if c.street == name)) for name, *_ in STREETS]
+    return Registry(communities=tuple(communities), grids=tuple(grids), workers=tuple(workers), streets=tuple(streets))
 
 
 COORDINATE_PRECISION = 1e-7  # degrees (~1 cm): shared vertices round alike, so neighbours still share edges

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapely import unary_union
 from shapely.geometry import mapping
 
-from gridloop.registry.models import Registry
+from gridloop.registry.models import Registry, dissolved
 
 WORKER_COLUMNS = ("worker_id", "name", "phone", "grids", "active")
 GRID_SEPARATOR = ";"
@@ -50,18 +49,26 @@ def _feature(properties: dict[str, Any], geometry: Any) -> dict[str, Any]:
 
 
 def district_files(registry: Registry) -> DistrictFiles:
-    """The registry's active part as import files; communities and streets drawn as the union of their grids."""
+    """The registry's active part as import files: streets, communities and grids with their boundaries as stored
+    (a community or street stored without one — a registry imported before they were kept — drawn as the union of
+    its active grids or communities), the active workers."""
     grids = [g for g in registry.grids if g.active]
-    by_community: dict[str, list[Any]] = {}
-    for grid in grids:
-        if grid.boundary is not None:
-            by_community.setdefault(grid.community_id, []).append(grid.boundary)
-    community_shapes = {cid: unary_union(shapes) for cid, shapes in by_community.items()}
-    by_street: dict[str, list[Any]] = {}
-    for community in registry.communities:
-        if community.community_id in community_shapes:
-            by_street.setdefault(community.street, []).append(community_shapes[community.community_id])
-    streets = [_feature({"name": name}, unary_union(shapes)) for name, shapes in by_street.items()]
+    community_shapes = {
+        c.community_id: c.boundary
+        if c.boundary is not None
+        else dissolved(g.boundary for g in grids if g.community_id == c.community_id)
+        for c in registry.communities
+    }
+    stored_streets = {s.name: s.boundary for s in registry.streets if s.boundary is not None}
+    streets = [
+        _feature(
+            {"name": name},
+            stored_streets[name]
+            if name in stored_streets
+            else dissolved(community_shapes[c.community_id] for c in registry.communities if c.street == name),
+        )
+        for name in registry.street_names
+    ]
     communities = [
         _feature(
             {"community_id": c.community_id, "name": c.name, "street": c.street},

@@ -13,7 +13,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +25,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from gridloop.registry.geojson import WORKER_COLUMNS, DistrictFiles
-from gridloop.registry.models import Community, Grid, Registry, Worker
+from gridloop.registry.models import Community, Grid, Registry, Street, Worker, dissolved
 from gridloop.registry.places import LocalPlane
 
 Datum = Literal["wgs84", "gcj02"]
@@ -146,9 +146,62 @@ def read_district(files: DistrictFiles, *, datum: Datum = "wgs84") -> Registry:
     workers = _workers(reader, files.workers, files.workers_format, set(grid_where))
     if grids:  # the grids that could be read, even when some could not
         _check_layout(reader, grids, grid_where, community_shapes)
+    areas = _community_areas(communities, community_shapes, grids)
+    if streets:
+        _check_streets(reader, streets, communities, areas, community_shapes)
     if reader.problems:
         raise ImportRejected(reader.problems)
-    return Registry(communities=tuple(communities.values()), grids=tuple(grids.values()), workers=tuple(workers))
+    return Registry(
+        communities=tuple(replace(c, boundary=areas.get(c.community_id)) for c in communities.values()),
+        grids=tuple(grids.values()),
+        workers=tuple(workers),
+        streets=tuple(
+            Street(name, boundary if boundary is not None else dissolved(_members(name, communities, areas)))
+            for name, boundary in (streets or {}).items()
+        ),
+    )
+
+
+def _community_areas(
+    communities: dict[str, Community], given: dict[str, tuple[str, BaseGeometry]], grids: dict[str, Grid]
+) -> dict[str, BaseGeometry]:
+    """Each community's boundary: as the file draws it, else the union of its grids (dissolved)."""
+    areas = {cid: geometry for cid, (_, geometry) in given.items()}
+    by_community: dict[str, list[BaseGeometry | None]] = {}
+    for grid in grids.values():
+        by_community.setdefault(grid.community_id, []).append(grid.boundary)
+    for cid in communities:
+        if cid not in areas and (union := dissolved(by_community.get(cid, []))) is not None:
+            areas[cid] = union
+    return areas
+
+
+def _members(street: str, communities: dict[str, Community], areas: dict[str, BaseGeometry]) -> list[BaseGeometry]:
+    return [areas[cid] for cid, c in communities.items() if c.street == street and cid in areas]
+
+
+def _check_streets(
+    reader: _Reader,
+    streets: dict[str, BaseGeometry | None],
+    communities: dict[str, Community],
+    areas: dict[str, BaseGeometry],
+    given: dict[str, tuple[str, BaseGeometry]],
+) -> None:
+    """A street drawn in the streets file: its communities lie inside it (those the communities file draws are
+    checked as they are read; here the ones dissolved from their grids) and cover it."""
+    community_where = {cid: where for cid, (where, _) in given.items()}
+    for name, boundary in streets.items():
+        if boundary is None:
+            continue
+        for cid, community in communities.items():
+            if community.street == name and cid in areas and cid not in community_where:
+                _check_within(
+                    reader, "communities", "", f"community {cid} (its grids)", areas[cid], boundary, f"street {name}"
+                )
+        plane = LocalPlane.around([boundary])
+        members = [plane.project(a) for a in _members(name, communities, areas)]
+        if members and (uncovered := plane.project(boundary).difference(unary_union(members)).area) > GAP_TOLERANCE_M2:
+            reader.problem("streets", "", f"street {name}: {uncovered:,.0f} m² not covered by its communities")
 
 
 def _streets(reader: _Reader, data: bytes) -> dict[str, BaseGeometry | None]:

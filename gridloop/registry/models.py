@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -30,6 +32,15 @@ class Community:
     community_id: str
     name: str
     street: str
+    boundary: BaseGeometry | None = None  # imported, or the union of its grids; None only before boundaries
+
+
+@dataclass(frozen=True, slots=True)
+class Street:
+    """A street (街道) and its boundary: imported, or the union of its communities."""
+
+    name: str
+    boundary: BaseGeometry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,7 @@ class Registry:
     communities: tuple[Community, ...]
     grids: tuple[Grid, ...]
     workers: tuple[Worker, ...]
+    streets: tuple[Street, ...] = ()  # the streets with boundaries; communities name their street
     _communities: dict[str, Community] = field(init=False, repr=False, compare=False)
     _grids: dict[str, Grid] = field(init=False, repr=False, compare=False)
     _workers: dict[str, Worker] = field(init=False, repr=False, compare=False)
@@ -121,13 +133,13 @@ class Registry:
         return self._communities.get(grid.community_id) if grid else None
 
     @property
-    def streets(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c.street for c in self.communities))
+    def street_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*(s.name for s in self.streets), *(c.street for c in self.communities)]))
 
     @property
     def counts(self) -> dict[str, int]:
         return {
-            "streets": len(self.streets),
+            "streets": len(self.street_names),
             "communities": len(self.communities),
             "grids": sum(g.active for g in self.grids),
             "workers": sum(w.active for w in self.workers),
@@ -136,6 +148,7 @@ class Registry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "streets": [{"name": s.name, "boundary": _geojson(s.boundary)} for s in self.streets],
             "communities": [_community_dict(c) for c in self.communities],
             "grids": [grid_dict(g) for g in self.grids],
             "workers": [worker_dict(w) for w in self.workers],
@@ -147,14 +160,34 @@ class Registry:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Registry:
         return cls(
-            communities=tuple(Community(**c) for c in data["communities"]),
+            streets=tuple(Street(s["name"], _shape(s.get("boundary"))) for s in data.get("streets", [])),
+            communities=tuple(Community(**{**c, "boundary": _shape(c.get("boundary"))}) for c in data["communities"]),
             grids=tuple(grid_from_dict(g) for g in data["grids"]),
             workers=tuple(Worker(**{**w, "grid_ids": tuple(w["grid_ids"])}) for w in data["workers"]),
         )
 
 
 def _community_dict(community: Community) -> dict[str, Any]:
-    return {"community_id": community.community_id, "name": community.name, "street": community.street}
+    return {
+        "community_id": community.community_id,
+        "name": community.name,
+        "street": community.street,
+        "boundary": _geojson(community.boundary),
+    }
+
+
+def _geojson(geometry: BaseGeometry | None) -> dict[str, Any] | None:
+    return mapping(geometry) if geometry is not None else None
+
+
+def _shape(data: dict[str, Any] | None) -> BaseGeometry | None:
+    return shape(data) if data else None
+
+
+def dissolved(boundaries: Iterable[BaseGeometry | None]) -> BaseGeometry | None:
+    """The union of the boundaries given (a community from its grids, a street from its communities), or None."""
+    parts = [b for b in boundaries if b is not None]
+    return shapely.unary_union(parts) if parts else None
 
 
 def grid_dict(grid: Grid) -> dict[str, Any]:

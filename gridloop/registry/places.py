@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
+
+from gridloop.contracts.events import Place
 
 if TYPE_CHECKING:
     from gridloop.registry.models import Grid, Registry
@@ -107,3 +109,15 @@ def check_place(registry: Registry, grid_id: str, lat: float, lon: float, *, tol
         return None
     located = registry.locator.grid_at(lat, lon)
     return OutsideGrid(round(metres, 1), located)
+
+
+def place_of(registry: Registry, grid_id: str, lat: float | None, lon: float | None) -> Place:
+    """Where a case is by the boundaries: the active grid whose polygon holds (lat, lon), its community and street;
+    the grid the report names (`grid_id`) when there are no coordinates or no grid holds them (outside the
+    district). Not the nearest grid centre, not the reported grid when the point lies in another."""
+    grid = registry.grid_at(lat, lon) if lat is not None and lon is not None else None
+    by: Literal["location", "reported_grid"] = "location"
+    if grid is None:
+        grid, by = registry.grid(grid_id), "reported_grid"
+    community = registry.community(grid.community_id)
+    return Place(grid_id=grid.grid_id, community_id=community.community_id, street=community.street, by=by)

@@ -25,6 +25,7 @@ from gridloop.servicekit.gc_pauses import freeze_startup_heap, watch_gc_pauses
 from gridloop.servicekit.logs import configure_logging
 from gridloop.servicekit.runtime import Runtime
 from gridloop.servicekit.settings import ServiceSettings
+from gridloop.servicekit.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(name, settings.log_level)
         runtime = await build(settings)
+        tracing: Tracing = app.state.tracing  # tests may have replaced it before the start (export_spans_to)
+        runtime.use_tracing(tracing)
         await runtime.start()
         app.state.runtime = runtime
         watch_gc_pauses()
@@ -119,8 +122,11 @@ def create_app(
         yield
         log.info("%s stopping", name)
         await runtime.stop()
+        tracing.shutdown()
 
     app = FastAPI(title=title, lifespan=lifespan, version="1.0")
+    app.state.tracing = Tracing.from_env(name)  # off unless OTEL_TRACES_EXPORTER names an exporter
+    app.state.tracing.instrument_app(app)
     app.state.auth = AccessControl.from_settings(settings.auth)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, larger_bodies=larger_bodies)

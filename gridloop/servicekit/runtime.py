@@ -10,6 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter
 
 from gridloop.auth.privacy import ResidentCipher
@@ -22,6 +24,7 @@ from gridloop.delivery.outbox import OutboxRelay
 from gridloop.servicekit.clock import SYSTEM_CLOCK, Clock
 from gridloop.servicekit.loop_lag import watch_loop_lag
 from gridloop.servicekit.settings import ServiceSettings
+from gridloop.servicekit.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Runtime:
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._renewing = asyncio.Lock()
+        self.tracer: trace.Tracer | None = None  # None: tracing is off
 
     def consumer(
         self,
@@ -107,7 +111,18 @@ class Runtime:
     def add_consumer(self, consumer: EventConsumer) -> None:
         consumer.dead_letter_sealer = self.cipher.seal_dead_letter  # no resident contact in clear on a DLT
         consumer.renew_producer = self.renew_producer
+        consumer.tracer = self.tracer
         self.consumers.append(consumer)
+
+    def use_tracing(self, tracing: Tracing) -> None:
+        """Trace this service's SQL, its outbox relay and its consumers (called before `start`)."""
+        self.tracer = tracing.tracer()
+        if self.tracer is None:
+            return
+        tracing.instrument_engine(self.db.engine)
+        self.relay.tracer = self.tracer
+        for consumer in self.consumers:
+            consumer.tracer = self.tracer
 
     def add_task(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
         self._tasks.append(asyncio.create_task(self._supervise(factory, name), name=name))
@@ -172,10 +187,15 @@ class Runtime:
             self.producer_ready.set(await self._connect_producer())
 
     async def _supervise(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
-        """Run a background loop; if it crashes, log once and restart it after a pause."""
+        """Run a background loop; if it crashes, log once and restart it after a pause.
+
+        Instrumentation is suppressed in background loops: the relay's and the periodic tasks' polls would each
+        start a trace of their own every fraction of a second. Consumers and the relay start their spans in the
+        trace each record or outbox row carries (gridloop/delivery/tracing.py), and SQL is traced inside those."""
         while True:
             try:
-                await factory()
+                with suppress_instrumentation():
+                    await factory()
                 return
             except asyncio.CancelledError:
                 raise
@@ -186,7 +206,8 @@ class Runtime:
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "kafka": False, "consumers": all(c.connected for c in self.consumers)}
         try:
-            await asyncio.wait_for(self.db.ping(), 2)
+            with suppress_instrumentation():  # probes are not traced (tracing.EXCLUDED_URLS): nor is their SQL
+                await asyncio.wait_for(self.db.ping(), 2)
             checks["database"] = True
         except Exception:
             pass

@@ -279,26 +279,34 @@ async def unlink(
     )
 
 
-@router.post("/work-items/{case_id}/duplicate/confirm", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+@router.post("/work-items/{case_id}/duplicate/confirm", response_model=WorkItemView, responses=ERRORS)
 async def confirm_duplicate(
-    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
 ) -> WorkItemView:
-    """Confirm a suspected duplicate (one click): it is linked to its primary and its resident is told 已并案."""
+    """Confirm a suspected duplicate (one click): it is linked to its primary and its resident is told 已并案. A clerk
+    decides for their own department's cases (the clerk the credential names is recorded); an operator for any."""
     return await _transition(
         runtime,
         case_id,
         caller,
-        lambda uow: duplicates.confirm_duplicate(uow, case_id, operator=body.operator, now=now),
+        lambda uow: duplicates.confirm_duplicate(
+            uow, case_id, operator=caller.acting(body.operator), now=now, department=caller.scope
+        ),
     )
 
 
-@router.post("/work-items/{case_id}/duplicate/reject", response_model=WorkItemView, responses=OPERATOR_ERRORS)
+@router.post("/work-items/{case_id}/duplicate/reject", response_model=WorkItemView, responses=ERRORS)
 async def reject_duplicate(
-    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: OperatorDep, now: NowDep
+    case_id: uuid.UUID, body: UnlinkIn, runtime: RuntimeDep, caller: CallerDep, now: NowDep
 ) -> WorkItemView:
-    """Reject a suspected duplicate (one click): the case stays its own."""
+    """Reject a suspected duplicate (one click): the case stays its own. Clerks and operators, as confirming."""
     return await _transition(
-        runtime, case_id, caller, lambda uow: duplicates.reject_duplicate(uow, case_id, operator=body.operator, now=now)
+        runtime,
+        case_id,
+        caller,
+        lambda uow: duplicates.reject_duplicate(
+            uow, case_id, operator=caller.acting(body.operator), now=now, department=caller.scope
+        ),
     )
 
 

@@ -4,6 +4,7 @@ Chinese (routes in clerk_console_pages.py; docs/consoles.md)."""
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from services.departments.handlers import RETURN_REASONS
 from services.departments.schemas import WorkItemView
 from services.departments.sla import DEADLINE_ZH, LADDER, LADDER_ZH
+from services.departments.steps import OPEN_STATUSES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Worklist tabs: the work item statuses each shows, and its label.
@@ -37,6 +39,13 @@ ACTIVITY_ZH = {
     "extension_requested": "申请延期",
     "extension_approved": "延期获批",
     "extension_refused": "延期未获批",
+    "sla_warning": "时限预警",
+    "sla_breached": "超时",
+    "escalated": "升级督办",
+    "duplicate_suspected": "疑似重复",
+    "duplicate_linked": "并案办理",
+    "duplicate_rejected": "确认不是重复",
+    "duplicate_unlinked": "取消并案",
 }
 EXTENSION_STATES_ZH = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
 RETURN_REASONS_ZH = RETURN_REASONS
@@ -89,6 +98,15 @@ def escalation_zh(item: WorkItemView) -> list[str]:
     ]
 
 
+def suspects_by_primary(items: list[WorkItemView]) -> dict[uuid.UUID, list[WorkItemView]]:
+    """The open cases suspected to duplicate each case (a clerk confirms or rejects each), earliest first."""
+    found: dict[uuid.UUID, list[WorkItemView]] = {}
+    for item in sorted(items, key=lambda i: i.dispatched_at):
+        if item.suspected_duplicate_of is not None and item.status in OPEN_STATUSES:
+            found.setdefault(item.suspected_duplicate_of, []).append(item)
+    return found
+
+
 def worklist(
     items: list[WorkItemView], now: datetime, *, item_code: str = "", community: str = ""
 ) -> list[WorklistRow]:
@@ -110,6 +128,10 @@ _REFUSALS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"linked as a duplicate"), "该事项是重复件，请在主事项上办理。"),
     (re.compile(r"extension .* is still waiting"), "已有一个延期申请在等待审批，请等待区级值班员决定。"),
     (re.compile(r"unknown return reason"), "请选择退单原因。"),
+    (re.compile(r"not a suspected duplicate"), "该事项已不是疑似重复件（可能已有同事处理）。"),
+    (re.compile(r"suspected primary .* is no longer open"), "疑似的主事项已办结或已退单，不能并案，请单独办理。"),
+    (re.compile(r"other cases are linked to this one"), "已有其他事项并入本事项，不能再并入别的事项。"),
+    (re.compile(r"about a person and are never merged"), "涉及个人的事项不并案办理。"),
 ]
 
 

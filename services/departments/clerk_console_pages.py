@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +20,15 @@ from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.app import RuntimeDep
 from services.departments import api, clerk_console
 from services.departments.deps import Caller, get_caller
-from services.departments.schemas import ExtensionIn, ProgressIn, ResolveIn, ReturnIn, SignIn
+from services.departments.schemas import (
+    ExtensionIn,
+    ProgressIn,
+    ResolveIn,
+    ReturnIn,
+    SignIn,
+    UnlinkIn,
+    WorkItemView,
+)
 from services.departments.settings import DepartmentsSettings
 
 HERE = Path(__file__).parent
@@ -30,6 +38,8 @@ DONE_ZH = {
     "resolve": "已办结，居民将收到办理结果。",
     "return": "已退单，区级将重新分拨。",
     "extension": "已提交延期申请，等待区级值班员审批。",
+    "duplicate_confirm": "已确认为重复件，随主事项一并办理，居民将收到并案通知。",
+    "duplicate_reject": "已确认不是重复件，单独办理。",
 }
 
 
@@ -67,16 +77,18 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         tab: Annotated[str, Query(pattern="^(to_sign|in_progress|returned)$")] = "to_sign",
         item: Annotated[str, Query(max_length=8)] = "",
         community: Annotated[str, Query(max_length=32)] = "",
+        done: Annotated[str | None, Query(max_length=20)] = None,
     ) -> HTMLResponse:
         caller = await caller_of(session)
         now = request.app.state.clock.now()
-        counts, rows, every = {}, [], []
+        counts, rows, every, open_items = {}, [], [], []
         for name, (_label, statuses) in clerk_console.TABS.items():
             items = []
             for status in statuses:
                 page = await api.list_work_items(runtime, caller, None, status, False, 500, 0)  # type: ignore[arg-type]
                 items += page.items
             counts[name] = len(items)
+            open_items += items
             if name == tab:
                 every = items
                 rows = clerk_console.worklist(items, now, item_code=item, community=community)
@@ -90,6 +102,8 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
             "item_choices": sorted({(i.item_code, i.item_name_zh) for i in every}),
             "community_choices": sorted({i.community_id for i in every}),
             "department": DEPARTMENT_NAMES_ZH.get(caller.department or "", ""),
+            "suspects": clerk_console.suspects_by_primary(open_items),
+            "flash": DONE_ZH.get(done or ""),
         }
         return render(templates, request, "worklist.html", session, context)
 
@@ -118,6 +132,11 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
             )
         activity = await api.get_activity(case_id, runtime, caller)
         extensions = await api.list_extensions(case_id, runtime, caller)
+        suspects: list[WorkItemView] = []
+        if item.status in ("dispatched", "signed", "in_progress"):  # open: others may be suspected of duplicating it
+            for status in ("dispatched", "signed", "in_progress"):
+                page = await api.list_work_items(runtime, caller, None, status, False, 500, 0)
+                suspects += clerk_console.suspects_by_primary(page.items).get(item.case_id, [])
         base = settings.intake_public_url.rstrip("/") + "/media/"
         photos = [
             signed_photo_url(request.app.state.auth.tokens, url, now=time.time())
@@ -130,6 +149,7 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
             "activity": list(reversed(activity)),
             "extensions": extensions,
             "photos": photos,
+            "suspects": suspects,
             "error": error,
             "flash": DONE_ZH.get(done or "") if not error else error,
             "flash_kind": "error" if error else "ok",
@@ -153,8 +173,10 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         case_id: uuid.UUID,
         name: str,
         call: Callable[[Caller, Any], Awaitable[object]],
+        back: str = "case",
     ) -> Response:
-        """Run the API's route function; a refusal re-renders the case with the reason in Chinese."""
+        """Run the API's route function; a refusal re-renders the case with the reason in Chinese. Done, back to
+        the case (or to the worklist the step was taken from)."""
         caller = await caller_of(session)
         try:
             await call(caller, request.app.state.clock.now())
@@ -164,6 +186,8 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
         except ValidationError:
             message = clerk_console.refusal_zh(422, "")
             return await case_page(request, session, runtime, case_id, error=message, status_code=422)
+        if back == "worklist":
+            return RedirectResponse(f"/desk?done={name}", status_code=303)
         return RedirectResponse(f"/desk/cases/{case_id}?done={name}", status_code=303)
 
     def person(session: ConsoleSession) -> str:
@@ -239,6 +263,23 @@ def clerk_console_router(settings: DepartmentsSettings) -> tuple[APIRouter, Cons
             lambda caller, now: api.request_extension(
                 case_id, ExtensionIn(assignee=person(session), reason=reason.strip(), hours=hours), runtime, caller, now
             ),
+        )  # fmt: skip
+
+    @router.post("/desk/cases/{case_id}/duplicate/{decision}")
+    async def duplicate(
+        case_id: uuid.UUID,
+        decision: Literal["confirm", "reject"],
+        request: Request,
+        session: Session,
+        runtime: RuntimeDep,
+        back: Annotated[Literal["case", "worklist"], Form()] = "case",
+    ) -> Response:
+        """One click on a suspected duplicate: the API's confirm or reject, the clerk recorded from the credential."""
+        decide = api.confirm_duplicate if decision == "confirm" else api.reject_duplicate
+        return await step(
+            request, session, runtime, case_id, f"duplicate_{decision}",
+            lambda caller, now: decide(case_id, UnlinkIn(operator=person(session)), runtime, caller, now),
+            back=back,
         )  # fmt: skip
 
     return router, console

@@ -91,7 +91,8 @@ def similarity(a: str, b: str) -> float:
 def match(new: Sighting, open_case: Sighting) -> tuple[Match | None, float]:
     """Whether a new report is the open case's problem: linked (sure), suspected (a clerk decides) or not, and the
     description score. Place first: more than 100 m apart is another problem; with no coordinates to measure,
-    only the same grid (hundreds of households) — at most a suspicion."""
+    only the same grid (hundreds of households) — at most a suspicion. The grids are the cases' places by the
+    registry's boundaries (CaseDispatched.placed), never the reporting worker's grid."""
     if not may_be_linked(new.item_code) or new.item_code != open_case.item_code:
         return None, 0.0
     if abs(new.dispatched_at - open_case.dispatched_at) > WINDOW:
@@ -317,9 +318,12 @@ async def _suspect(uow: UnitOfWork, suspected: list[tuple[Any, Any, float]]) -> 
         metrics.DUPLICATES.labels(row.department, "suspected").inc()
 
 
-async def confirm_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """A clerk confirms a suspected duplicate: it is linked to its primary as a sure match would have been."""
-    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+async def confirm_duplicate(
+    uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, department: str | None = None
+) -> None:
+    """A clerk (of the case's department, `department` set) or an operator confirms a suspected duplicate: it is
+    linked to its primary as a sure match would have been."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", department)
     if row.suspected_duplicate_of is None:
         raise InvalidTransition("case is not a suspected duplicate")
     if not may_be_linked(row.item_code):
@@ -338,9 +342,12 @@ async def confirm_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: st
     metrics.DUPLICATES.labels(row.department, "confirmed").inc()
 
 
-async def reject_duplicate(uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime) -> None:
-    """A clerk rejects a suspected duplicate: it stays its own case, and is not suspected again of that primary."""
-    row = await lock_work_item(uow, case_id, "confirm_duplicate", None)
+async def reject_duplicate(
+    uow: UnitOfWork, case_id: uuid.UUID, *, operator: str, now: datetime, department: str | None = None
+) -> None:
+    """A clerk (of the case's department) or an operator rejects a suspected duplicate: it stays its own case, and
+    is not suspected again of that primary."""
+    row = await lock_work_item(uow, case_id, "confirm_duplicate", department)
     if row.suspected_duplicate_of is None:
         raise InvalidTransition("case is not a suspected duplicate")
     await uow.conn.execute(

@@ -94,6 +94,7 @@ async def _receive(events: list[CaseDispatched], uow: UnitOfWork, deadlines: Dea
 
 def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
     windows = deadline_windows(event.resolve_hours)
+    place = event.placed  # the boundaries' grid, community and street: what duplicates and rates use
     return dict(
         case_id=event.case_id,
         department=event.department,
@@ -101,8 +102,10 @@ def _work_item(event: CaseDispatched, timeline: Timeline) -> dict[str, Any]:
         item_name_zh=event.item_name_zh,
         status="dispatched",
         description=event.description,
-        grid_id=event.grid_id,
-        community_id=event.community_id,
+        grid_id=place.grid_id,
+        community_id=place.community_id,
+        street=place.street,
+        reported_grid_id=event.grid_id,
         location=event.location.model_dump(mode="json") if event.location else None,
         resident_name_masked=event.resident_name_masked,
         resident_phone_masked=event.resident_phone_masked,

@@ -15,6 +15,7 @@ from services.departments.api import router
 from services.departments.clerk_console_pages import clerk_console_router
 from services.departments.collectors import REFRESH_SECONDS, refresh_rate_counts
 from services.departments.consumer import dispatch_consumer, status_consumer
+from services.departments.publishing import PublishSchedule, WeeklyPublisher
 from services.departments.rates import refresh_rate_gauges
 from services.departments.settings import DepartmentsSettings, get_settings
 from services.departments.sla import SlaScheduler
@@ -36,6 +37,10 @@ async def build(settings: DepartmentsSettings, *, clock: Clock, deadlines: Deadl
     runtime.every(REFRESH_SECONDS, partial(refresh_rate_counts, db), "gauges")
     runtime.every(settings.sla_scan_seconds, SlaScheduler(db, clock, deadlines).tick, "sla-scheduler")
     runtime.every(settings.rate_refresh_seconds, partial(refresh_rate_gauges, db, clock), "rate-gauges")
+    if settings.publish_weekly_reports:
+        schedule = PublishSchedule(settings.weekly_report_weekday, settings.weekly_report_hour)
+        publisher = WeeklyPublisher(db, clock, schedule, settings.weekly_report_dir)
+        runtime.every(settings.weekly_report_check_seconds, publisher.tick, "weekly-report")
     return runtime
 
 

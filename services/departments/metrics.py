@@ -73,3 +73,6 @@ CALENDAR_COVERED_DAYS = Gauge(
     "gridloop_working_calendar_covered_days",
     "Days from today the working calendar knows (holidays and 调休): deadlines past them cannot be computed",
 )
+WEEKLY_REPORTS_PUBLISHED = Counter(
+    "gridloop_weekly_reports_published_total", "Weekly assessment reports published by the schedule (one per ISO week)"
+)

@@ -36,11 +36,14 @@ from services.departments.tables import department_tasks, feedback
 
 log = logging.getLogger(__name__)
 
-GroupBy = Literal["department", "item", "community"]
+GroupBy = Literal["department", "item", "community", "street"]
+# Communities and streets are the case's place by the registry's boundaries (CaseDispatched.placed), never the
+# reporting worker's grid: a report across a community border counts where its location lies (docs/registry.md).
 GROUP_COLUMNS = {
     "department": department_tasks.c.department,
     "item": department_tasks.c.item_code,
     "community": department_tasks.c.community_id,
+    "street": department_tasks.c.street,
 }
 GAUGE_WINDOW = timedelta(days=30)
 

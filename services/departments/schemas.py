@@ -83,8 +83,10 @@ class WorkItemView(BaseModel):
     item_name_zh: str
     status: str
     description: str
-    grid_id: str
-    community_id: str
+    grid_id: str = Field(description="the grid whose boundary holds the location (the reported grid without one)")
+    community_id: str = Field(description="that grid's community: what the rates by community count")
+    street: str = Field(default="", description="that community's street (empty for cases dispatched before places)")
+    reported_grid_id: str | None = Field(default=None, description="the grid the report named (its worker's)")
     location: Location | None = None
     resident_name_masked: str
     resident_phone_masked: str
@@ -99,7 +101,7 @@ class WorkItemView(BaseModel):
     returns: int = 0
     primary_case_id: uuid.UUID | None = None
     suspected_duplicate_of: uuid.UUID | None = Field(
-        default=None, description="a likely duplicate of this open case: confirm or reject it (operators)"
+        default=None, description="a likely duplicate of this open case: confirm or reject it"
     )
     duplicate_score: float | None = Field(default=None, description="description similarity to that case, 0..1")
     linked_case_ids: list[uuid.UUID] = Field(default_factory=list, description="duplicates worked with this case")
@@ -152,3 +154,19 @@ class RatesView(BaseModel):
     start: datetime = Field(serialization_alias="from")
     end: datetime = Field(serialization_alias="to")
     rows: list[RateView]
+
+
+class PublishedFileView(BaseModel):
+    name: str = Field(description="the file's name in the reports directory, e.g. weekly-2026-W49.pdf")
+    url: str = Field(description="where departments serves it")
+    media_type: str
+    size: int = Field(description="bytes")
+
+
+class PublishedReportView(BaseModel):
+    """A weekly assessment report the schedule published (docs/departments.md)."""
+
+    week: str = Field(examples=["2026-W49"])
+    built_at: datetime = Field(description="the numbers are as of this moment")
+    paths: list[str] = Field(description="where the publishing replica wrote the files")
+    files: list[PublishedFileView]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gridloop.servicekit.settings import ServiceSettings
@@ -26,6 +28,15 @@ class DepartmentsSettings(ServiceSettings):
     # and the session cookie is Secure unless plain-HTTP development turns that off.
     intake_public_url: str = "http://127.0.0.1:8001"
     console_secure_cookie: bool = True
+    # The weekly assessment report, published on a schedule (publishing.py): once the ISO week is over and the
+    # publication moment has come (weekday 1 = Monday … 7 = Sunday, hour in Asia/Shanghai, of the following week),
+    # the previous week's report is built, kept in the database and written to the reports directory; weeks missed
+    # while the service was down are caught up. The scheduler looks every weekly_report_check_seconds.
+    publish_weekly_reports: bool = True
+    weekly_report_weekday: int = Field(default=1, ge=1, le=7)
+    weekly_report_hour: int = Field(default=6, ge=0, le=23)
+    weekly_report_dir: Path = Path("reports")
+    weekly_report_check_seconds: float = Field(default=300.0, gt=0)
 
 
 @lru_cache

@@ -23,7 +23,7 @@ from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.servicekit.clock import Clock
 from services.departments import metrics
 from services.departments.tables import activity, sla_deadlines, sla_marks, work_items
-from services.departments.working_time import ROUND_THE_CLOCK, Deadlines, Timeline
+from services.departments.working_time import DISTRICT_TZ, ROUND_THE_CLOCK, Deadlines, Timeline
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,13 @@ def moved(state: DeadlineState, delta: timedelta, now: datetime, timeline: Timel
 
 
 def step_note(deadline_name: str, step: SlaStep) -> str:
-    what, due = DEADLINE_ZH[deadline_name], step.deadline.isoformat(timespec="minutes")
+    # Read by clerks, operators and (escalations) the reporting worker: the district's own clock, not UTC ISO.
+    what, due = DEADLINE_ZH[deadline_name], step.deadline.astimezone(DISTRICT_TZ).strftime("%m月%d日%H:%M")
     if step.kind == "sla_warning":
         return f"{what}时限已过75%（{LADDER_ZH[step.rung]}，截止{due}）"
     if step.kind == "sla_breached":
         return f"{what}已超时（{LADDER_ZH[step.rung]}，时限{due}）"
-    return f"{what}超时，升级至{LADDER_ZH[step.rung]}督办，新时限{due}"
+    return f"{what}超时，升级至{LADDER_ZH[step.rung].removesuffix('督办')}督办，新时限{due}"  # not 区级督办督办
 
 
 def sla_event_id(case_id: uuid.UUID, row: sa.Row, step: SlaStep) -> uuid.UUID:

@@ -19,8 +19,11 @@ work_items = sa.Table(
     # dispatched | signed | in_progress | resolved | returned | linked (a duplicate riding on its primary)
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
+    # Where the case is by the registry's boundaries (CaseDispatched.placed): duplicates and the rates use these.
     sa.Column("grid_id", sa.Text, nullable=False),
     sa.Column("community_id", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False, server_default=""),  # "" for cases dispatched before places
+    sa.Column("reported_grid_id", sa.Text),  # the grid the report named (its worker's); null before places
     sa.Column("location", JSONB),
     sa.Column("resident_name_masked", sa.Text, nullable=False),
     sa.Column("resident_phone_masked", sa.Text, nullable=False),
@@ -79,7 +82,8 @@ department_tasks = sa.Table(
     sa.Column("dispatch_no", sa.Integer, primary_key=True),
     sa.Column("department", sa.Text, nullable=False),
     sa.Column("item_code", sa.Text, nullable=False),
-    sa.Column("community_id", sa.Text, nullable=False),
+    sa.Column("community_id", sa.Text, nullable=False),  # the work item's: by the boundaries
+    sa.Column("street", sa.Text, nullable=False, server_default=""),
     sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sign_deadline", sa.DateTime(timezone=True), nullable=False),
     sa.Column("original_deadline", sa.DateTime(timezone=True), nullable=False),  # resolution, as dispatched
@@ -203,6 +207,20 @@ calendar_years = sa.Table(
     sa.Column("source", sa.Text, nullable=False),  # e.g. the State Council notice's number
     sa.Column("entered_by", sa.Text, nullable=False),
     sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The weekly assessment report as published by the schedule (publishing.py): one row per ISO week, written once by
+# whichever replica holds the advisory lock; the files are kept here so that every replica serves the same bytes,
+# and copied to the reports directory (GRIDLOOP_DEPARTMENTS_WEEKLY_REPORT_DIR).
+weekly_reports = sa.Table(
+    "weekly_reports",
+    metadata,
+    sa.Column("week", sa.Text, primary_key=True),  # ISO week, e.g. 2026-W49 (sorts in time order)
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),  # the numbers are as of this moment
+    sa.Column("paths", JSONB, nullable=False),  # where the files were written: [html, pdf, png]
+    sa.Column("html", sa.LargeBinary, nullable=False),
+    sa.Column("pdf", sa.LargeBinary, nullable=False),
+    sa.Column("png", sa.LargeBinary, nullable=False),
 )
 
 outbox, inbox = add_delivery_tables(metadata)

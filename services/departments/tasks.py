@@ -27,6 +27,7 @@ def task_row(work_item: dict[str, Any]) -> dict[str, Any]:
         "department": work_item["department"],
         "item_code": work_item["item_code"],
         "community_id": work_item["community_id"],
+        "street": work_item["street"],
         "dispatched_at": work_item["dispatched_at"],
         "sign_deadline": work_item["sign_deadline"],
         "original_deadline": work_item["resolve_deadline"],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -30,6 +32,7 @@ CJK_FONTS = (  # installed by deploy/local/install-deps.sh (fonts-noto-cjk)
 CJK_FAMILY = "Noto Sans CJK SC"
 RATES = (("response_rate", "响应率"), ("resolution_rate", "解决率"), ("satisfaction_rate", "满意率"))
 COLOURS = ("#1f5fa8", "#2e8b57", "#d08a1e")
+_PYPLOT = threading.Lock()  # pyplot's figures and rcParams are process-wide: one rendering at a time
 
 
 @lru_cache(maxsize=1)
@@ -98,10 +101,11 @@ def department_bars(report: WeeklyReport, axes: plt.Axes) -> None:
                 fontsize=7,
             )
     axes.set_xticks(range(len(rows)), labels)
-    axes.set_ylim(0, 115)
+    axes.set_ylim(0, 125)  # room above the 100 % labels for the legend, which covered a bar in the lower right
+    axes.set_yticks(range(0, 101, 20))
     axes.set_ylabel("%")
     axes.set_title(f"{report.week} 各部门三率")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
 
 
 def trend_lines(report: WeeklyReport, axes: plt.Axes) -> None:
@@ -155,6 +159,11 @@ def summary_page(report: WeeklyReport) -> Figure:
 
 
 def render(report: WeeklyReport) -> Rendered:
+    with _PYPLOT:
+        return _render(report)
+
+
+def _render(report: WeeklyReport) -> Rendered:
     use_cjk_font()
     page = summary_page(report)
     png = _png(page)
@@ -174,11 +183,16 @@ def render(report: WeeklyReport) -> Rendered:
 
 
 def write(report: WeeklyReport, rendered: Rendered, directory: Path) -> list[Path]:
-    """reports/weekly-2026-W49.html, .pdf (the summary page) and .png."""
+    """reports/weekly-2026-W49.html, .pdf (the summary page) and .png; each replaced whole (written beside it, then
+    renamed), so that a reader of the directory never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = directory / f"weekly-{report.week}"
-    paths = [stem.with_suffix(".html"), stem.with_suffix(".pdf"), stem.with_suffix(".png")]
-    paths[0].write_text(rendered.html, encoding="utf-8")
-    paths[1].write_bytes(rendered.summary_pdf)
-    paths[2].write_bytes(rendered.summary_png)
+    contents = {".html": rendered.html.encode(), ".pdf": rendered.summary_pdf, ".png": rendered.summary_png}
+    paths = []
+    for suffix, content in contents.items():
+        path = stem.with_suffix(suffix)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(content)
+        os.replace(partial, path)
+        paths.append(path)
     return paths

@@ -28,7 +28,7 @@ from services.intake.deps import (
     WorkerLimitDep,
     check_worker_active,
 )
-from services.intake.handlers import IdempotencyConflict, Submission
+from services.intake.handlers import IdempotencyConflict, Submission, place_of_report
 from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn
 from services.intake.settings import IntakeSettings
 
@@ -95,7 +95,8 @@ async def post_report(
     settings: IntakeSettings = request.app.state.runtime.settings
     outside = _outside_grid(report, registry, settings.place_tolerance_m)
     # Committed with the reports posted at the same moment; the audit entry in the same transaction.
-    accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", outside))
+    place = place_of_report(report, registry)
+    accepted = await desk.submit(Submission(report, community_id, worker, "POST /v1/reports", place, outside))
     request.state.audited = True
     if accepted.conflict:
         metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()

@@ -15,12 +15,13 @@ from sqlalchemy.dialects.postgresql import insert
 from gridloop.auth.audit import audit_entry, record_audits
 from gridloop.auth.privacy import ResidentCipher
 from gridloop.auth.tokens import Principal
-from gridloop.contracts.events import CaseReported, CaseStatusChanged, ReceivedDetail, derived_event_id
+from gridloop.contracts.events import CaseReported, CaseStatusChanged, Place, ReceivedDetail, derived_event_id
 from gridloop.contracts.topics import CASES_REPORTED, CASES_STATUS
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
 from gridloop.delivery.group_commit import GroupCommit
-from gridloop.registry.places import OutsideGrid
+from gridloop.registry import Registry
+from gridloop.registry.places import OutsideGrid, place_of
 from gridloop.servicekit.clock import Clock
 from gridloop.servicekit.runtime import Runtime
 from services.intake.schemas import ReportIn
@@ -57,13 +58,14 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Submission:
-    """A report as checked at the door: the grid's community in the registry it was checked against, who posted
-    it, and the action their audit entry names."""
+    """A report as checked at the door: the grid's community in the registry it was checked against, where the case
+    is by the boundaries (`place`), who posted it, and the action their audit entry names."""
 
     report: ReportIn
     community_id: str
     principal: Principal
     action: str
+    place: Place
     outside_grid: OutsideGrid | None = None  # located outside the reported grid: flagged for operators
     # What the caller asked for, as the idempotency check compares it (`report_fingerprint`, or the Open311 form's).
     fingerprint: str | None = None
@@ -86,6 +88,7 @@ class ReportDesk:
             runtime.db,
             partial(accept_reports, cipher=runtime.cipher, clock=runtime.clock),
             key=lambda submission: submission.key,
+            trace_key=lambda submission: str(case_id_for(*submission.key)),  # the key of the case's events
             name="intake_reports",
             max_group=settings.report_group_max,
             writers=settings.report_group_writers,
@@ -119,6 +122,14 @@ class IdempotencyConflict(Exception):
             "body; retry with the same body, or give a new report a new client_report_id"
         )
         self.case_id = case_id
+
+
+def place_of_report(report: ReportIn, registry: Registry) -> Place:
+    """Where the case is by the boundaries (what departments count it in); see `place_of`."""
+    location = report.location
+    if location is None:
+        return place_of(registry, report.grid_id, None, None)
+    return place_of(registry, report.grid_id, location.lat, location.lon)
 
 
 async def accept_reports(
@@ -212,6 +223,7 @@ async def _publish_new_case(uow: UnitOfWork, submission: Submission, row: dict[s
         photo_urls=row["photo_urls"],
         resident_sealed=row["resident"],  # sealed as the case row stores it: no contact in clear on Kafka
         tracking_token=row["tracking_token"],
+        place=submission.place,
     )
     received = CaseStatusChanged(
         case_id=row["case_id"],

@@ -81,8 +81,9 @@ def make_app(settings: IntakeSettings | None = None, *, router_client: httpx.Asy
 
 
 def seeds_generated_district(settings: IntakeSettings) -> bool:
-    """Development and tests start from the generated district; production only ever from an import."""
-    return settings.env in DEV_ENVS
+    """Development and tests start from the generated district (unless `seed_registry` is false); production only
+    ever from an import."""
+    return settings.env in DEV_ENVS and settings.seed_registry is not False
 
 
 def run(argv: list[str]) -> int:

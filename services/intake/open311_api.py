@@ -17,7 +17,7 @@ from gridloop.auth.tokens import api_key_principal
 from gridloop.registry import Grid, NotInRegistry, Registry
 from services.intake import metrics
 from services.intake.deps import get_registry
-from services.intake.handlers import ReportDesk, Submission
+from services.intake.handlers import ReportDesk, Submission, place_of_report
 from services.intake.open311 import (
     SERVICE_NOTICE,
     Open311Error,
@@ -138,7 +138,8 @@ async def post_request(fmt: str, request: Request) -> Response:
     community_id = registry.grid(report.grid_id).community_id
     desk: ReportDesk = request.app.state.report_desk
     action = f"POST {request.scope['route'].path}"
-    accepted = await desk.submit(Submission(report, community_id, principal, action, fingerprint=fingerprint))
+    place = place_of_report(report, registry)
+    accepted = await desk.submit(Submission(report, community_id, principal, action, place, fingerprint=fingerprint))
     request.state.audited = True
     if accepted.conflict:
         metrics.REPORTS_REJECTED.labels(reason="idempotency_conflict").inc()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,18 +21,19 @@ import sqlalchemy as sa
 from fastapi import Request
 from shapely import unary_union
 from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.audit import record_audit
 from gridloop.auth.tokens import Principal
 from gridloop.delivery.db import Database, is_unavailable
-from gridloop.registry import Community, Grid, Registry, Worker, default_registry
+from gridloop.registry import Community, Grid, Registry, Street, Worker, default_registry
 from gridloop.registry.changes import RegistryChange, plan_import
 from gridloop.registry.geojson import DistrictFiles, district_files
 from gridloop.registry.importer import GAP_TOLERANCE_M2, Datum, read_district
 from gridloop.registry.places import LocalPlane
-from services.intake.tables import communities, grids, registry_state, worker_grids, workers
+from services.intake.tables import communities, grids, registry_state, streets, worker_grids, workers
 
 log = logging.getLogger(__name__)
 REGISTRY_LOCK = 7_510_106  # advisory lock: one seeding or import at a time
@@ -153,12 +154,18 @@ async def import_district(
 
 async def apply_change(conn: AsyncConnection, change: RegistryChange) -> None:
     """Write what the change adds, alters, deactivates or reactivates; bump the version once."""
-    if rows := [asdict(c) for c in change.communities]:
+    if rows := [{"name": street.name, "boundary": _geojson(street.boundary)} for street in change.streets]:
+        statement = insert(streets)
+        await conn.execute(
+            statement.on_conflict_do_update(index_elements=["name"], set_={"boundary": statement.excluded.boundary}),
+            rows,
+        )
+    if rows := [_community_row(c) for c in change.communities]:
         statement = insert(communities)
         await conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["community_id"],
-                set_={"name": statement.excluded.name, "street": statement.excluded.street},
+                set_={c: statement.excluded[c] for c in ("name", "street", "boundary")},
             ),
             rows,
         )
@@ -187,6 +194,19 @@ async def apply_change(conn: AsyncConnection, change: RegistryChange) -> None:
     await _bump(conn)
 
 
+def _geojson(geometry: BaseGeometry | None) -> dict[str, Any] | None:
+    return mapping(geometry) if geometry is not None else None
+
+
+def _community_row(community: Community) -> dict[str, Any]:
+    return {
+        "community_id": community.community_id,
+        "name": community.name,
+        "street": community.street,
+        "boundary": _geojson(community.boundary),
+    }
+
+
 def _grid_row(grid: Grid) -> dict[str, Any]:
     return {
         "grid_id": grid.grid_id,
@@ -213,8 +233,13 @@ async def read_registry(conn: AsyncConnection) -> Registry:
     ):
         assigned.setdefault(worker_id, []).append(grid_id)
     return Registry(
+        streets=tuple(
+            Street(r.name, shape(r.boundary) if r.boundary else None)
+            for r in await conn.execute(sa.select(streets).order_by("name"))
+        ),
         communities=tuple(
-            Community(**r._asdict()) for r in await conn.execute(sa.select(communities).order_by("community_id"))
+            Community(**{**r._asdict(), "boundary": shape(r.boundary) if r.boundary else None})
+            for r in await conn.execute(sa.select(communities).order_by("community_id"))
         ),
         grids=tuple(
             Grid(**{**r._asdict(), "boundary": shape(r.boundary) if r.boundary else None})
@@ -245,7 +270,7 @@ async def _exists(conn: AsyncConnection, table: sa.Table, key: str) -> bool:
 async def add_community(conn: AsyncConnection, community: Community) -> None:
     if await _exists(conn, communities, community.community_id):
         raise RegistryConflict(f"community {community.community_id} exists already")
-    await conn.execute(sa.insert(communities).values(**asdict(community)))
+    await conn.execute(sa.insert(communities).values(**_community_row(community)))
     await _bump(conn)
 
 
@@ -347,6 +372,7 @@ def redrawn(current: Registry, *, retire: set[str], drawn: list[Grid], moves: di
         raise RegistryConflict(f"no active worker {', '.join(unknown)}")
     _check_covered(current, retire, drawn)
     return Registry(
+        streets=current.streets,
         communities=current.communities,
         grids=(*(g for g in active.values() if g.grid_id not in retire), *drawn),
         workers=tuple(replace(w, grid_ids=moves.get(w.worker_id, w.grid_ids)) for w in workers.values()),

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 from shapely.geometry import shape
 
 from gridloop.auth.audit import record_audit
@@ -336,6 +336,29 @@ async def redraw_grids(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     files = await asyncio.to_thread(district_files, planned)
     return await _import(request, runtime, managed, operator, files, "wgs84", body.dry_run, "redraw_grids")
+
+
+EXPORTS = {
+    "streets.geojson": ("streets", "application/geo+json"),
+    "communities.geojson": ("communities", "application/geo+json"),
+    "grids.geojson": ("grids", "application/geo+json"),
+    "workers.csv": ("workers", "text/csv; charset=utf-8"),
+}
+
+
+@router.get(
+    "/files/{name}",
+    responses={404: {"description": "not one of streets.geojson, communities.geojson, grids.geojson, workers.csv"}},
+)
+async def export_registry_file(name: str, registry: RegistryInForceDep) -> Response:
+    """The registry in force as one of its import files (docs/registry.md): the streets', communities' and grids'
+    boundaries as stored, the active workers. Importing the four files back changes nothing."""
+    if name not in EXPORTS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no registry file {name!r}; one of {', '.join(EXPORTS)}")
+    kind, media_type = EXPORTS[name]
+    files = await asyncio.to_thread(district_files, registry)
+    content = getattr(files, kind) or b""
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {

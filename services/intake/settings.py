@@ -28,6 +28,9 @@ class IntakeSettings(ServiceSettings):
     # (GPS error in dense streets reaches 50-100 m).
     place_tolerance_m: float = Field(default=150.0, ge=0)
     registry_import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # POST /v1/registry/imports (files)
+    # Seed the synthetic district into an empty registry at start: None = in development and tests only (never in
+    # production); false starts empty there too, so that the district arrives by import (`gridloop demo` does).
+    seed_registry: bool | None = None
     registry_check_seconds: float = 2.0  # how often a replica looks for registry changes made by another
     # The admission list in force is the router's (services/intake/admission_list.py): where to ask, how often.
     # None: no router to ask (tests, a lone intake): the shipped list applies.

@@ -76,6 +76,15 @@ communities = sa.Table(
     sa.Column("community_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("street", sa.Text, nullable=False),
+    sa.Column("boundary", JSONB),  # GeoJSON, WGS84: as imported, or the union of its grids
+)
+
+# Streets (街道) with their boundaries (as imported, or the union of their communities); communities name theirs.
+streets = sa.Table(
+    "streets",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("boundary", JSONB),
 )
 
 grids = sa.Table(

@@ -4,7 +4,7 @@ reads to the worker (routes in worker_app_pages.py; docs/consoles.md)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,10 +12,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.admission.admission_list import AdmissionItem
-from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.registry import Grid, Registry
 from services.intake.admission_list import RouterAdmissionList
-from services.intake.schemas import CaseView
+from services.intake.schemas import WorkerReportView
 from services.intake.tables import photos
 
 # What the worker reads for a case's current status.
@@ -90,31 +89,35 @@ async def load_photo(conn: AsyncConnection, photo_id: str) -> tuple[str, bytes] 
 
 
 @dataclass(frozen=True)
-class ReportStatus:
-    """A case as the worker's "my reports" shows it."""
+class ReportCard:
+    """A report as "my reports" shows it (worker.js draws a streamed update the same way: `card` there)."""
 
     case_id: str
     status: str
     label: str
-    department: str | None
+    summary: str  # the description's start
     reported_at: str
-    note: str  # the latest step's text
+    note: str  # the latest outcome as the worker reads it; for a case not admitted, the reason
     tell_resident: str | None  # for a case not admitted: what to tell the resident
+    action_needed: bool
 
 
-def report_status(case: CaseView) -> ReportStatus:
-    changing = [s for s in case.timeline if s.status in STATUS_ZH]
-    latest = changing[-1] if changing else None
-    department = next((s.department for s in reversed(case.timeline) if s.department), None)
-    tell = None
-    if case.status == "not_admitted" and latest is not None:
-        tell = f"请告知居民：{latest.note}"
-    return ReportStatus(
-        case_id=str(case.case_id),
-        status=case.status,
-        label=STATUS_ZH.get(case.status, case.status),
-        department=DEPARTMENT_NAMES_ZH.get(department or "") if department else None,
-        reported_at=case.reported_at.isoformat(),
-        note=latest.note if latest else "",
+def report_card(report: WorkerReportView) -> dict[str, object]:
+    """One of the worker feed's reports (`GET /v1/workers/me/reports`) as the app draws it."""
+    latest = report.latest
+    note, tell = (latest.text if latest else ""), None
+    if latest is not None and latest.status == "not_admitted":
+        note = f"不予受理：{latest.detail.get('reason') or ''}"
+        refer_to = latest.detail.get("refer_to")  # already an instruction: "请告知居民拨打12315…"
+        tell = str(refer_to) if refer_to else f"请告知居民：{latest.detail.get('reason') or ''}"
+    card = ReportCard(
+        case_id=str(report.case_id),
+        status=report.status,
+        label=STATUS_ZH.get(report.status, report.status),
+        summary=report.description[:40],
+        reported_at=report.reported_at.isoformat(),
+        note=note,
         tell_resident=tell,
+        action_needed=bool(latest and latest.action_needed),
     )
+    return asdict(card)

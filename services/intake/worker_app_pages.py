@@ -1,21 +1,24 @@
-"""The grid worker app's routes (/app): the report form, photo upload, posting a report and reading its status
-through the same route functions as the REST API (`post_report`, `get_case`), and signed photo links (/media)."""
+"""The grid worker app's routes (/app): the report form, photo upload, posting a report, "my reports" and their
+live outcomes through the same route functions as the REST API (`post_report`, the worker feed's
+`my_reports` and `my_report_stream`), and signed photo links (/media)."""
 
 # No `from __future__ import annotations`: FastAPI must see the session dependency built in this function.
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridloop.consoles.kit import Console, ConsoleSession, render, session_dependency, sign_in_router
 from gridloop.consoles.media import photo_link_valid
 from gridloop.servicekit.app import RuntimeDep
-from services.intake import api, worker_app
+from services.intake import api, worker_app, worker_feed_api
 from services.intake.deps import AdmissionListDep, RegistryDep, ReportDeskDep, WorkerLimitDep
 from services.intake.schemas import ReportIn
 from services.intake.settings import IntakeSettings
@@ -68,6 +71,7 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
                 "items": worker_app.admission_items(admission_list),
                 "photo_max_mb": settings.photo_max_bytes // (1024 * 1024),
                 "max_photos": worker_app.MAX_PHOTOS,
+                "status_labels": worker_app.STATUS_ZH,
             },
         )
 
@@ -75,7 +79,10 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
     async def service_worker() -> FileResponse:
         """Served from /app so it may keep the app's pages for offline use (its scope is /app)."""
         return FileResponse(
-            HERE / "static" / "sw.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+            HERE / "static" / "sw.js",
+            media_type="text/javascript",
+            # Its scope is /app itself (the page), one level above the script's own directory.
+            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/app"},
         )
 
     @router.post("/app/photos")
@@ -132,17 +139,36 @@ def worker_app_router(settings: IntakeSettings) -> APIRouter:
             )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=answer.status_code)
 
-    @router.get("/app/cases/{case_id}")
-    async def report_status(
-        case_id: uuid.UUID, request: Request, session: Session, runtime: RuntimeDep
+    @router.get("/app/mine")
+    async def my_reports(
+        session: Session, runtime: RuntimeDep, page_size: Annotated[int, Query(ge=1, le=100)] = 30
     ) -> JSONResponse:
-        """The API's `get_case` (only the reporting worker's cases), as "my reports" shows it."""
-        try:
-            case = await api.get_case(case_id, request, runtime, session.principal)
-        except HTTPException as exc:
-            return JSONResponse({"detail": REFUSALS_ZH.get(exc.status_code, "")}, status_code=exc.status_code)
-        status = worker_app.report_status(case)
-        return JSONResponse(status.__dict__, headers={"Cache-Control": "no-store"})
+        """ "我的上报": the worker feed's own route (`GET /v1/workers/me/reports`), each report as the app shows it."""
+        reports = await worker_feed_api.my_reports(session.principal, runtime, None, 1, page_size)
+        return JSONResponse(
+            {
+                "reports": [worker_app.report_card(r) for r in reports.reports],
+                "total": reports.total,
+                # the stream resumes after this: an outcome written while the list was read is not lost
+                "newest_update": max((r.latest.id for r in reports.reports if r.latest), default=0),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/app/mine/stream", response_class=EventSourceResponse)
+    async def my_report_stream(
+        request: Request,
+        session: Session,
+        runtime: RuntimeDep,
+        last_event_id: Annotated[str | None, Header()] = None,
+        after: Annotated[int | None, Query(ge=0)] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The worker feed's stream (`GET /v1/workers/me/reports/stream`). The page opens it with `after`, the
+        newest update it has shown, so nothing between its list and the stream is lost; the browser's reconnects
+        send Last-Event-ID."""
+        resume = last_event_id or (str(after) if after is not None else None)
+        async for event in worker_feed_api.my_report_stream(request, session.principal, runtime, resume):
+            yield event
 
     @router.get("/media/{photo_id}")
     async def photo(

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from gridloop.contracts.events import (
     RATINGS_ZH,
+    DuplicateDetail,
     FeedbackDetail,
     ForwardedDetail,
     Rating,
@@ -46,6 +47,8 @@ STEP_LABELS: dict[str, str] = {
     "reopened": "重新办理",
     "escalated": "已提请督办",
     "closed": "已结案",
+    "duplicate_linked": "已并案",
+    "duplicate_unlinked": "单独办理",
 }
 SHOWN = frozenset(STEP_LABELS)
 CURRENT = SHOWN - {"feedback_received"}
@@ -75,6 +78,11 @@ def step_text(status: str, department: str | None, note: str, detail: StatusDeta
         return f"已重新交{department_name}办理。您的意见：{mask_phones(note)}"
     if status == "escalated":
         return "已提请区级督办"
+    if status == "duplicate_linked":  # from here on the primary's steps reach this case too
+        progress = detail.primary_progress if isinstance(detail, DuplicateDetail) else None
+        return "与附近居民反映的同一问题已并案办理" + (f"，当前进度：{progress}" if progress else "")
+    if status == "duplicate_unlinked":
+        return "经核实不是同一问题，已取消并案，单独办理"
     return mask_phones(note)
 
 

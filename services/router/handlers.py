@@ -202,6 +202,7 @@ async def publish_outcome(
         resident_phone_masked=mask_phone(resident.phone),
         dispatch_no=event.returns + 1,
         photo_urls=event.photo_urls,
+        place=event.place,  # where the case is by the boundaries, as intake placed it
     )
     forwarded = CaseStatusChanged(
         case_id=event.case_id,

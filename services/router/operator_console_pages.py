@@ -30,6 +30,15 @@ from services.router.operator_console import (
 from services.router.settings import RouterSettings
 
 HERE = Path(__file__).parent
+# A department's work item status, as the escalations list shows it.
+WORK_STATUS_ZH = {
+    "dispatched": "待签收",
+    "signed": "已签收",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "returned": "已退单",
+    "linked": "重复件",
+}
 UNAVAILABLE = "部门服务暂时无法访问，请稍后刷新。"
 DONE_ZH = {
     "assigned": "已分拨，事项已转派至责任部门。",
@@ -63,6 +72,7 @@ def operator_console_router(settings: RouterSettings, candidates: TriageCandidat
         percent=percent,
         reasons=NOT_ADMITTED_REASONS,
         groups=GROUPS_ZH,
+        work_status=WORK_STATUS_ZH,
     )
     Session = Annotated[ConsoleSession, Depends(session_dependency(console))]
     router = APIRouter(include_in_schema=False)

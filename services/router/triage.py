@@ -78,9 +78,7 @@ async def assign_item(
         reason=f"人工研判（{operator}）：属于社区工作准入事项 {item.code}「{item.name_zh}」，转{department}办理",
         list_version=admission_list.version,
     )
-    await _apply(
-        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
-    )
+    await _apply(case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now)
     return decision
 
 
@@ -106,9 +104,7 @@ async def mark_not_admitted(
         reason_code=reason_code,
         list_version=admission_list.version,
     )
-    await _apply(
-        case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now
-    )
+    await _apply(case_id, decision, operator=operator, uow=uow, admission_list=admission_list, cipher=cipher, now=now)
     return decision
 
 

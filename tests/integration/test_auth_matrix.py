@@ -68,6 +68,7 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("PUT", "/v1/registry/grids/{grid_id}/active"): {OP},
         ("POST", "/v1/registry/imports"): {OP},
         ("POST", "/v1/registry/grids/redraw"): {OP},
+        ("GET", "/v1/registry/files/{name}"): {OP},
         ("GET", "/open311/v2/services.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/services/{service_code}.{fmt}"): PUBLIC,
         ("GET", "/open311/v2/requests.{fmt}"): PUBLIC,
@@ -75,7 +76,9 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("POST", "/open311/v2/requests.{fmt}"): API_KEY,
         ("GET", "/app/sw.js"): PUBLIC,
         ("GET", "/media/{photo_id}"): PHOTO_LINK,
-        **console("/app", [("GET", ""), ("POST", "/photos"), ("POST", "/reports"), ("GET", "/cases/{case_id}")]),
+        **console(
+            "/app", [("GET", ""), ("POST", "/photos"), ("POST", "/reports"), ("GET", "/mine"), ("GET", "/mine/stream")]
+        ),
     },
     "router": {
         ("GET", "/v1/decisions/{case_id}"): {OP},
@@ -117,13 +120,15 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
         ("GET", "/v1/rates"): STAFF,
         ("GET", "/v1/stats"): STAFF,
         ("GET", "/v1/extensions"): STAFF,
-        ("POST", "/v1/work-items/{case_id}/duplicate/confirm"): {OP},
-        ("POST", "/v1/work-items/{case_id}/duplicate/reject"): {OP},
+        ("POST", "/v1/work-items/{case_id}/duplicate/confirm"): STAFF,
+        ("POST", "/v1/work-items/{case_id}/duplicate/reject"): STAFF,
         ("GET", "/v1/calendar"): STAFF,
         ("PUT", "/v1/calendar/district/{day}"): {OP},
         ("DELETE", "/v1/calendar/district/{day}"): {OP},
         ("PUT", "/v1/calendar/national/{year}"): {OP},
         ("GET", "/v1/reports/weekly/{week}"): {OP},
+        ("GET", "/v1/reports/weekly"): {OP},
+        ("GET", "/v1/reports/files/{name}"): {OP},
         **console(
             "/desk",
             [
@@ -134,6 +139,7 @@ MATRIX: dict[str, dict[tuple[str, str], set[str] | str]] = {
                 ("POST", "/cases/{case_id}/resolve"),
                 ("POST", "/cases/{case_id}/return"),
                 ("POST", "/cases/{case_id}/extension"),
+                ("POST", "/cases/{case_id}/duplicate/{decision}"),
             ],
         ),
     },
@@ -179,6 +185,7 @@ def url(path: str) -> str:
         "day": "2026-12-08",
         "year": 2026,
         "week": "2026-W49",
+        "name": "weekly-2026-W49.pdf",
         "official_id": 1,
         "escalation_id": 1,
     }
@@ -195,6 +202,7 @@ def url(path: str) -> str:
         "day",
         "year",
         "week",
+        "name",
         "official_id",
         "escalation_id",
     ):

@@ -81,7 +81,9 @@ async def stack(ns) -> AsyncIterator[dict[str, Any]]:
             RouterSettings(database_url=ns.database_urls["router"], kafka=ns.kafka()), classifier=ScriptedClassifier()
         ),
         "departments": departments_app(
-            DepartmentsSettings(database_url=ns.database_urls["departments"], kafka=ns.kafka())
+            DepartmentsSettings(
+                database_url=ns.database_urls["departments"], kafka=ns.kafka(), publish_weekly_reports=False
+            )
         ),
     }
     async with AsyncExitStack() as stack:

@@ -4,6 +4,7 @@ and changes nothing, the same files again change nothing, problems are printed b
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ def database(ns: Any) -> Any:
 def test_the_exported_district_imports_once_and_then_changes_nothing(
     database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["registry", "export", str(tmp_path)]) == 0
+    assert main(["registry", "export", "--generated", str(tmp_path)]) == 0
     files = [
         f"--{kind}={tmp_path / name}"
         for kind, name in (
@@ -44,10 +45,11 @@ def test_the_exported_district_imports_once_and_then_changes_nothing(
 
     assert main([*base, "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert "+ grid JN-G0001" in dry and "dry run: {'community': {'added': 108}, 'grid': {'added': 998}" in dry
+    assert "+ grid JN-G0001" in dry and "dry run: {'street': {'added': 13}, 'community': {'added': 108}" in dry
     assert main(base) == 0
-    assert "applied: {'community': {'added': 108}, 'grid': {'added': 998}, 'worker': {'added': 1438}}" in (
-        capsys.readouterr().out
+    assert (
+        "applied: {'street': {'added': 13}, 'community': {'added': 108}, 'grid': {'added': 998}, "
+        "'worker': {'added': 1438}}" in capsys.readouterr().out
     )
     assert main(base) == 0
     assert "no changes: the files describe the registry in force" in capsys.readouterr().out
@@ -65,3 +67,33 @@ def test_the_exported_district_imports_once_and_then_changes_nothing(
     workers.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(base) == 0
     assert "applied: {'worker': {'deactivated': 1}}" in capsys.readouterr().out
+
+
+def test_the_registry_in_force_exports_with_its_boundaries_and_imports_back_unchanged(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generated, exported = tmp_path / "generated", tmp_path / "exported"
+    assert main(["registry", "export", f"--database-url={database}", str(exported)]) == 1  # nothing imported yet
+    assert main(["registry", "export", "--generated", str(generated)]) == 0
+    assert main(["registry", "import", f"--database-url={database}", *_files(generated)]) == 0
+    capsys.readouterr()
+
+    assert main(["registry", "export", f"--database-url={database}", str(exported)]) == 0
+    streets = json.loads((exported / "streets.geojson").read_text(encoding="utf-8"))["features"]
+    communities = json.loads((exported / "communities.geojson").read_text(encoding="utf-8"))["features"]
+    assert len(streets) == 13 and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in streets)
+    assert len(communities) == 108 and all(f["geometry"] is not None for f in communities)
+    # The stored boundaries are the imported ones, exactly (streets come out in name order): importing the export
+    # changes nothing.
+    for name in ("communities.geojson", "grids.geojson", "workers.csv"):
+        assert (exported / name).read_bytes() == (generated / name).read_bytes(), name
+    imported = json.loads((generated / "streets.geojson").read_text(encoding="utf-8"))["features"]
+    assert sorted(streets, key=str) == sorted(imported, key=str)
+    assert main(["registry", "import", f"--database-url={database}", *_files(exported)]) == 0
+    assert "no changes" in capsys.readouterr().out
+
+
+def _files(directory: Path) -> list[str]:
+    return [f"--{kind}={directory / f'{kind}.geojson'}" for kind in ("communities", "grids", "streets")] + [
+        f"--workers={directory / 'workers.csv'}"
+    ]

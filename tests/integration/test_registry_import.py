@@ -130,7 +130,12 @@ async def test_an_import_is_previewed_applied_once_and_the_same_files_change_not
     async with intake() as client:
         preview = (await import_files(client, files, dry_run=True)).json()
         assert preview["applied"] is False and preview["version"] is None
-        assert preview["summary"] == {"community": {"added": 2}, "grid": {"added": 4}, "worker": {"added": 4}}
+        assert preview["summary"] == {
+            "street": {"added": 1},
+            "community": {"added": 2},
+            "grid": {"added": 4},
+            "worker": {"added": 4},
+        }
         assert "+ grid T-G1" in preview["preview"]
         assert (await client.get("/v1/registry")).json()["counts"]["grids"] == 0
 
@@ -169,6 +174,7 @@ async def test_the_generated_district_imports_in_seconds(intake: Intake) -> None
         first = time.perf_counter() - started
         assert response.status_code == 200, response.text[:500]
         assert response.json()["summary"] == {
+            "street": {"added": 13},
             "community": {"added": 108},
             "grid": {"added": 998},
             "worker": {"added": 1438},
@@ -262,17 +268,30 @@ async def test_an_open311_request_is_placed_in_the_grid_whose_boundary_holds_it(
         assert outside.status_code == 400 and "outside the district" in outside.text
 
 
-async def test_the_demo_imports_the_generated_district_as_files(intake: Intake) -> None:
-    from gridloop.demo.client import DemoClient, ServiceUrls
-    from gridloop.demo.run import import_generated_district
-
+async def test_the_generated_district_imports_through_the_api_exports_back_and_places_requests(
+    intake: Intake,
+) -> None:
     async with intake() as client:
-        transport = client._transport  # the intake app in memory, as the demo reaches it over HTTP
-        async with DemoClient(ServiceUrls(intake="http://intake"), transport=transport) as demo:
-            first = await import_generated_district(demo)
-            assert first["applied"] is True and first["summary"]["grid"] == {"added": 998}
-            again = await import_generated_district(demo)
-            assert again["applied"] is False and again["version"] == first["version"]
+        files = district_files(default_registry())
+        first = (await import_files(client, files)).json()
+        assert first["applied"] is True and first["summary"]["grid"] == {"added": 998}
+        assert first["summary"]["street"] == {"added": 13} and first["summary"]["community"] == {"added": 108}
+        again = (await import_files(client, files)).json()
+        assert again["applied"] is False and again["version"] == first["version"]
+        # The operator's export: the stored boundaries, which import back unchanged.
+        exported = {
+            name: (await client.get(f"/v1/registry/files/{name}")).content
+            for name in ("streets.geojson", "communities.geojson", "grids.geojson", "workers.csv")
+        }
+        assert exported["communities.geojson"] == files.communities and exported["grids.geojson"] == files.grids
+        back = DistrictFiles(
+            communities=exported["communities.geojson"],
+            grids=exported["grids.geojson"],
+            workers=exported["workers.csv"],
+            streets=exported["streets.geojson"],
+        )
+        assert (await import_files(client, back)).json()["applied"] is False
+        assert (await client.get("/v1/registry/files/roads.geojson")).status_code == 404
         registry = default_registry()
         grid = registry.grids[42]
         form = {"api_key": DEV_OPEN311_API_KEY, "service_code": "S03", "lat": str(grid.lat), "long": str(grid.lon)}

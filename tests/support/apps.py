@@ -12,6 +12,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from gridloop.servicekit.clock import Clock
 from tests.support.auth import ActingAsCaller
 from tests.support.namespace import Namespace
 
@@ -26,8 +27,13 @@ class Services:
 
 
 def build_apps(
-    ns: Namespace, *, notify_log: Path, overrides: dict[str, dict[str, Any]] | None = None
+    ns: Namespace,
+    *,
+    notify_log: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    departments_clock: Clock | None = None,
 ) -> dict[str, FastAPI]:
+    """The four apps; `departments_clock` lets a test move the departments' time (its deadlines and escalations)."""
     from services.departments.main import make_app as departments_app
     from services.departments.settings import DepartmentsSettings
     from services.intake.main import make_app as intake_app
@@ -53,7 +59,14 @@ def build_apps(
                 "departments",
                 # settings() adds the test's overrides, which may set the calendar too
                 **({} if "calendar" in overrides.get("departments", {}) else {"calendar": "round_the_clock"}),
-            )
+                # no weekly report publishing (publishing.py has its own test): it renders last week's at every start
+                **(
+                    {}
+                    if "publish_weekly_reports" in overrides.get("departments", {})
+                    else {"publish_weekly_reports": False}
+                ),
+            ),
+            clock=departments_clock,
         ),
         "notify": notify_app(
             settings(NotifySettings, "notify", log_channel_path=notify_log, delivery_poll_seconds=0.05)

@@ -139,7 +139,14 @@ async def departments_app(ns: Namespace, clock: FixedClock, **settings: Any) -> 
 
     # Calendar hours unless a test asks for the working calendar: most tests dispatch at the wall clock's time, whose
     # weekday or holiday must not decide them.
-    values = {"sla_scan_seconds": 0.05, "rate_refresh_seconds": 0.5, "calendar": "round_the_clock", **settings}
+    # No weekly report publishing unless a test asks for it: it would build last week's report at every start.
+    values = {
+        "sla_scan_seconds": 0.05,
+        "rate_refresh_seconds": 0.5,
+        "calendar": "round_the_clock",
+        "publish_weekly_reports": False,
+        **settings,
+    }
     app = make_app(
         DepartmentsSettings(database_url=ns.database_urls["departments"], kafka=ns.kafka(), **values), clock=clock
     )

@@ -24,6 +24,7 @@ from gridloop.admission.examples import (
     violence_risk_examples,
 )
 from gridloop.admission.metrics import Metrics, evaluate
+from gridloop.admission.open_set import ADMITTED
 from gridloop.admission.retraining import corrections_from_dicts
 
 
@@ -111,7 +112,9 @@ def test_decision_explains_itself(classifier: Classifier) -> None:
     decision = classifier.classify("有人从三楼窗户拉电线下来给电瓶车充电，飞线挂在树上")
     assert isinstance(decision, Decision)
     assert (decision.outcome, decision.item_code) == ("admitted", "S12")
-    assert 0.0 <= decision.confidence <= 1.0 and decision.confidence >= classifier.threshold
+    # The threshold gates the raw P(department); the confidence stated is calibrated (open_set.Calibrator).
+    assert 0.0 <= decision.confidence <= 1.0
+    assert decision.confidence >= classifier.calibrator(ADMITTED, classifier.threshold)
     assert decision.runner_up is not None and decision.runner_up != "S12"
     assert decision.features and any(f.startswith("关键词:") for f in decision.features)
     assert decision.list_version == default_admission_list().version

@@ -33,6 +33,59 @@ def test_danger_signals_are_found_by_kind(text: str, kind: str) -> None:
     assert kind in {s.kind for s in danger_signals(text)}
 
 
+# Phrasings written for the second issue #24 session (not in any bank): dialect, voice-input slips, very short.
+DANGER_PROBES = [
+    "两个邻居扯筋扯到后头打起来了",
+    "楼下那个男的锤人，锤了好几拳",
+    "他在门口吼老子弄死你",
+    "说要杀了前妻",
+    "屋头男人又打婆娘了",
+    "女的被老公掐住脖子差点没气",
+    "娃娃被继父打得满身是伤",
+    "老人被儿子赶出门睡在楼梯间",
+    "小伙子站在天台边上说要跳下去",
+    "那个妹妹手腕上好多刀口，说想自残",
+    "两伙人拿钢管在巷子里干起来了",
+    "醉汉提起菜刀追人",
+    "他捅了对方一刀跑了",
+    "打架打得头破血流",
+    "有人抢包把婆婆推倒在地",
+    "娃儿被锁在屋头三天没吃饭",
+    "家庭暴力，女方要求报警",
+    "说再不还钱就烧了他家的房子",
+    "挨了打，脸肿起老高",
+    "一个男的威胁要砍人",
+]
+ROUTINE_PROBES = [
+    "打12345一直占线",
+    "老人想学用手机打电话",
+    "小区打扫卫生没人管",
+    "娃娃要打疫苗在哪打",
+    "商场跳楼价大甩卖",
+    "广场舞要跳到十点",
+    "打针打肿了找医院",
+    "钥匙锁在屋头了喊开锁",
+    "打车打不到",
+    "楼下烧纸钱，车都熏黑了",
+]
+
+
+@pytest.mark.parametrize("text", DANGER_PROBES)
+def test_violence_and_danger_in_many_wordings_are_found(text: str) -> None:
+    assert danger_signals(text), text
+
+
+@pytest.mark.parametrize("text", ROUTINE_PROBES)
+def test_everyday_uses_of_the_same_characters_are_not_danger(text: str) -> None:
+    assert danger_signals(text) == []
+
+
+def test_every_report_with_danger_signals_stays_with_the_police_or_an_operator(classifier: Classifier) -> None:
+    for text in DANGER_PROBES:
+        decision = classifier.classify(text)
+        assert (decision.outcome, decision.department) in {("admitted", "police"), ("triage", None)}, text
+
+
 @pytest.mark.parametrize(
     "text",
     [

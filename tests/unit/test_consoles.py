@@ -12,10 +12,10 @@ import pytest
 from gridloop.auth.settings import DEV_SIGNING_KEY
 from gridloop.auth.tokens import TokenIssuer
 from gridloop.consoles.media import photo_id_of, photo_link_valid, signed_photo_url
-from services.departments.clerk_console import escalation_zh, refusal_zh, time_left, worklist
+from services.departments.clerk_console import escalation_zh, refusal_zh, suspects_by_primary, time_left, worklist
 from services.departments.schemas import WorkItemView
-from services.intake.schemas import CaseView, TimelineEntry
-from services.intake.worker_app import PhotoRefused, photo_id_for, photo_type, report_status
+from services.intake.schemas import WorkerReportView, WorkerUpdateView
+from services.intake.worker_app import PhotoRefused, photo_id_for, photo_type, report_card
 from services.router.operator_console import RateRow, period
 
 NOW = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
@@ -61,6 +61,16 @@ def test_the_worklist_is_filtered_and_sorted_by_deadline_with_breached_ones_firs
     assert [r.item.case_id for r in rows] == [breached.case_id, sooner.case_id, later.case_id]
     assert rows[0].breached and rows[0].time_left.startswith("超时")
     assert rows[1].soon and not rows[2].soon  # under a quarter of the 24-hour window left
+
+
+def test_suspected_duplicates_are_listed_under_their_primary_while_open_earliest_first() -> None:
+    primary = work_item("signed")
+    later = work_item(suspected_duplicate_of=primary.case_id, duplicate_score=0.15)
+    earlier = work_item(suspected_duplicate_of=primary.case_id, dispatched_at=later.dispatched_at - timedelta(hours=1))
+    closed = work_item("resolved", suspected_duplicate_of=primary.case_id)
+    unrelated = work_item()
+    grouped = suspects_by_primary([primary, later, closed, earlier, unrelated])
+    assert grouped == {primary.case_id: [earlier, later]}
 
 
 def test_a_signed_case_counts_down_to_its_resolution_deadline_and_a_resolved_one_says_how_it_ended() -> None:
@@ -125,21 +135,54 @@ def test_the_rate_board_period_is_whole_days_in_shanghai_and_overdue_is_due_minu
     assert row.overdue == 2
 
 
-def test_a_case_not_admitted_tells_the_worker_what_to_say_to_the_resident() -> None:
-    reason = "不属于社区工作准入事项：属于消费纠纷（如网购退货、商家纠纷），请拨打12315或向购物平台投诉"
-    case = CaseView(
+def test_a_case_not_admitted_tells_the_worker_the_reason_and_what_to_say_to_the_resident() -> None:
+    reason = "不属于社区工作准入事项：属于消费纠纷（如网购退货、商家纠纷）"
+    refer_to = "请告知居民拨打12315或登录全国12315平台投诉，网购纠纷可先向购物平台投诉"
+    update = WorkerUpdateView(
+        id=7,
         case_id=uuid.uuid4(),
         status="not_admitted",
-        worker_id="JN-W0001",
-        grid_id="JN-G0001",
-        community_id="JN-C001",
-        reported_at=NOW,
-        description="网购退货商家不理",
-        timeline=[
-            TimelineEntry(status="received", at=NOW, actor="intake", department=None, item_code=None, note="已受理"),
-            TimelineEntry(status="not_admitted", at=NOW, actor="router", department=None, item_code=None, note=reason),
-        ],
+        at=NOW,
+        text=f"不予受理：{reason}。请告知居民：{refer_to}",
+        action_needed=True,
+        detail={"department": None, "reason": reason, "refer_to": refer_to},
     )
-    status = report_status(case)
-    assert (status.label, status.note) == ("不属于准入事项", reason)
-    assert status.tell_resident == f"请告知居民：{reason}"
+    report = WorkerReportView(
+        case_id=update.case_id,
+        status="not_admitted",
+        reported_at=NOW,
+        updated_at=NOW,
+        description="网购退货商家不理，想让社区帮忙协调一下",
+        latest=update,
+    )
+    card = report_card(report)
+    assert (card["label"], card["note"]) == ("不属于准入事项", f"不予受理：{reason}")
+    assert card["tell_resident"] == refer_to and card["action_needed"] is True
+
+
+def test_a_forwarded_case_shows_the_latest_outcome_and_nothing_to_tell() -> None:
+    update = WorkerUpdateView(
+        id=8,
+        case_id=uuid.uuid4(),
+        status="forwarded",
+        at=NOW,
+        text="已转派：楼道消防隐患，交街道办事处办理，办理时限24小时",
+        action_needed=False,
+        detail={"department": "street_office"},
+    )
+    report = WorkerReportView(
+        case_id=update.case_id,
+        status="forwarded",
+        reported_at=NOW,
+        updated_at=NOW,
+        description="楼道堆物",
+        latest=update,
+    )
+    card = report_card(report)
+    assert (card["label"], card["note"], card["tell_resident"]) == ("已转派", update.text, None)
+
+
+def test_a_duplicate_decision_refused_by_the_api_reads_in_chinese() -> None:
+    assert refusal_zh(409, "case is not a suspected duplicate") == "该事项已不是疑似重复件（可能已有同事处理）。"
+    gone = refusal_zh(409, f"the suspected primary {uuid.uuid4()} is no longer open")
+    assert gone == "疑似的主事项已办结或已退单，不能并案，请单独办理。"

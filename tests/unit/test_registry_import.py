@@ -218,3 +218,55 @@ def test_problem_text_names_file_and_place() -> None:
     assert str(Problem("grids", "feature 3", "bad")) == "grids: feature 3: bad"
     assert str(Problem("grids", "", "bad")) == "grids: bad"
     assert shape({"type": "Polygon", "coordinates": square(0)}).is_valid
+
+
+def test_communities_and_streets_without_a_drawn_boundary_are_dissolved_from_their_grids() -> None:
+    district = District()
+    for community in district.communities:
+        community["geometry"] = None
+    district.streets[0]["geometry"] = None
+    registry = read_district(district.files())
+    c1 = registry.community("T-C1")
+    expected = shape({"type": "Polygon", "coordinates": square(0, width=2)})
+    assert c1.boundary is not None and c1.boundary.symmetric_difference(expected).area < 1e-12
+    (street,) = registry.streets
+    expected = shape({"type": "Polygon", "coordinates": square(0, width=4)})
+    assert street.name == "T街道" and street.boundary is not None
+    assert street.boundary.symmetric_difference(expected).area < 1e-12
+
+
+def test_a_street_its_communities_leave_uncovered_or_overrun_is_reported() -> None:
+    district = District()
+    for community in district.communities:
+        community["geometry"] = None  # dissolved from the grids: checked against the street all the same
+    district.streets[0]["geometry"] = {"type": "Polygon", "coordinates": square(0, width=3)}
+    found = problems(district)
+    assert any(p.startswith("communities: community T-C2 (its grids):") and "outside street T街道" in p for p in found)
+    district.streets[0]["geometry"] = {"type": "Polygon", "coordinates": square(0, width=5)}
+    found = problems(district)
+    assert any(p.startswith("streets: street T街道:") and "not covered by its communities" in p for p in found)
+
+
+def test_a_redrawn_community_or_street_boundary_is_a_change_and_the_same_one_is_not() -> None:
+    before = read_district(District().files())
+    assert plan_import(before, read_district(District().files())).is_empty
+    district = District()
+    district.grids[1] = district.grid(2, "T-C2", square(1))  # T-G2 moves to the second community
+    district.communities[0]["geometry"] = {"type": "Polygon", "coordinates": square(0)}
+    district.communities[1]["geometry"]["coordinates"] = square(1, width=3)
+    change = plan_import(before, read_district(district.files()))
+    assert change.changed["community"] == {"T-C1": ["boundary"], "T-C2": ["boundary"]}
+    assert "street" not in change.changed  # the street's own drawing did not move
+
+
+def test_a_place_is_the_polygon_holding_the_point_else_the_reported_grid() -> None:
+    from gridloop.registry.places import place_of
+
+    registry = read_district(District().files())
+    g3 = registry.grid("T-G3")
+    # Named T-G2 (community T-C1) but lying in T-G3: counts in T-G3's community and street.
+    across = place_of(registry, "T-G2", g3.lat, g3.lon)
+    assert (across.grid_id, across.community_id, across.street, across.by) == ("T-G3", "T-C2", "T街道", "location")
+    nowhere = place_of(registry, "T-G2", 31.5, 104.2)  # outside the district
+    assert (nowhere.grid_id, nowhere.community_id, nowhere.by) == ("T-G2", "T-C1", "reported_grid")
+    assert place_of(registry, "T-G2", None, None).by == "reported_grid"

@@ -10,10 +10,10 @@
   const csrf = root.dataset.csrf;
   const photoMaxBytes = Number(root.dataset.photoMaxMb) * 1024 * 1024;
   const maxPhotos = Number(root.dataset.maxPhotos);
-  const sentKey = "gridloop.sent." + worker;
   const $ = (id) => document.getElementById(id);
   let position = null;
   let flushing = false;
+  let sentSome = false; // a report left the outbox: "my reports" is read again
 
   // ---- the outbox: one IndexedDB store, keyed by client_report_id --------------------------------------------
   function openDb() {
@@ -37,14 +37,9 @@
   const putPending = (entry) => store("readwrite", (s) => s.put(entry));
   const dropPending = (id) => store("readwrite", (s) => s.delete(id));
 
-  function sentReports() {
-    try { return JSON.parse(localStorage.getItem(sentKey) || "[]"); } catch (e) { return []; }
-  }
-  function remember(entry, caseId) {
-    const sent = sentReports().filter((r) => r.case_id !== caseId);
-    sent.unshift({ case_id: caseId, summary: entry.report.description.slice(0, 40), at: entry.report.occurred_at });
-    localStorage.setItem(sentKey, JSON.stringify(sent.slice(0, 50)));
-  }
+  // "My reports" as last drawn, so the app shows them without a connection too.
+  const mineKey = "gridloop.mine." + worker;
+  const labels = JSON.parse(root.dataset.statusLabels || "{}");
 
   // ---- rendering ---------------------------------------------------------------------------------------------
   function item(text, extra) {
@@ -110,8 +105,8 @@
     const response = await post("/app/reports", { ...entry.report, photo_urls: urls }, true);
     if (retryLater(response.status)) return false;
     if (response.status === 200 || response.status === 202) {
-      remember(entry, (await response.json()).case_id);
       await dropPending(entry.id);
+      sentSome = true;
       return true;
     }
     entry.error = await detail(response);
@@ -131,48 +126,91 @@
     } finally {
       flushing = false;
       await showPending();
-      await refreshMine();
+      if (sentSome) { sentSome = false; await refreshMine(); }
     }
   }
 
-  // ---- my reports --------------------------------------------------------------------------------------------
-  async function refreshMine() {
-    const list = $("mine");
-    const sent = sentReports();
-    if (!sent.length) { list.replaceChildren(item("还没有已发送的上报。")); return; }
-    const rows = [];
-    for (const report of sent.slice(0, 20)) {
-      let status = null;
-      if (navigator.onLine) {
-        try {
-          const response = await fetch("/app/cases/" + report.case_id, { headers: { Accept: "application/json" } });
-          if (response.ok) status = await response.json();
-        } catch (e) { status = null; }
-      }
-      const li = document.createElement("li");
-      li.className = "mine";
-      li.dataset.caseId = report.case_id;
-      const head = document.createElement("div");
-      const badge = document.createElement("span");
-      badge.className = "badge status" + (status && status.status === "resolved" ? " ok" : status && status.status === "not_admitted" ? " bad" : "");
-      badge.textContent = status ? status.label : "—";
-      head.append(badge, " " + report.summary);
-      li.appendChild(head);
-      if (status && status.note) {
-        const note = document.createElement("div");
-        note.className = "muted";
-        note.textContent = (status.department ? status.department + "：" : "") + status.note;
-        li.appendChild(note);
-      }
-      if (status && status.tell_resident) {
-        const tell = document.createElement("div");
-        tell.className = "tell";
-        tell.textContent = status.tell_resident;
-        li.appendChild(tell);
-      }
-      rows.push(li);
+  // ---- my reports: the worker feed (GET /app/mine), kept live by its stream (/app/mine/stream) -------------
+  // One card per report: its status, the latest outcome and, for a case not admitted, what to tell the resident.
+  // worker_app.report_card draws a listed report the same way.
+  let stream = null;
+  let polling = null;
+  let newest = 0; // the newest update drawn: the stream starts after it
+  function card(report) {
+    const li = document.createElement("li");
+    li.className = "mine";
+    li.dataset.caseId = report.case_id;
+    li.dataset.status = report.status;
+    const head = document.createElement("div");
+    const badge = document.createElement("span");
+    badge.className = "badge status" + (report.status === "resolved" || report.status === "closed" ? " ok" : report.action_needed ? " bad" : "");
+    badge.textContent = report.label || "—";
+    head.append(badge, " " + report.summary);
+    li.appendChild(head);
+    if (report.note) {
+      const note = document.createElement("div");
+      note.className = "muted note";
+      note.textContent = report.note;
+      li.appendChild(note);
     }
-    list.replaceChildren(...rows);
+    if (report.tell_resident) {
+      const tell = document.createElement("div");
+      tell.className = "tell";
+      tell.textContent = report.tell_resident;
+      li.appendChild(tell);
+    }
+    return li;
+  }
+  function draw(reports) {
+    const list = $("mine");
+    if (!reports.length) { list.replaceChildren(item("还没有已发送的上报。")); return; }
+    list.replaceChildren(...reports.map(card));
+  }
+  function drawn() {
+    try { return JSON.parse(localStorage.getItem(mineKey) || "[]"); } catch (e) { return []; }
+  }
+  function keep(reports) { localStorage.setItem(mineKey, JSON.stringify(reports)); draw(reports); }
+  async function refreshMine() {
+    if (!navigator.onLine) return;
+    try {
+      const response = await fetch("/app/mine", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      const body = await response.json();
+      newest = Math.max(newest, body.newest_update || 0);
+      keep(body.reports);
+    } catch (e) { /* the connection went: the cards drawn stay */ }
+  }
+  // A streamed outcome redraws its report's card; a report not drawn yet (sent from another phone) reloads the list.
+  function apply(update) {
+    newest = Math.max(newest, update.id);
+    const reports = drawn();
+    const report = reports.find((r) => r.case_id === update.case_id);
+    if (!report) { refreshMine(); return; }
+    if (update.status in labels) { report.status = update.status; report.label = labels[update.status]; }
+    report.action_needed = update.action_needed;
+    report.note = update.text;
+    report.tell_resident = null;
+    if (update.status === "not_admitted") {
+      report.note = "不予受理：" + (update.detail.reason || "");
+      report.tell_resident = update.detail.refer_to || "请告知居民：" + (update.detail.reason || "");
+    }
+    keep(reports);
+  }
+  function poll(on) {
+    if (on && !polling) polling = setInterval(refreshMine, 10000);
+    if (!on && polling) { clearInterval(polling); polling = null; }
+    $("mine-live").textContent = !on ? "状态变化将实时显示。"
+      : navigator.onLine ? "实时连接中断，每10秒刷新一次。" : "当前无网络：显示的是上次看到的状态，网络恢复后自动更新。";
+  }
+  // The stream first; polling the list only while the stream is down. The browser reconnects by itself (sending
+  // the last update's id); a stream closed for good (signed out) is reopened on the next sign of a connection.
+  function listen() {
+    if (!window.EventSource) { poll(true); return; }
+    if (stream && stream.readyState !== EventSource.CLOSED) return;
+    stream = new EventSource("/app/mine/stream?after=" + newest);
+    stream.addEventListener("open", () => { poll(false); refreshMine(); });
+    stream.addEventListener("status", (event) => apply(JSON.parse(event.data)));
+    stream.addEventListener("error", () => poll(true));
   }
 
   // ---- the form ----------------------------------------------------------------------------------------------
@@ -219,9 +257,12 @@
     flush();
   });
 
-  window.addEventListener("online", () => { showConnection(); flush(); });
+  window.addEventListener("online", () => { showConnection(); flush(); listen(); });
   window.addEventListener("offline", () => { showConnection(); showPending(); });
-  document.querySelector("form.logout")?.addEventListener("submit", () => { if (window.caches) caches.delete("gridloop-worker"); });
+  document.querySelector("form.logout")?.addEventListener("submit", () => {
+    localStorage.removeItem(mineKey); // the cards drawn, and the page kept for offline use, leave with the worker
+    if (window.caches) caches.delete("gridloop-worker");
+  });
   if (navigator.geolocation) {
     navigator.geolocation.getCurrentPosition(
       (p) => { position = p.coords; $("location-text").textContent = "已获取手机定位。"; },
@@ -229,9 +270,12 @@
       { timeout: 10000, maximumAge: 60000 }
     );
   }
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js").catch(() => {});
+  // Scope /app: the page itself (sw.js is served with Service-Worker-Allowed: /app).
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app" }).catch(() => {});
   showConnection();
+  draw(drawn());
   showPending();
+  refreshMine().then(listen);
   flush();
-  setInterval(flush, 5000); // retries, and keeps "my reports" current
+  setInterval(flush, 5000); // retries what waits on the phone
 })();
