@@ -35,7 +35,8 @@ down:
 status:
 	$(BIN)/gridloop stack status
 
-# ruff everywhere; mypy strict on gridloop/{contracts,delivery,servicekit,ops} and services/*/handlers.py ([tool.mypy]).
+# ruff everywhere; mypy strict on gridloop/{contracts,delivery,auth,servicekit,ops} and the services' handlers, routes
+# and queries ([tool.mypy] files).
 lint: install
 	$(BIN)/ruff check gridloop services tests
 	$(BIN)/mypy

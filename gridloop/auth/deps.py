@@ -8,7 +8,7 @@ not allow: 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -40,7 +40,7 @@ async def get_principal(
     return principal
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only these roles (403 for the others)."""
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

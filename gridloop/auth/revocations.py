@@ -61,6 +61,8 @@ class RevocationCache:
             try:
                 async with self._db.engine.connect() as conn:
                     raw = (await conn.get_raw_connection()).driver_connection
+                    if raw is None:  # the pool handed out a connection already closed: retry below
+                        raise ConnectionError("database connection closed")
                     await raw.add_listener(CHANNEL, self._notified)
                     raw.add_termination_listener(self._lost)
                     try:

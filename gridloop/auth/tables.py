@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -48,13 +49,21 @@ audit_log = SHARED.audit_log
 revoked_tokens = SHARED.revoked_tokens
 
 
-def create_auth_tables(op) -> None:
+class MigrationOps(Protocol):
+    """What the helpers use of alembic's `op` (a migration passes the module itself)."""
+
+    def get_bind(self) -> sa.Connection: ...
+
+    def drop_table(self, table_name: str) -> None: ...
+
+
+def create_auth_tables(op: MigrationOps) -> None:
     """For a service's alembic migration: create both tables."""
     bind = op.get_bind()
     for table in (audit_log, revoked_tokens):
         table.create(bind)
 
 
-def drop_auth_tables(op) -> None:
+def drop_auth_tables(op: MigrationOps) -> None:
     op.drop_table("revoked_tokens")
     op.drop_table("audit_log")

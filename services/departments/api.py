@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -39,8 +39,11 @@ from services.departments.working_time import CalendarNotCovered
 router = APIRouter(prefix="/v1", tags=["work items"])
 
 WorkStatus = Literal["dispatched", "signed", "in_progress", "resolved", "returned", "linked"]
-ERRORS = {404: {"description": "no such work item (or not yours)"}, 409: {"description": "step not allowed now"}}
-OPERATOR_ERRORS = {**ERRORS, 403: {"description": "operators only"}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such work item (or not yours)"},
+    409: {"description": "step not allowed now"},
+}
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"description": "operators only"}}
 
 
 @router.get("/work-items", response_model=WorkItemPage)

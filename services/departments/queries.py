@@ -4,6 +4,8 @@ extensions and counts. The routes (api.py) call these and hold no SQL themselves
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,10 +53,10 @@ async def work_item_page(
     return WorkItemPage(items=await views(conn, rows), total=total or 0)
 
 
-async def views(conn: AsyncConnection, rows: list[sa.Row]) -> list[WorkItemView]:
+async def views(conn: AsyncConnection, rows: Sequence[sa.Row[Any]]) -> list[WorkItemView]:
     """Work item views with their linked duplicates, reporters and escalation rungs."""
     ids = [r.case_id for r in rows]
-    linked: dict[uuid.UUID, list[sa.Row]] = {}
+    linked: dict[uuid.UUID, list[sa.Row[Any]]] = {}
     for r in (
         await conn.execute(
             sa.select(work_items)
@@ -145,7 +147,7 @@ async def department_stats(conn: AsyncConnection) -> DepartmentStats:
     for department, state, count in rows:
         by_status[state] = by_status.get(state, 0) + count
         by_department.setdefault(department, {})[state] = count
-    returns_by_department = dict.fromkeys(DEPARTMENTS, 0) | dict(bounces)
+    returns_by_department = {d: 0 for d in DEPARTMENTS} | {department: count for department, count in bounces}
     return DepartmentStats(
         by_status=by_status, by_department=by_department, returns_by_department=returns_by_department
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
 
@@ -16,7 +15,7 @@ from gridloop.contracts.events import ResidentContact
 from gridloop.registry import NotInRegistry, Registry
 from gridloop.registry.places import OutsideGrid, check_place
 from gridloop.servicekit.app import RuntimeDep
-from services.intake import metrics
+from services.intake import metrics, queries
 from services.intake.admission_list import RouterAdmissionList
 from services.intake.deps import (
     ActiveWorkerDep,
@@ -30,9 +29,8 @@ from services.intake.deps import (
     check_worker_active,
 )
 from services.intake.handlers import IdempotencyConflict, Submission, place_of_report
-from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn, TimelineEntry
+from services.intake.schemas import CaseView, OutsideGridCase, ReportAccepted, ReportIn
 from services.intake.settings import IntakeSettings
-from services.intake.tables import cases, timeline
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -135,25 +133,8 @@ async def list_cases_outside_grid(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[OutsideGridCase]:
     """Reports located outside the grid they name (beyond the GPS tolerance), newest first, for operators to check."""
-    query = (
-        sa.select(cases).where(cases.c.outside_grid_m.is_not(None)).order_by(cases.c.reported_at.desc()).limit(limit)
-    )
-    if since is not None:
-        query = query.where(cases.c.reported_at >= since)
     async with runtime.db.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [
-        OutsideGridCase(
-            case_id=r.case_id,
-            worker_id=r.worker_id,
-            grid_id=r.grid_id,
-            located_grid_id=r.located_grid_id,
-            outside_grid_m=r.outside_grid_m,
-            reported_at=r.reported_at,
-            status=r.status,
-        )
-        for r in rows
-    ]
+        return await queries.cases_outside_grid(conn, since=since, limit=limit)
 
 
 @router.get(
@@ -167,29 +148,12 @@ async def get_case(case_id: uuid.UUID, request: Request, runtime: RuntimeDep, ca
     if caller.role not in ("operator", "worker"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and the reporting worker read cases here")
     async with runtime.db.engine.connect() as conn:
-        case = (await conn.execute(sa.select(cases).where(cases.c.case_id == case_id))).one_or_none()
-        if case is None or (caller.role == "worker" and case.worker_id != caller.subject):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
-        steps = (
-            await conn.execute(sa.select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.at))
-        ).all()
-    return CaseView(
-        case_id=case.case_id,
-        status=case.status,
-        grid_id=case.grid_id,
-        community_id=case.community_id,
-        reported_at=case.reported_at,
-        description=case.description,
-        worker_id=case.worker_id,
-        outside_grid_m=case.outside_grid_m,
-        located_grid_id=case.located_grid_id,
-        timeline=[
-            TimelineEntry(
-                status=s.status, at=s.at, actor=s.actor, department=s.department, item_code=s.item_code, note=s.note
-            )
-            for s in steps
-        ],
-    )
+        case = await queries.case_with_timeline(
+            conn, case_id, worker_id=caller.subject if caller.role == "worker" else None
+        )
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+    return case
 
 
 @router.get(
@@ -202,7 +166,7 @@ async def get_resident_contact(
 ) -> ResidentContact:
     """The resident's contact details in clear, for an operator who must call back; every read is audited."""
     async with runtime.db.engine.begin() as conn:
-        stored = await conn.scalar(sa.select(cases.c.resident).where(cases.c.case_id == case_id))
+        stored = await queries.sealed_resident(conn, case_id)
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
         if stored.get(ERASED_MARK):

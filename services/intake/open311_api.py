@@ -61,7 +61,8 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Ro
 
 
 def _settings(request: Request) -> IntakeSettings:
-    return request.app.state.runtime.settings
+    settings: IntakeSettings = request.app.state.runtime.settings
+    return settings
 
 
 def _reader(request: Request) -> Open311Reader:
@@ -94,7 +95,8 @@ def _grid_centre(request: Request) -> Callable[[str], Grid | None]:
 
 def in_force(request: Request) -> AdmissionList:
     """The list in force in the router, as this replica last saw it (services/intake/admission_list.py)."""
-    return request.app.state.admission_list.current
+    admission_list: AdmissionList = request.app.state.admission_list.current
+    return admission_list
 
 
 @router.get("/services.{fmt}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,10 @@ EMPTY_REGISTRY_MESSAGE = (
     "the grid registry is empty: import the district with `gridloop registry import` or "
     "POST /v1/registry/imports (docs/registry.md); reports are refused until then"
 )
+
+
+# An operator's edit of the managed registry, applied on the caller's connection (with its audit entry).
+Edit = Callable[[AsyncConnection], Awaitable[object]]
 
 
 class RegistryConflict(Exception):

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import shapely
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 from shapely.geometry import shape
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.auth.audit import record_audit
 from gridloop.auth.tokens import Principal
@@ -69,18 +68,17 @@ async def _change(
     operator: Principal,
     action: str,
     target: str,
-    apply: Any,
+    apply: changes.Edit,
     detail: dict[str, Any],
-) -> Any:
+) -> None:
     """Apply a change and its audit entry in one transaction, then reload this replica's registry."""
     try:
         async with runtime.db.engine.begin() as conn:
-            result = await apply(conn)
+            await apply(conn)
             await record_audit(conn, operator, action, target=target, status=200, detail=detail, request=request)
     except changes.RegistryConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     await managed.load(runtime.db)
-    return result
 
 
 @router.get("", response_model=RegistrySummary)
@@ -105,11 +103,15 @@ async def add_community(
 ) -> CommunityView:
     community = Community(**body.model_dump())
 
-    async def apply(conn: AsyncConnection) -> None:
-        await changes.add_community(conn, community)
-
     await _change(
-        request, runtime, managed, operator, "add_community", community.community_id, apply, body.model_dump()
+        request,
+        runtime,
+        managed,
+        operator,
+        "add_community",
+        community.community_id,
+        lambda conn: changes.add_community(conn, community),
+        body.model_dump(),
     )
     return CommunityView(**body.model_dump(), grids=0)
 
@@ -128,10 +130,16 @@ async def add_grid(
 ) -> GridView:
     grid = _grid_from(body)
 
-    async def apply(conn: AsyncConnection) -> None:
-        await changes.add_grid(conn, grid)
-
-    await _change(request, runtime, managed, operator, "add_grid", grid.grid_id, apply, body.model_dump())
+    await _change(
+        request,
+        runtime,
+        managed,
+        operator,
+        "add_grid",
+        grid.grid_id,
+        lambda conn: changes.add_grid(conn, grid),
+        body.model_dump(),
+    )
     return GridView(**grid_dict(grid), worker_ids=[])
 
 
@@ -179,11 +187,17 @@ async def add_worker(
 ) -> WorkerView:
     worker = Worker(body.worker_id, body.name, body.phone, tuple(dict.fromkeys(body.grid_ids)))
 
-    async def apply(conn: AsyncConnection) -> None:
-        await changes.add_worker(conn, worker)
-
     detail = {"worker_id": worker.worker_id, "grid_ids": list(worker.grid_ids)}
-    await _change(request, runtime, managed, operator, "add_worker", worker.worker_id, apply, detail)
+    await _change(
+        request,
+        runtime,
+        managed,
+        operator,
+        "add_worker",
+        worker.worker_id,
+        lambda conn: changes.add_worker(conn, worker),
+        detail,
+    )
     return _worker_view(worker)
 
 
@@ -199,17 +213,22 @@ async def assign_worker(
 ) -> WorkerView:
     """Assign or move a worker: the grids given replace the worker's grids."""
     grid_ids = tuple(dict.fromkeys(body.grid_ids))
-    before: list[tuple[str, ...]] = []
-
-    async def apply(conn: AsyncConnection) -> None:
-        before.append(await changes.assign_worker(conn, worker_id, grid_ids))
 
     detail = {"grid_ids": list(grid_ids)}
     try:
         registry.worker(worker_id)
     except NotInRegistry as exc:
         raise _not_found(exc) from None
-    await _change(request, runtime, managed, operator, "assign_worker", worker_id, apply, detail)
+    await _change(
+        request,
+        runtime,
+        managed,
+        operator,
+        "assign_worker",
+        worker_id,
+        lambda conn: changes.assign_worker(conn, worker_id, grid_ids),
+        detail,
+    )
     return _worker_view(managed.current.worker(worker_id))
 
 
@@ -258,11 +277,17 @@ async def set_worker_active(
     """Deactivate a departed worker (their credentials are refused from the next request on; their cases stay
     theirs, visible to operators) or reactivate one."""
 
-    async def apply(conn: AsyncConnection) -> None:
-        await changes.set_worker_active(conn, worker_id, body.active)
-
     action = "activate_worker" if body.active else "deactivate_worker"
-    await _change(request, runtime, managed, operator, action, worker_id, apply, {"active": body.active})
+    await _change(
+        request,
+        runtime,
+        managed,
+        operator,
+        action,
+        worker_id,
+        lambda conn: changes.set_worker_active(conn, worker_id, body.active),
+        {"active": body.active},
+    )
     return _worker_view(managed.current.worker(worker_id))
 
 
@@ -278,11 +303,17 @@ async def set_grid_active(
     """Deactivate a grid no longer in use (its cases keep it; new reports are refused on it) or reactivate it.
     Refused (409) while active workers walk it: reassign them first. Grids merged or split: `POST /grids/redraw`."""
 
-    async def apply(conn: AsyncConnection) -> None:
-        await changes.set_grid_active(conn, grid_id, body.active)
-
     action = "activate_grid" if body.active else "deactivate_grid"
-    await _change(request, runtime, managed, operator, action, grid_id, apply, {"active": body.active})
+    await _change(
+        request,
+        runtime,
+        managed,
+        operator,
+        action,
+        grid_id,
+        lambda conn: changes.set_grid_active(conn, grid_id, body.active),
+        {"active": body.active},
+    )
     return _grid_view(managed.current, managed.current.grid(grid_id))
 
 

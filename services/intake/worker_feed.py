@@ -28,6 +28,7 @@ from gridloop.contracts.events import (
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.delivery.consumer import Delivery
 from gridloop.delivery.db import UnitOfWork
+from services.intake.schemas import WorkerUpdateView
 from services.intake.tables import cases, worker_updates
 
 # The steps a reporting worker is told about, and those that need them to act.
@@ -136,7 +137,7 @@ class ReportSummary:
     reported_at: Any
     updated_at: Any
     description: str
-    latest: sa.Row[Any] | None
+    latest: WorkerUpdateView | None
 
 
 async def reports_page(
@@ -166,19 +167,26 @@ async def reports_page(
         )
         latest = {u.case_id: u for u in await conn.execute(query)}
     return total or 0, [
-        ReportSummary(r.case_id, r.status, r.reported_at, r.updated_at, r.description, latest.get(r.case_id))
+        ReportSummary(r.case_id, r.status, r.reported_at, r.updated_at, r.description, _view(latest.get(r.case_id)))
         for r in rows
     ]
 
 
-async def updates_after(conn: AsyncConnection, *, worker_id: str, after: int, limit: int = 100) -> list[sa.Row[Any]]:
+def _view(update: sa.Row[Any] | None) -> WorkerUpdateView | None:
+    return None if update is None else WorkerUpdateView.model_validate(update._asdict())
+
+
+async def updates_after(
+    conn: AsyncConnection, *, worker_id: str, after: int, limit: int = 100
+) -> list[WorkerUpdateView]:
+    """The worker's updates after the cursor `after`, oldest first."""
     query = (
         sa.select(worker_updates)
         .where(worker_updates.c.worker_id == worker_id, worker_updates.c.id > after)
         .order_by(worker_updates.c.id)
         .limit(limit)
     )
-    return list((await conn.execute(query)).all())
+    return [WorkerUpdateView.model_validate(row._asdict()) for row in await conn.execute(query)]
 
 
 async def last_update_id(conn: AsyncConnection, *, worker_id: str) -> int:

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridloop.servicekit.app import RuntimeDep
 from services.intake.deps import OperatorOnly, WorkerDep
-from services.intake.schemas import WorkerFeedStats, WorkerReportsPage, WorkerReportView, WorkerUpdateView
+from services.intake.schemas import WorkerFeedStats, WorkerReportsPage, WorkerReportView
 from services.intake.settings import IntakeSettings
 from services.intake.worker_feed import FeedSignal, feed_stats, last_update_id, reports_page, updates_after
 
 router = APIRouter(prefix="/v1/workers", tags=["worker feed"])
-
-
-def update_view(row: sa.Row[Any]) -> WorkerUpdateView:
-    return WorkerUpdateView.model_validate(row._asdict())
 
 
 @router.get("/me/reports", response_model=WorkerReportsPage)
@@ -48,7 +43,7 @@ async def my_reports(
                 reported_at=r.reported_at,
                 updated_at=r.updated_at,
                 description=r.description,
-                latest=update_view(r.latest) if r.latest is not None else None,
+                latest=r.latest,
             )
             for r in reports
         ],
@@ -79,7 +74,7 @@ async def my_report_stream(
             rows = await updates_after(conn, worker_id=worker.subject, after=after)
         for row in rows:
             after = row.id
-            yield ServerSentEvent(id=str(row.id), event="status", data=update_view(row).model_dump(mode="json"))
+            yield ServerSentEvent(id=str(row.id), event="status", data=row.model_dump(mode="json"))
         if not rows:
             try:
                 await asyncio.wait_for(change.wait(), poll)

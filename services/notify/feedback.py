@@ -10,9 +10,10 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridloop.contracts.events import (
     RATINGS_ZH,
@@ -49,6 +50,14 @@ class FeedbackAlreadyGiven(Exception):
         self.state = state
 
 
+# The words a reply may start with instead of a digit; "不满意" before "满意", which it contains.
+SMS_WORDS: tuple[tuple[str, Rating], ...] = (
+    ("不满意", "dissatisfied"),
+    ("基本满意", "basically_satisfied"),
+    ("满意", "satisfied"),
+)
+
+
 @dataclass(frozen=True)
 class SmsReply:
     rating: Rating
@@ -62,7 +71,7 @@ def parse_sms_reply(text: str) -> SmsReply | None:
         return None
     if clean[0] in SMS_DIGITS:
         return SmsReply(SMS_DIGITS[clean[0]], _comment(clean[1:]))
-    for word, rating in (("不满意", "dissatisfied"), ("基本满意", "basically_satisfied"), ("满意", "satisfied")):
+    for word, rating in SMS_WORDS:
         if clean.startswith(word):
             return SmsReply(rating, _comment(clean[len(word) :]))
     return None
@@ -79,7 +88,9 @@ def decide_outcome(rating: Rating, *, reopens_so_far: int, reopen_limit: int) ->
     return "reopened" if reopens_so_far < reopen_limit else "escalated"
 
 
-def outcome_event(request: sa.Row, outcome: Outcome, *, rating: Rating, comment: str, round_no: int, now: datetime):
+def outcome_event(
+    request: sa.Row[Any], outcome: Outcome, *, rating: Rating, comment: str, round_no: int, now: datetime
+) -> CaseStatusChanged:
     """The status event a rating leads to."""
     common = {"case_id": request.case_id, "at": now, "department": request.department, "item_code": request.item_code}
     if outcome == "closed":
@@ -147,12 +158,12 @@ async def record_feedback(
     return outcome
 
 
-def _event_id(request: sa.Row, step: str) -> uuid.UUID:
+def _event_id(request: sa.Row[Any], step: str) -> uuid.UUID:
     """Derived from the resolution being rated, so each reopen round has its own ids."""
     return uuid.uuid5(request.resolved_event_id, f"notify:{step}")
 
 
-async def awaiting_request_for_phone(conn: sa.ext.asyncio.AsyncConnection, phone_digest: str) -> sa.Row | None:
+async def awaiting_request_for_phone(conn: AsyncConnection, phone_digest: str) -> sa.Row[Any] | None:
     """The latest resolved case of this phone number (by its keyed digest) still waiting for feedback."""
     query = (
         sa.select(feedback_requests)
@@ -161,7 +172,8 @@ async def awaiting_request_for_phone(conn: sa.ext.asyncio.AsyncConnection, phone
         .order_by(feedback_requests.c.resolved_at.desc(), feedback_requests.c.id.desc())
         .limit(1)
     )
-    return (await conn.execute(query)).one_or_none()
+    request: sa.Row[Any] | None = (await conn.execute(query)).one_or_none()
+    return request
 
 
 async def close_unanswered(uow: UnitOfWork, *, now: datetime, limit: int = 100) -> int:

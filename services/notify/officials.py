@@ -25,6 +25,7 @@ from gridloop.delivery.db import Database, UnitOfWork
 from gridloop.servicekit.clock import Clock
 from services.notify import metrics
 from services.notify.channels import Channel, OutgoingMessage, PermanentError, TransientError
+from services.notify.schemas import OfficialIn, OfficialMessageView, OfficialView
 from services.notify.sms_providers import Deferred
 from services.notify.sms_templates import OFFICIAL_STEP
 from services.notify.tables import case_steps, official_messages, officials
@@ -250,3 +251,47 @@ class OfficialsDelivery:
         metrics.OFFICIAL_MESSAGES.labels(row.channel, "failed").inc()
         log.warning("official message %s (%s) failed: %s", row.id, row.channel, error)
         return {"attempts": attempts, "state": "failed", "last_error": error}
+
+
+# ---- the list of officials, kept by operators (officials_api.py) ----------------------------------------------
+async def list_officials(conn: AsyncConnection) -> list[OfficialView]:
+    rows = (await conn.execute(sa.select(officials).order_by(officials.c.department, officials.c.level))).all()
+    return [OfficialView.model_validate(r._asdict()) for r in rows]
+
+
+async def add_official(conn: AsyncConnection, official: OfficialIn, *, now: datetime) -> OfficialView:
+    row = (
+        await conn.execute(sa.insert(officials).values(**official.model_dump(), updated_at=now).returning(officials))
+    ).one()
+    return OfficialView.model_validate(row._asdict())
+
+
+async def change_official(
+    conn: AsyncConnection, official_id: int, official: OfficialIn, *, now: datetime
+) -> OfficialView | None:
+    """The official as changed; None if there is no such official."""
+    return await _update_official(conn, official_id, {**official.model_dump(), "updated_at": now})
+
+
+async def deactivate_official(conn: AsyncConnection, official_id: int, *, now: datetime) -> OfficialView | None:
+    """Marks the official inactive (the row stays: messages name it); None if there is no such official."""
+    return await _update_official(conn, official_id, {"active": False, "updated_at": now})
+
+
+async def _update_official(conn: AsyncConnection, official_id: int, values: dict[str, Any]) -> OfficialView | None:
+    row = (
+        await conn.execute(
+            sa.update(officials).where(officials.c.id == official_id).values(**values).returning(officials)
+        )
+    ).one_or_none()
+    return None if row is None else OfficialView.model_validate(row._asdict())
+
+
+async def messages_to_officials(conn: AsyncConnection, case_id: uuid.UUID) -> list[OfficialMessageView]:
+    """What officials were told about a case, in the order it was written."""
+    rows = (
+        await conn.execute(
+            sa.select(official_messages).where(official_messages.c.case_id == case_id).order_by(official_messages.c.id)
+        )
+    ).all()
+    return [OfficialMessageView.model_validate(r._asdict()) for r in rows]

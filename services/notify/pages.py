@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -24,13 +23,12 @@ from gridloop.contracts.events import (
     mask_name,
     mask_phone,
     mask_phones,
-    status_detail,
 )
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
+from services.notify.case_page import find_case, tracking_token_of
 from services.notify.deps import NotifyDep
 from services.notify.feedback import FeedbackAlreadyGiven, FeedbackNotFound, record_feedback
 from services.notify.handlers import case_number
-from services.notify.tables import case_steps, feedback_requests, recipients
 
 router = APIRouter(tags=["case page"], include_in_schema=False)
 pages = Jinja2Templates(directory=Path(__file__).parent / "templates" / "pages")
@@ -105,37 +103,24 @@ def _notice(request: Request, status_code: int, title: str, text: str, link: str
 @router.get("/c/{tracking_token}", response_class=HTMLResponse)
 async def case_page(tracking_token: str, request: Request, runtime: NotifyDep, done: str | None = None) -> Response:
     async with runtime.db.engine.connect() as conn:
-        recipient = (
-            await conn.execute(sa.select(recipients).where(recipients.c.tracking_token == tracking_token))
-        ).one_or_none()
-        if recipient is None:
-            return _notice(request, 404, "未找到该事项", "链接有误或已失效，请核对短信中的链接。")
-        steps = (
-            await conn.execute(
-                sa.select(case_steps)
-                .where(case_steps.c.case_id == recipient.case_id, case_steps.c.status.in_(SHOWN))
-                .order_by(case_steps.c.at, case_steps.c.event_id)
-            )
-        ).all()
-        awaiting = (
-            await conn.execute(
-                sa.select(feedback_requests.c.token)
-                .where(feedback_requests.c.case_id == recipient.case_id, feedback_requests.c.state == "awaiting")
-                .order_by(feedback_requests.c.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    details = [status_detail(s.status, s.detail) for s in steps]
+        case = await find_case(conn, tracking_token, statuses=SHOWN)
+    if case is None:
+        return _notice(request, 404, "未找到该事项", "链接有误或已失效，请核对短信中的链接。")
     timeline = [
-        TimelineEntry(s.status, STEP_LABELS[s.status], local_time(s.at), step_text(s.status, s.department, s.note, d))
-        for s, d in zip(steps, details, strict=True)
+        TimelineEntry(
+            s.status, STEP_LABELS[s.status], local_time(s.at), step_text(s.status, s.department, s.note, s.detail)
+        )
+        for s in case.steps
     ]
     current = next((e for e in reversed(timeline) if e.status in CURRENT), None)
-    item_name = next((d.item_name_zh for d in details if isinstance(d, ForwardedDetail) and d.item_name_zh), None)
-    summary = recipient.summary or {}
-    resident = runtime.cipher.open(recipient.resident)
+    item_name = next(
+        (s.detail.item_name_zh for s in case.steps if isinstance(s.detail, ForwardedDetail) and s.detail.item_name_zh),
+        None,
+    )
+    summary = case.summary
+    resident = runtime.cipher.open(case.resident)
     context = {
-        "case_no": case_number(recipient.case_id),
+        "case_no": case_number(case.case_id),
         "status_label": current.label if current else "处理中",
         "status": current.status if current else "",
         "item_name": item_name,
@@ -143,7 +128,7 @@ async def case_page(tracking_token: str, request: Request, runtime: NotifyDep, d
         "address": summary.get("address"),
         "resident": f"{mask_name(resident.get('name', ''))}（{mask_phone(resident.get('phone', ''))}）",
         "timeline": list(reversed(timeline)),  # newest first, as on a phone
-        "feedback_token": awaiting,
+        "feedback_token": case.feedback_token,
         "ratings": RATINGS_ZH,
         "thanked": done == "1",
         "action": f"/c/{tracking_token}/feedback",
@@ -164,12 +149,7 @@ async def submit_feedback(
     page = f"/c/{tracking_token}"
     try:
         async with runtime.db.unit_of_work() as uow:
-            owner = await uow.conn.scalar(
-                sa.select(recipients.c.tracking_token)
-                .join(feedback_requests, feedback_requests.c.case_id == recipients.c.case_id)
-                .where(feedback_requests.c.token == token)
-            )
-            if owner != tracking_token:
+            if await tracking_token_of(uow.conn, token) != tracking_token:
                 raise FeedbackNotFound(token)
             await record_feedback(
                 uow,

@@ -8,6 +8,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -17,7 +18,14 @@ from gridloop.auth.privacy import ResidentCipher
 from gridloop.contracts.events import mask_phone
 from gridloop.delivery.db import UnitOfWork
 from services.notify import metrics
-from services.notify.feedback import FeedbackAlreadyGiven, awaiting_request_for_phone, parse_sms_reply, record_feedback
+from services.notify.feedback import (
+    FeedbackAlreadyGiven,
+    Outcome,
+    SmsReply,
+    awaiting_request_for_phone,
+    parse_sms_reply,
+    record_feedback,
+)
 from services.notify.tables import messages, sms_replies
 
 log = logging.getLogger(__name__)
@@ -30,6 +38,7 @@ class Receipt:
     provider_message_id: str
     delivered: bool
     error_code: str | None = None
+    reported_at: datetime | None = None  # when the provider saw the outcome, if it says; else when it told us
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: list[Receipt], *, now: datetime) -> int:
@@ -44,7 +53,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: list[Receipt], *, now:
             )
             .values(
                 state="delivered" if receipt.delivered else "undeliverable",
-                receipt_at=now,
+                receipt_at=receipt.reported_at or now,
                 last_error=None if receipt.delivered else f"undeliverable: {receipt.error_code or 'unknown'}",
             )
         )
@@ -95,6 +104,19 @@ async def _rate(
     reply = parse_sms_reply(text)
     if reply is None:
         return "not_a_rating"
+    return await rate_latest_case(uow, reply, phone=phone, now=now, cipher=cipher, reopen_limit=reopen_limit)
+
+
+# Why a rating reply changed nothing.
+NotRated = Literal["no_case_awaiting_feedback", "already_rated"]
+NOT_RATED: frozenset[str] = frozenset(get_args(NotRated))
+
+
+async def rate_latest_case(
+    uow: UnitOfWork, reply: SmsReply, *, phone: str, now: datetime, cipher: ResidentCipher, reopen_limit: int
+) -> Outcome | NotRated:
+    """Rate the phone's latest resolved case awaiting feedback with the reply; returns the outcome (closed, reopened,
+    escalated) or why nothing came of it (no_case_awaiting_feedback, already_rated)."""
     request = await awaiting_request_for_phone(uow.conn, cipher.digest(phone))
     if request is None:
         log.info("SMS reply from %s matches no case awaiting feedback", mask_phone(phone))

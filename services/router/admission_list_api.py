@@ -82,12 +82,11 @@ async def put_admission_list(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in TSV_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the list as text/tab-separated-values")
+    undecodable: UnicodeDecodeError | None = None
     try:
         text = (await request.body()).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         text, undecodable = "", exc
-    else:
-        undecodable = None
     return await replace_list(runtime, active, text=text, operator=operator, undecodable=undecodable)
 
 

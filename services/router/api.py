@@ -1,18 +1,15 @@
-"""Router's HTTP API: routing decisions and their counts (operators)."""
+"""Router's HTTP API: routing decisions and their counts (operators). The queries are in queries.py."""
 
 from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, status
-from sqlalchemy.dialects.postgresql import distinct_on
 
-from gridloop.contracts.topics import DEPARTMENTS
 from gridloop.servicekit.app import RuntimeDep
+from services.router import queries
 from services.router.deps import OperatorOnly
 from services.router.schemas import DecisionView, RouterStats
-from services.router.tables import decisions
 
 router = APIRouter(prefix="/v1", tags=["routing"], dependencies=[OperatorOnly])
 
@@ -21,37 +18,14 @@ router = APIRouter(prefix="/v1", tags=["routing"], dependencies=[OperatorOnly])
 async def get_decision(case_id: uuid.UUID, runtime: RuntimeDep) -> DecisionView:
     """The latest routing decision for a case, with its explanation."""
     async with runtime.db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(decisions).where(decisions.c.case_id == case_id).order_by(decisions.c.round.desc()).limit(1)
-            )
-        ).one_or_none()
-    if row is None:
+        decision = await queries.latest_decision(conn, case_id)
+    if decision is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no routing decision for case {case_id}")
-    return DecisionView.model_validate(row._asdict())
+    return decision
 
 
 @router.get("/stats", response_model=RouterStats)
 async def get_stats(runtime: RuntimeDep) -> RouterStats:
     """Latest decision per case, counted by outcome and by department."""
-    latest = (
-        sa.select(decisions.c.outcome, decisions.c.department)
-        .ext(distinct_on(decisions.c.case_id))
-        .order_by(decisions.c.case_id, decisions.c.round.desc())
-        .subquery()
-    )
     async with runtime.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(latest.c.outcome, latest.c.department, sa.func.count()).group_by(
-                    latest.c.outcome, latest.c.department
-                )
-            )
-        ).all()
-    outcomes = {"admitted": 0, "not_admitted": 0, "triage": 0}
-    by_department = dict.fromkeys(DEPARTMENTS, 0)
-    for outcome, department, count in rows:
-        outcomes[outcome] = outcomes.get(outcome, 0) + count
-        if department:
-            by_department[department] += count
-    return RouterStats(decisions=outcomes, by_department=by_department)
+        return await queries.decision_stats(conn)

@@ -48,6 +48,13 @@ class ScriptedClassifier:
 
 
 @pytest.fixture(scope="module")
+def ns(private_ns):
+    """Topics of this module's own: the router started here reads the status topic from its start, and every case
+    other modules returned (their router never routed it) would be dead-lettered ahead of this module's cases."""
+    return private_ns
+
+
+@pytest.fixture(scope="module")
 async def services(ns):
     from services.router.main import make_app
     from services.router.settings import RouterSettings
