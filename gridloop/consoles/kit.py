@@ -43,6 +43,15 @@ PAGE_HEADERS = {
     ),
 }
 ROLE_NAMES_ZH = {"worker": "网格员", "department": "部门工作人员", "operator": "区级值班员"}
+# A department's work item status, as the clerk desk and the operator console show it.
+WORK_STATUS_ZH = {
+    "dispatched": "待签收",
+    "signed": "已签收",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "returned": "已退单",
+    "linked": "重复件",
+}
 
 
 @dataclass(frozen=True)

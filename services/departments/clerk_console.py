@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from gridloop.consoles.kit import WORK_STATUS_ZH
 from services.departments.handlers import RETURN_REASONS
 from services.departments.schemas import WorkItemView
 from services.departments.sla import DEADLINE_ZH, LADDER, LADDER_ZH
@@ -21,14 +22,7 @@ TABS: dict[str, tuple[str, tuple[str, ...]]] = {
     "in_progress": ("办理中", ("signed", "in_progress")),
     "returned": ("已退单", ("returned",)),
 }
-STATUS_ZH = {
-    "dispatched": "待签收",
-    "signed": "已签收",
-    "in_progress": "办理中",
-    "resolved": "已办结",
-    "returned": "已退单",
-    "linked": "重复件",
-}
+STATUS_ZH = WORK_STATUS_ZH
 ACTIVITY_ZH = {
     "signed": "签收",
     "in_progress": "办理进展",

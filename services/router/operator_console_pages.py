@@ -14,7 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from gridloop.admission.examples import NOT_ADMITTED_REASONS
-from gridloop.consoles.kit import Console, ConsoleSession, render, session_dependency, sign_in_router
+from gridloop.consoles.kit import (
+    WORK_STATUS_ZH,
+    Console,
+    ConsoleSession,
+    render,
+    session_dependency,
+    sign_in_router,
+)
 from gridloop.contracts.topics import DEPARTMENT_NAMES_ZH
 from gridloop.servicekit.app import RuntimeDep
 from services.router import admission_list_api, triage_api
@@ -30,15 +37,6 @@ from services.router.operator_console import (
 from services.router.settings import RouterSettings
 
 HERE = Path(__file__).parent
-# A department's work item status, as the escalations list shows it.
-WORK_STATUS_ZH = {
-    "dispatched": "待签收",
-    "signed": "已签收",
-    "in_progress": "办理中",
-    "resolved": "已办结",
-    "returned": "已退单",
-    "linked": "重复件",
-}
 UNAVAILABLE = "部门服务暂时无法访问，请稍后刷新。"
 DONE_ZH = {
     "assigned": "已分拨，事项已转派至责任部门。",
