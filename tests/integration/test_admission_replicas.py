@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.admission.admission_list import DEFAULT_LIST_PATH, default_admission_list
@@ -23,6 +22,7 @@ from services.intake.settings import IntakeSettings
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
 from services.router.tables import classifier_models, labelled_examples
+from tests.support.apps import started
 from tests.support.auth import OPERATOR, ActingAsCaller, as_worker
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
@@ -61,8 +61,11 @@ def few() -> list[Example]:
 
 
 @pytest.fixture(scope="module")
-async def stack(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """Intake and two router replicas on one router database, deciding with a small model trained here."""
+async def stack(private_ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Intake and two router replicas on one router database, deciding with a small model trained here. A namespace
+    of the module's own: retraining reads every operator decision in the router's database, and the session's other
+    modules (the consoles' browser tests) decide triage cases there too."""
+    ns = private_ns
     model = Classifier.train(few(), default_admission_list(), config=FAST, tune_threshold=False, threshold=0.5)
     training = TrainingData(
         train=few,
@@ -91,7 +94,7 @@ async def stack(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
         stack.push_async_callback(to_router.aclose)
         clients = {}
         for name, app in apps.items():
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
+            await stack.enter_async_context(started(app))
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", auth=ActingAsCaller())
             )

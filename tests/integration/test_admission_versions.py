@@ -8,7 +8,6 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.admission.admission_list import DEFAULT_LIST_PATH, default_admission_list
@@ -17,6 +16,7 @@ from services.intake.settings import IntakeSettings
 from services.router.admission_list import ActiveAdmissionList
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
+from tests.support.apps import started
 from tests.support.auth import OPERATOR, ActingAsCaller, as_department
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
@@ -39,7 +39,7 @@ async def clients(ns) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     async with AsyncExitStack() as stack:
         clients = {}
         for name, app in apps.items():
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
+            await stack.enter_async_context(started(app))
             transport = httpx.ASGITransport(app=app)
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url="http://t", auth=ActingAsCaller())

@@ -8,7 +8,6 @@ import uuid
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridloop.admission.admission_list import default_admission_list
@@ -17,6 +16,7 @@ from gridloop.contracts.events import CaseReported, ReturnedDetail, RoutingDetai
 from gridloop.contracts.topics import CASES_REPORTED
 from gridloop.servicekit.clock import FixedClock
 from services.router.tables import case_returns
+from tests.support.apps import started
 from tests.support.auth import ActingAsCaller
 from tests.support.departments import StatusTap, as_department, departments_app, publish, wait_for_work_item
 from tests.support.polling import wait_for
@@ -64,7 +64,7 @@ async def services(ns):
         RouterSettings(database_url=ns.database_urls["router"], kafka=ns.kafka()), classifier=classifier
     )
     async with (
-        LifespanManager(router_app, startup_timeout=60, shutdown_timeout=30),
+        started(router_app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=router_app), base_url="http://router", auth=ActingAsCaller()
         ) as router,

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import uvicorn
-from asgi_lifespan import LifespanManager
 from georeport import GeoReport
 
 from gridloop.admission.admission_list import default_admission_list
@@ -24,6 +23,7 @@ from services.intake.main import make_app as intake_app
 from services.intake.settings import DEV_OPEN311_API_KEY, IntakeSettings
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
+from tests.support.apps import started
 from tests.support.polling import wait_for
 from tests.support.scripted import ScriptedClassifier
 
@@ -53,7 +53,7 @@ async def open311(ns) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(intake, lifespan="off", log_config=None, access_log=False))
     async with AsyncExitStack() as stack:
         for app in (intake, router):
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
+            await stack.enter_async_context(started(app))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         await wait_for(lambda: _started(server), what="HTTP server")
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/open311/v2"

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gridloop.admission.admission_list import default_admission_list
 from gridloop.auth.ratelimit import RateLimiter
@@ -32,6 +31,7 @@ from services.intake.main import make_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.router.main import make_app as router_app
 from services.router.settings import RouterSettings
+from tests.support.apps import started
 from tests.support.auth import OPERATOR, ActingAsCaller
 from tests.support.polling import wait_for
 from tests.support.reports import report_body
@@ -89,7 +89,7 @@ async def stack(ns) -> AsyncIterator[dict[str, Any]]:
     async with AsyncExitStack() as stack:
         clients = {}
         for name, app in apps.items():
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=180, shutdown_timeout=30))
+            await stack.enter_async_context(started(app))
             transport = httpx.ASGITransport(app=app)
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url=f"http://{name}", auth=ActingAsCaller())

@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gridloop.ops.retention import LOCK_KEY, RetentionPolicy, run_retention
-from tests.support.apps import build_apps
+from tests.support.apps import build_apps, started
 from tests.support.auth import ActingAsCaller
 from tests.support.namespace import Namespace
 
@@ -102,7 +101,7 @@ async def test_contacts_are_erased_180_days_after_the_case_closed_and_the_case_s
     # An operator who asks for the erased contact is told it is gone (and the asking is audited), not a 500.
     intake = build_apps(ns, notify_log=tmp_path / "messages.jsonl")["intake"]
     async with (
-        LifespanManager(intake, startup_timeout=180),
+        started(intake),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=intake), base_url="http://intake", auth=ActingAsCaller()
         ) as client,
