@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,12 +34,25 @@ def stack_call(env: dict[str, str], code: str) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+def bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_base_port() -> int:
-    """A broker port p with p, p+1, p+100, p+101, p+200, p+201 all free (the cluster's port layout)."""
+    """A broker port p with p, p+1, p+100, p+101, p+200, p+201 all free (the cluster's port layout). Below Linux's
+    ephemeral range (32768-60999): a port there can be taken at any moment by an outgoing connection's local end,
+    which a listening check does not see (a broker once failed with "Address already in use" on 32960). Each port
+    is checked by binding it, not by connecting to it."""
+    low, high = 21_000, int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) - 202
     rng = random.Random(os.getpid())
     for _ in range(100):
-        base = rng.randrange(30_000, 39_000, 2)
-        if not any(port_open(base + step + c) for step in (0, 100, 200) for c in (0, 1)):
+        base = rng.randrange(low, min(high, 32_000), 2)
+        if all(bindable(base + step + c) and not port_open(base + step + c) for step in (0, 100, 200) for c in (0, 1)):
             return base
     raise AssertionError("no free ports for three brokers")
 
