@@ -148,8 +148,8 @@ class Registry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "streets": [{"name": s.name, "boundary": _geojson(s.boundary)} for s in self.streets],
-            "communities": [_community_dict(c) for c in self.communities],
+            "streets": [{"name": s.name, "boundary": geojson_geometry(s.boundary)} for s in self.streets],
+            "communities": [community_dict(c) for c in self.communities],
             "grids": [grid_dict(g) for g in self.grids],
             "workers": [worker_dict(w) for w in self.workers],
         }
@@ -167,16 +167,18 @@ class Registry:
         )
 
 
-def _community_dict(community: Community) -> dict[str, Any]:
+def community_dict(community: Community) -> dict[str, Any]:
+    """A community as plain data (a stored row); the boundary as a GeoJSON geometry."""
     return {
         "community_id": community.community_id,
         "name": community.name,
         "street": community.street,
-        "boundary": _geojson(community.boundary),
+        "boundary": geojson_geometry(community.boundary),
     }
 
 
-def _geojson(geometry: BaseGeometry | None) -> dict[str, Any] | None:
+def geojson_geometry(geometry: BaseGeometry | None) -> dict[str, Any] | None:
+    """A boundary as a GeoJSON geometry, or None."""
     return mapping(geometry) if geometry is not None else None
 
 

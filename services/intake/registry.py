@@ -20,8 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Request
 from shapely import unary_union
-from shapely.geometry import mapping, shape
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import shape
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +31,7 @@ from gridloop.registry import Community, Grid, Registry, Street, Worker, default
 from gridloop.registry.changes import RegistryChange, plan_import
 from gridloop.registry.geojson import DistrictFiles, district_files
 from gridloop.registry.importer import GAP_TOLERANCE_M2, Datum, read_district
+from gridloop.registry.models import community_dict, geojson_geometry, grid_dict
 from gridloop.registry.places import LocalPlane
 from services.intake.tables import communities, grids, registry_state, streets, worker_grids, workers
 
@@ -154,13 +154,13 @@ async def import_district(
 
 async def apply_change(conn: AsyncConnection, change: RegistryChange) -> None:
     """Write what the change adds, alters, deactivates or reactivates; bump the version once."""
-    if rows := [{"name": street.name, "boundary": _geojson(street.boundary)} for street in change.streets]:
+    if rows := [{"name": street.name, "boundary": geojson_geometry(street.boundary)} for street in change.streets]:
         statement = insert(streets)
         await conn.execute(
             statement.on_conflict_do_update(index_elements=["name"], set_={"boundary": statement.excluded.boundary}),
             rows,
         )
-    if rows := [_community_row(c) for c in change.communities]:
+    if rows := [community_dict(c) for c in change.communities]:
         statement = insert(communities)
         await conn.execute(
             statement.on_conflict_do_update(
@@ -169,7 +169,7 @@ async def apply_change(conn: AsyncConnection, change: RegistryChange) -> None:
             ),
             rows,
         )
-    if rows := [_grid_row(g) for g in change.grids]:
+    if rows := [grid_dict(g) for g in change.grids]:
         statement = insert(grids)
         columns = ("community_id", "name", "households", "lat", "lon", "boundary", "active")
         await conn.execute(
@@ -192,32 +192,6 @@ async def apply_change(conn: AsyncConnection, change: RegistryChange) -> None:
         if rows := _assignment_rows(changed_workers):
             await conn.execute(insert(worker_grids), rows)
     await _bump(conn)
-
-
-def _geojson(geometry: BaseGeometry | None) -> dict[str, Any] | None:
-    return mapping(geometry) if geometry is not None else None
-
-
-def _community_row(community: Community) -> dict[str, Any]:
-    return {
-        "community_id": community.community_id,
-        "name": community.name,
-        "street": community.street,
-        "boundary": _geojson(community.boundary),
-    }
-
-
-def _grid_row(grid: Grid) -> dict[str, Any]:
-    return {
-        "grid_id": grid.grid_id,
-        "community_id": grid.community_id,
-        "name": grid.name,
-        "households": grid.households,
-        "lat": grid.lat,
-        "lon": grid.lon,
-        "boundary": mapping(grid.boundary) if grid.boundary is not None else None,
-        "active": grid.active,
-    }
 
 
 def _assignment_rows(changed: list[Worker]) -> list[dict[str, Any]]:
@@ -270,7 +244,7 @@ async def _exists(conn: AsyncConnection, table: sa.Table, key: str) -> bool:
 async def add_community(conn: AsyncConnection, community: Community) -> None:
     if await _exists(conn, communities, community.community_id):
         raise RegistryConflict(f"community {community.community_id} exists already")
-    await conn.execute(sa.insert(communities).values(**_community_row(community)))
+    await conn.execute(sa.insert(communities).values(**community_dict(community)))
     await _bump(conn)
 
 
@@ -279,7 +253,7 @@ async def add_grid(conn: AsyncConnection, grid: Grid) -> None:
         raise RegistryConflict(f"no community {grid.community_id}")
     if await _exists(conn, grids, grid.grid_id):
         raise RegistryConflict(f"grid {grid.grid_id} exists already")
-    await conn.execute(sa.insert(grids).values(**_grid_row(grid)))
+    await conn.execute(sa.insert(grids).values(**grid_dict(grid)))
     await _bump(conn)
 
 
