@@ -744,24 +744,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def cross_validated_logits(
-    x: Any,
-    y: np.ndarray,
-    x_test: Any,
-    y_test: np.ndarray,
-    train_situations: Sequence[tuple[str, ...]],
-    test_situations: Sequence[str],
-    n_classes: int,
-    config: TrainingConfig,
-    *,
-    seed: int | None = None,
-) -> np.ndarray:
-    """Out-of-fold logits for the rows of `x_test`, each from a model that never saw its situation."""
-    return cross_validated_scores(
-        x, y, x_test, y_test, train_situations, test_situations, n_classes, config, seed=seed
-    )[0]
-
-
 def cross_validated_scores(
     x: Any,
     y: np.ndarray,
